@@ -1,0 +1,3 @@
+from sonorad.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,173 @@
+"""Command-line interface: parses arguments, calls the library, prints progress.
+
+Thin on purpose: every command is a few lines over a library function, so what the CLI does a
+script can do too. Heavy imports happen inside the command functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sonorad import __version__
+from sonorad.errors import SonoradError
+
+
+def _cmd_extract(args: argparse.Namespace) -> int:
+    from sonorad.features.extract import extract_to_dir
+
+    backbones = [b.strip() for b in args.deep.split(",") if b.strip()] if args.deep else []
+    if args.no_radiomics and not backbones:
+        raise SonoradError("--no-radiomics leaves nothing to extract: add --deep BACKBONE")
+    summary = extract_to_dir(
+        Path(args.cases),
+        Path(args.out),
+        params=Path(args.params) if args.params else None,
+        radiomics=not args.no_radiomics,
+        backbones=backbones,
+        jobs=args.jobs,
+        cache_dir=Path(args.cache) if args.cache else None,
+        progress=not args.quiet,
+    )
+    print(summary)
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from sonorad.cohort import load_cohort
+    from sonorad.study import load_study
+
+    study = load_study(Path(args.study)) if args.study else None
+    cohort = load_cohort(Path(args.cases), study=study)
+    print(cohort.summary())
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from sonorad.synthetic import make_cohort
+
+    csv = make_cohort(
+        Path(args.out),
+        design=args.design,
+        seed=args.seed,
+        signal=args.signal,
+        n_patients=args.n_patients,
+    )
+    print(f"synthetic cohort written: {csv}")
+    return 0
+
+
+def _cmd_icc(args: argparse.Namespace) -> int:
+    from sonorad.features.icc import icc_to_dir
+
+    path = icc_to_dir(
+        Path(args.cases),
+        Path(args.out),
+        params=Path(args.params) if args.params else None,
+        n_cases=args.n_cases,
+        seed=args.seed,
+        jobs=args.jobs,
+        progress=not args.quiet,
+    )
+    print(f"ICC table written: {path}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from sonorad.demo import run_demo
+
+    run_demo(Path(args.out), seed=args.seed, jobs=args.jobs, progress=not args.quiet)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sonorad",
+        description="Ultrasound deep-learning radiomics: images + masks -> features -> models -> report.",
+    )
+    parser.add_argument("--version", action="version", version=f"sonorad {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "extract",
+        help="extract radiomics (PyRadiomics, 2D) and/or deep features for every case of a cohort table",
+        description=(
+            "Extract features for every case of CASES.csv. Writes DIR/radiomics.parquet and "
+            "DIR/deep_<backbone>.parquet (indexed by case_id) and DIR/failures.csv (one row per case "
+            "that could not be used, with the reason). Results are cached per case, so an interrupted "
+            "run resumes and a repeated run extracts nothing new."
+        ),
+    )
+    p.add_argument("cases", help="cohort table (CSV with case_id, patient_id, center, image, mask, label)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--params", help="PyRadiomics parameter file (YAML); default: sonorad's 2D file")
+    p.add_argument("--deep", help="comma-separated CNN backbones for deep features, e.g. efficientnet_lite0")
+    p.add_argument("--no-radiomics", action="store_true", help="skip PyRadiomics features")
+    p.add_argument("--jobs", type=int, default=1, help="parallel worker processes (default 1)")
+    p.add_argument("--cache", help="feature cache folder (default: DIR/.cache)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_extract)
+
+    p = sub.add_parser(
+        "validate",
+        help="check a cohort table (and optionally a study file) and list every problem by case id",
+        description="Validate CASES.csv: columns, files, labels, centers and splits; report every problem at once.",
+    )
+    p.add_argument("cases", help="cohort table (CSV)")
+    p.add_argument("--study", help="study file (YAML) declaring variables, positive label and split")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser(
+        "synth",
+        help="write a synthetic multicenter ultrasound cohort (PNG images, masks, cases.csv)",
+        description="Write a deterministic synthetic multicenter cohort with a known signal strength.",
+    )
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--design", default="clnm", choices=["clnm", "primary_secondary"],
+                   help="cohort shape of seed study 1 (clnm) or 2 (primary_secondary)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--signal", type=float, default=1.0, help="signal strength (0 = labels carry no signal)")
+    p.add_argument("--n-patients", type=int, default=None, help="number of patients (default: the seed study's)")
+    p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser(
+        "icc",
+        help="feature reproducibility: ICC(3,1) between two readers' masks or perturbed masks",
+        description=(
+            "Compute ICC(3,1) per radiomics feature between the 'mask' and 'mask2' columns, or, without "
+            "mask2, between each mask and perturbed copies of it (erosion/dilation, small shifts). Writes DIR/icc.csv."
+        ),
+    )
+    p.add_argument("cases", help="cohort table (CSV)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--params", help="PyRadiomics parameter file (YAML)")
+    p.add_argument("--n-cases", type=int, default=None, help="use a random subset of this many cases")
+    p.add_argument("--seed", type=int, default=0, help="seed for the subset and the perturbations")
+    p.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_icc)
+
+    p = sub.add_parser(
+        "demo",
+        help="build the synthetic study-1-shaped cohort and run sonorad on it",
+        description="Build the built-in synthetic multicenter cohort and run sonorad end to end on it.",
+    )
+    p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--jobs", type=int, default=2, help="parallel worker processes (default 2)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SonoradError as exc:
+        print(f"sonorad {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sonorad {args.command}: interrupted; finished work is cached, rerun to resume", file=sys.stderr)
+        return 130

@@ -24,12 +24,15 @@ class Problem:
         The case concerned, when the problem belongs to one case.
     column : str or None
         The cohort column or study key concerned, when there is one.
+    severity : str
+        ``"error"`` (blocks: the input cannot be used as it is) or ``"warning"`` (listed, does not block).
     """
 
     message: str
     fix: str = ""
     case_id: str | None = None
     column: str | None = None
+    severity: str = "error"
 
     def __str__(self) -> str:
         where = []
@@ -64,12 +67,20 @@ class CaseError(SonoradError):
         self.case_id = case_id
         super().__init__(str(self.problem))
 
+    def __reduce__(self):
+        # Rebuilt from its own fields, so it crosses process boundaries (parallel extraction).
+        return (type(self), (self.case_id, self.problem.message, self.problem.fix))
+
 
 class CohortError(SonoradError):
     """A cohort table failed validation; ``problems`` lists every problem found, not just the first."""
 
     def __init__(self, problems: list[Problem], source: str = "cohort"):
         self.problems = list(problems)
+        self.source = source
         lines = [f"{source}: {len(self.problems)} problem(s) found:"]
         lines += [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
+
+    def __reduce__(self):
+        return (type(self), (self.problems, self.source))

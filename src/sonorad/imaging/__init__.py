@@ -1,0 +1,35 @@
+"""Imaging: read ultrasound images and lesion masks, check ROIs, crop, perturb masks.
+
+See ``docs/imaging.md`` for the formats, the colour rule, the mask rules and the errors.
+"""
+
+from sonorad.imaging.masks import binarize_mask, read_mask
+from sonorad.imaging.perturb import perturb_mask, perturbed_masks
+from sonorad.imaging.readers import (
+    SUPPORTED_FORMATS,
+    ImageReadError,
+    UltrasoundImage,
+    detect_format,
+    read_image,
+    rgb_to_gray,
+    to_sitk,
+)
+from sonorad.imaging.roi import MIN_ROI_PIXELS, bounding_box, crop_to_roi, load_roi
+
+__all__ = [
+    "MIN_ROI_PIXELS",
+    "SUPPORTED_FORMATS",
+    "ImageReadError",
+    "UltrasoundImage",
+    "binarize_mask",
+    "bounding_box",
+    "crop_to_roi",
+    "detect_format",
+    "load_roi",
+    "perturb_mask",
+    "perturbed_masks",
+    "read_image",
+    "read_mask",
+    "rgb_to_gray",
+    "to_sitk",
+]

@@ -1,0 +1,531 @@
+"""Read 2D ultrasound images from PNG, JPEG, BMP, TIFF, DICOM, NIfTI and NRRD files.
+
+Every reader returns the same thing: an :class:`UltrasoundImage` whose ``pixels`` are a 2D
+``float32`` gray image on the intensity scale of the source (8-bit files stay in 0..255, 16-bit
+files in 0..65535; nothing is rescaled) and whose ``spacing`` is the physical pixel size in mm.
+
+Colour rule
+-----------
+Colour pixels become gray by ITU-R BT.601 luma, ``0.299 R + 0.587 G + 0.114 B``, computed exactly as
+Pillow's ``"L"`` conversion does for integer data (fixed-point weights, rounded to the nearest
+integer) and in floating point for float data. Alpha is ignored for images (premultiplying would
+darken the image) and palette images are expanded to RGB first. Masks use the same conversion, except
+that a varying alpha channel counts as coverage (see :mod:`sonorad.imaging.masks`).
+
+The format is decided by the file's content (its signature bytes) and, when the content has no
+signature (DICOM without preamble), by its extension.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import numbers
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sonorad.errors import SonoradError
+
+__all__ = [
+    "ImageReadError",
+    "UltrasoundImage",
+    "SUPPORTED_FORMATS",
+    "detect_format",
+    "read_image",
+    "rgb_to_gray",
+    "to_sitk",
+]
+
+#: Human-readable list used in error messages.
+SUPPORTED_FORMATS = (
+    "PNG (.png), JPEG (.jpg, .jpeg), BMP (.bmp), TIFF (.tif, .tiff), DICOM (.dcm or no extension), "
+    "NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr)"
+)
+
+_EXTENSIONS = {
+    ".png": "png",
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
+    ".jpe": "jpeg",
+    ".bmp": "bmp",
+    ".tif": "tiff",
+    ".tiff": "tiff",
+    ".dcm": "dicom",
+    ".dicom": "dicom",
+    ".ima": "dicom",
+    ".nii": "nifti",
+    ".nii.gz": "nifti",
+    ".nrrd": "nrrd",
+    ".nhdr": "nrrd",
+}
+
+# Fixed-point BT.601 weights used by Pillow's RGB -> L conversion (Convert.c): they sum to 2**16.
+_LUMA_FIXED = (19595, 38470, 7471)
+_LUMA_FLOAT = (0.299, 0.587, 0.114)
+
+
+class ImageReadError(SonoradError):
+    """An image or mask file cannot be read or does not fit the request.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file concerned.
+    message : str
+        What is wrong, in plain words (the path is prepended).
+    fix : str, optional
+        What the user can do about it.
+    kind : str, optional
+        A short machine-readable category: ``"missing"``, ``"corrupt"``, ``"unsupported"``,
+        ``"frame"``, ``"label"`` or ``"content"``.
+    """
+
+    def __init__(self, path, message: str, fix: str = "", kind: str = "corrupt"):
+        self.path = str(path)
+        self.message = message
+        self.fix = fix
+        self.kind = kind
+        text = f"{self.path}: {message}"
+        super().__init__(f"{text} Fix: {fix}" if fix else text)
+
+    def __reduce__(self):
+        # Rebuild from the fields, so the error survives a trip through a worker process.
+        return (type(self), (self.path, self.message, self.fix, self.kind))
+
+
+@dataclass(frozen=True)
+class UltrasoundImage:
+    """A 2D gray ultrasound image with its pixel size.
+
+    Attributes
+    ----------
+    pixels : numpy.ndarray
+        Gray image, shape (rows, cols), ``float32``, on the intensity scale of the source file.
+    spacing : tuple of float
+        Pixel size (row, col) in mm; (1.0, 1.0) when the file does not record one.
+    path : str
+        The file the image was read from ("" when built in memory).
+    meta : dict
+        What the reader learnt about the file: ``format``, ``mode`` (original colour mode or DICOM
+        photometric interpretation), ``bit_depth``, ``n_frames``, ``frame``, ``spacing_source``...
+    """
+
+    pixels: np.ndarray
+    spacing: tuple[float, float] = (1.0, 1.0)
+    path: str = ""
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        pixels = np.asarray(self.pixels)
+        if pixels.ndim != 2:
+            raise ValueError(f"UltrasoundImage.pixels must be 2D (rows, cols), got shape {pixels.shape}")
+        spacing = tuple(float(s) for s in self.spacing)
+        if len(spacing) != 2 or not all(s > 0 and math.isfinite(s) for s in spacing):
+            raise ValueError(f"UltrasoundImage.spacing must be two positive mm values (row, col), got {self.spacing}")
+        object.__setattr__(self, "pixels", pixels.astype(np.float32, copy=False))
+        object.__setattr__(self, "spacing", spacing)
+        object.__setattr__(self, "path", str(self.path))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Image size (rows, cols)."""
+        return self.pixels.shape
+
+
+@dataclass
+class RawImage:
+    """Decoded pixels before the gray conversion (internal to the readers).
+
+    ``channels`` is one of ``"L"``, ``"LA"``, ``"RGB"``, ``"RGBA"``; ``array`` has shape (rows, cols)
+    for ``"L"`` and (rows, cols, n_channels) otherwise, in the source's numeric type.
+    """
+
+    array: np.ndarray
+    channels: str
+    spacing: tuple[float, float]
+    meta: dict
+
+
+# --------------------------------------------------------------------------------------- colour
+
+
+def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
+    """Convert RGB pixels to gray with ITU-R BT.601 luma (Pillow's ``"L"`` rule).
+
+    Parameters
+    ----------
+    rgb : numpy.ndarray
+        Array of shape (..., 3) (extra trailing channels such as alpha are ignored).
+
+    Returns
+    -------
+    numpy.ndarray
+        Gray values, shape ``rgb.shape[:-1]``. Integer input gives integers on the same scale,
+        rounded exactly as Pillow does (``(19595 R + 38470 G + 7471 B + 32768) >> 16``); float input
+        gives ``0.299 R + 0.587 G + 0.114 B``.
+
+    Examples
+    --------
+    >>> rgb_to_gray(np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255]]], dtype=np.uint8)).tolist()
+    [[76, 150, 29]]
+    """
+    rgb = np.asarray(rgb)
+    if rgb.ndim < 1 or rgb.shape[-1] < 3:
+        raise ValueError(f"rgb_to_gray expects an array of shape (..., 3), got {rgb.shape}")
+    if np.issubdtype(rgb.dtype, np.integer) or rgb.dtype == bool:
+        # 8-bit sums stay below 2**24, so int32 is exact and twice as fast as int64.
+        wide = np.int32 if rgb.dtype.itemsize == 1 else np.int64
+        out = np.full(rgb.shape[:-1], 1 << 15, dtype=wide)
+        for i, weight in enumerate(_LUMA_FIXED):
+            channel = rgb[..., i].astype(wide)
+            channel *= weight
+            out += channel
+        out >>= 16
+        return out
+    r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
+    return _LUMA_FLOAT[0] * r + _LUMA_FLOAT[1] * g + _LUMA_FLOAT[2] * b
+
+
+def _gray_ignoring_alpha(raw: RawImage) -> np.ndarray:
+    if raw.channels == "L":
+        return raw.array
+    if raw.channels == "LA":
+        return raw.array[..., 0]
+    return rgb_to_gray(raw.array[..., :3])
+
+
+# --------------------------------------------------------------------------------------- format
+
+
+def _check_frame(frame):
+    """Normalise ``frame``: None (or NaN from a cohort table) -> None, integral number -> int."""
+    if frame is None:
+        return None
+    if isinstance(frame, bool):
+        raise TypeError(f"frame must be a non-negative integer or None, got {frame!r}")
+    if isinstance(frame, numbers.Integral):
+        return int(frame)
+    if isinstance(frame, numbers.Real):
+        if math.isnan(frame):
+            return None
+        if float(frame).is_integer():
+            return int(frame)
+    raise TypeError(f"frame must be a non-negative integer or None, got {frame!r}")
+
+
+def select_frame(path, frame, n_frames: int, what: str = "frames") -> int:
+    """Return the frame index to read, or raise :class:`ImageReadError` naming the valid range."""
+    if n_frames < 1:
+        raise ImageReadError(path, f"the file holds no {what}", "check the file", kind="content")
+    if frame is None:
+        if n_frames == 1:
+            return 0
+        raise ImageReadError(
+            path,
+            f"the file holds {n_frames} {what}; sonorad reads one 2D image",
+            f"choose one with frame=0..{n_frames - 1} (the `frame` column of cases.csv)",
+            kind="frame",
+        )
+    if not 0 <= frame < n_frames:
+        raise ImageReadError(
+            path,
+            f"frame {frame} is out of range: the file holds {n_frames} {what}, valid frames are 0..{n_frames - 1}",
+            f"use a frame between 0 and {n_frames - 1}",
+            kind="frame",
+        )
+    return frame
+
+
+def _looks_like_nifti(head: bytes) -> bool:
+    if len(head) >= 348:
+        for order in ("<", ">"):
+            size = int(np.frombuffer(head[:4], dtype=f"{order}i4")[0])
+            if size == 348 and head[344:347] in (b"n+1", b"ni1"):
+                return True
+            if size == 540 and head[4:7] in (b"n+2", b"ni2"):
+                return True
+    return False
+
+
+def _extension(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".nii.gz"):
+        return ".nii.gz"
+    return path.suffix.lower()
+
+
+def detect_format(path) -> str:
+    """Return the format of an image file from its content, falling back to its extension.
+
+    Parameters
+    ----------
+    path : str or Path
+        An existing file.
+
+    Returns
+    -------
+    str
+        One of ``"png"``, ``"jpeg"``, ``"bmp"``, ``"tiff"``, ``"dicom"``, ``"nifti"``, ``"nrrd"``.
+
+    Raises
+    ------
+    ImageReadError
+        When the file is empty, its content does not match its extension, or neither content nor
+        extension is a supported format (the message lists the supported formats).
+    """
+    path = Path(path)
+    with open(path, "rb") as fh:
+        head = fh.read(544)
+    if not head:
+        raise ImageReadError(path, "the file is empty (0 bytes)", "re-export or re-copy the file", kind="corrupt")
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"BM"):
+        return "bmp"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "tiff"
+    if head[128:132] == b"DICM":
+        return "dicom"
+    if head.startswith(b"NRRD"):
+        return "nrrd"
+    if _looks_like_nifti(head):
+        return "nifti"
+    ext = _extension(path)
+    if head.startswith(b"\x1f\x8b") and ext == ".nii.gz":
+        try:
+            with gzip.open(path, "rb") as fh:
+                if _looks_like_nifti(fh.read(544)):
+                    return "nifti"
+        except (OSError, EOFError):
+            pass
+        raise ImageReadError(path, "the file is not a valid gzip-compressed NIfTI image (corrupt or truncated)",
+                             "re-export the NIfTI file", kind="corrupt")
+    expected = _EXTENSIONS.get(ext)
+    if expected == "dicom" or ext == "":
+        return "dicom"  # DICOM without the 128-byte preamble has no signature; pydicom decides
+    if expected is not None:
+        raise ImageReadError(
+            path,
+            f"the file has extension {ext!r} but its content is not a valid {expected.upper()} file "
+            f"(it starts with {head[:8]!r}); it is corrupt, truncated or mislabelled",
+            "re-export the image, or give it the extension of its real format",
+            kind="corrupt",
+        )
+    raise ImageReadError(
+        path,
+        f"unsupported image format {ext!r}; supported formats: {SUPPORTED_FORMATS}",
+        "convert the file to one of the supported formats",
+        kind="unsupported",
+    )
+
+
+# ------------------------------------------------------------------------------------- readers
+
+
+def _png_header(path: Path) -> tuple[int, int] | None:
+    """(bit depth, colour type) from a PNG IHDR chunk, or None when unreadable."""
+    with open(path, "rb") as fh:
+        head = fh.read(26)
+    if len(head) < 26 or head[12:16] != b"IHDR":
+        return None
+    return head[24], head[25]
+
+
+_PILLOW_DIRECT = {"L": "L", "LA": "LA", "RGB": "RGB", "RGBA": "RGBA"}
+_PILLOW_CONVERT = {"La": "LA", "RGBa": "RGBA", "RGBX": "RGB", "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB"}
+
+
+def _pillow_pixels(im, path: Path) -> tuple[np.ndarray, str, int]:
+    """Pixels of one Pillow frame as (array, channels, bit depth) without losing precision."""
+    mode = im.mode
+    if mode == "1":
+        # Pillow's own "1" -> "L" conversion maps set pixels to 255.
+        return np.asarray(im, dtype=bool).astype(np.uint8) * 255, "L", 1
+    if mode.startswith("I;16"):
+        return np.asarray(im).astype(np.uint16), "L", 16
+    if mode == "I":
+        return np.asarray(im).astype(np.int32), "L", 32
+    if mode == "F":
+        return np.asarray(im).astype(np.float32), "L", 32
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in im.info
+        target = "RGBA" if has_alpha else "RGB"
+        return np.asarray(im.convert(target)), target, 8
+    if mode in _PILLOW_DIRECT:
+        return np.asarray(im), mode, 8
+    if mode in _PILLOW_CONVERT:
+        target = _PILLOW_CONVERT[mode]
+        return np.asarray(im.convert(target)), target, 8
+    try:
+        return np.asarray(im.convert("RGB")), "RGB", 8
+    except (ValueError, OSError) as exc:
+        raise ImageReadError(path, f"unsupported Pillow image mode {mode!r} ({exc})",
+                             "convert the image to 8- or 16-bit gray or RGB", kind="unsupported") from exc
+
+
+def _read_pillow(path: Path, fmt: str, frame) -> RawImage:
+    from PIL import Image, UnidentifiedImageError
+
+    if fmt == "png":
+        header = _png_header(path)
+        if header is not None and header[0] == 16 and header[1] in (2, 4, 6):
+            # Pillow reduces 16-bit colour PNGs to 8 bits; ITK keeps all 16.
+            raw = _read_sitk(path, "png16", frame)
+            raw.meta.update(format="png", bit_depth=16)
+            return raw
+    try:
+        with Image.open(path) as im:
+            n_frames = int(getattr(im, "n_frames", 1))
+            index = select_frame(path, frame, n_frames)
+            if index:
+                im.seek(index)
+            im.load()
+            array, channels, bit_depth = _pillow_pixels(im, path)
+            meta = {"format": fmt, "mode": im.mode, "bit_depth": bit_depth, "n_frames": n_frames, "frame": index}
+            if "dpi" in im.info:
+                # Screen resolution, not the probe's pixel size: recorded, never used as spacing.
+                meta["dpi"] = tuple(float(d) for d in im.info["dpi"])
+    except ImageReadError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageReadError(
+            path,
+            f"cannot decode the {fmt.upper()} file, it is corrupt or truncated ({type(exc).__name__}: {exc})",
+            "re-export or re-copy the file",
+            kind="corrupt",
+        ) from exc
+    meta["spacing_source"] = "none"
+    return RawImage(np.array(array), channels, (1.0, 1.0), meta)
+
+
+_SITK_CHANNELS = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+
+
+def _read_sitk(path: Path, fmt: str, frame) -> RawImage:
+    import SimpleITK as sitk
+
+    try:
+        img = sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = next((line for line in first if "ERROR" in line or "Exception" in line), first[0] if first else "")
+        raise ImageReadError(
+            path,
+            f"SimpleITK cannot read the {fmt.upper()} file, it is corrupt or truncated ({detail.strip()[:200]})",
+            "re-export the file (a .nhdr header also needs its data file next to it)",
+            kind="corrupt",
+        ) from exc
+    n_comp = img.GetNumberOfComponentsPerPixel()
+    if n_comp not in _SITK_CHANNELS:
+        raise ImageReadError(path, f"pixels have {n_comp} components; expected 1 (gray), 3 (RGB) or 4 (RGBA)",
+                             "store a gray or RGB image", kind="unsupported")
+    array = sitk.GetArrayFromImage(img)  # (z, y, x[, c]) / (y, x[, c])
+    sx, sy = img.GetSpacing()[:2]
+    dim = img.GetDimension()
+    spatial = array.shape[:dim]
+    meta = {"format": fmt, "mode": _SITK_CHANNELS[n_comp], "dtype": str(array.dtype),
+            "bit_depth": array.dtype.itemsize * 8, "dimension": dim}
+    if dim == 2:
+        index, n_frames = select_frame(path, frame, 1), 1
+    elif dim == 3:
+        ones = [axis for axis, size in enumerate(spatial) if size == 1]
+        if ones and spatial[0] != 1 and len(ones) == 1:
+            # A 2D image stored with a singleton row or column axis: keep the two long axes.
+            array = np.squeeze(array, axis=ones[0])
+            sizes = [s for i, s in enumerate(img.GetSpacing()[::-1]) if i != ones[0]]
+            sy, sx = sizes
+            index, n_frames = select_frame(path, frame, 1), 1
+        else:
+            n_frames = spatial[0]
+            index = select_frame(path, frame, n_frames, what="slices")
+            array = array[index]
+    else:
+        raise ImageReadError(path, f"the file is a {dim}D image; sonorad reads 2D images or one slice of a 3D volume",
+                             "export one 2D slice", kind="unsupported")
+    meta.update(n_frames=n_frames, frame=index, spacing_source="header")
+    return RawImage(np.array(array), _SITK_CHANNELS[n_comp], (float(sy), float(sx)), meta)
+
+
+def read_raw(path, *, frame=None) -> RawImage:
+    """Decode a file into :class:`RawImage` (channels kept); shared by :func:`read_image` and masks."""
+    frame = _check_frame(frame)
+    path = Path(path)
+    if not path.exists():
+        raise ImageReadError(path, "file not found", "check the path (relative paths in cases.csv are resolved "
+                             "against the folder of cases.csv)", kind="missing")
+    if path.is_dir():
+        raise ImageReadError(path, "is a folder, not an image file", "point to the image file itself", kind="missing")
+    fmt = detect_format(path)
+    if fmt == "dicom":
+        from sonorad.imaging.dicom import read_dicom_raw
+
+        return read_dicom_raw(path, frame)
+    if fmt in ("nifti", "nrrd"):
+        return _read_sitk(path, fmt, frame)
+    return _read_pillow(path, fmt, frame)
+
+
+def read_image(path, *, frame=None) -> UltrasoundImage:
+    """Read a 2D ultrasound image as gray ``float32`` pixels with its pixel spacing.
+
+    Parameters
+    ----------
+    path : str or Path
+        PNG, JPEG, BMP, TIFF, DICOM, NIfTI (.nii, .nii.gz) or NRRD (.nrrd, .nhdr) file.
+    frame : int, optional
+        Frame (DICOM cine, TIFF page) or slice (NIfTI / NRRD volume) to read, starting at 0.
+        Required when the file holds more than one; a one-slice volume is read as 2D.
+
+    Returns
+    -------
+    UltrasoundImage
+        ``pixels`` (rows, cols) float32 on the source's intensity scale; colour is converted by
+        BT.601 luma, alpha ignored; ``spacing`` (row, col) in mm, (1.0, 1.0) when the file has none.
+
+    Raises
+    ------
+    ImageReadError
+        Missing, empty, corrupt or unsupported file, or a frame out of range; the message names the
+        file and says what to do.
+
+    Examples
+    --------
+    >>> img = read_image("images/case001.png")  # doctest: +SKIP
+    >>> img.pixels.shape, img.spacing  # doctest: +SKIP
+    ((485, 537), (1.0, 1.0))
+    """
+    raw = read_raw(path, frame=frame)
+    gray = _gray_ignoring_alpha(raw)
+    meta = dict(raw.meta)
+    meta.setdefault("channels", raw.channels)
+    return UltrasoundImage(pixels=gray, spacing=raw.spacing, path=str(path), meta=meta)
+
+
+def to_sitk(array: np.ndarray, spacing=(1.0, 1.0)):
+    """Wrap a 2D array as a SimpleITK image with its (row, col) mm spacing (ITK order is x, y).
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        2D image or mask, shape (rows, cols); bool masks become ``uint8`` 0/1.
+    spacing : tuple of float
+        Pixel size (row, col) in mm, e.g. ``UltrasoundImage.spacing``.
+
+    Returns
+    -------
+    SimpleITK.Image
+    """
+    import SimpleITK as sitk
+
+    array = np.asarray(array)
+    if array.ndim != 2:
+        raise ValueError(f"to_sitk expects a 2D array (rows, cols), got shape {array.shape}")
+    if array.dtype == bool:
+        array = array.astype(np.uint8)
+    img = sitk.GetImageFromArray(np.ascontiguousarray(array))
+    img.SetSpacing((float(spacing[1]), float(spacing[0])))
+    return img

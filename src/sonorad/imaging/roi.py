@@ -1,0 +1,225 @@
+"""Load an image with its lesion mask(s), check the ROI, and crop around it.
+
+:func:`load_roi` is the single entry point the feature extractors use for one case: every problem
+with the case's files comes out as a :class:`sonorad.errors.CaseError` naming the case, the file and
+the fix, so a cohort run can record the failure and go on with the other cases.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from sonorad.errors import CaseError
+from sonorad.imaging.masks import read_mask
+from sonorad.imaging.readers import ImageReadError, UltrasoundImage, read_image
+
+__all__ = ["MIN_ROI_PIXELS", "bounding_box", "crop_to_roi", "load_roi", "split_mask_paths"]
+
+#: PyRadiomics refuses an ROI of a single pixel; an ROI needs at least this many.
+MIN_ROI_PIXELS = 2
+
+
+def split_mask_paths(mask_paths) -> list[str]:
+    """Normalise ``mask_paths`` to a list: a path, a list of paths, or ``"a.png;b.png"`` (cases.csv).
+
+    A string is split on ``;`` only when it is not itself an existing file.
+    """
+    if isinstance(mask_paths, (str, os.PathLike)):
+        text = os.fspath(mask_paths)
+        if ";" in text and not Path(text).exists():
+            return [part.strip() for part in text.split(";") if part.strip()]
+        return [text]
+    paths = [os.fspath(p) for p in mask_paths]
+    if not paths:
+        raise ValueError("mask_paths is empty: give at least one mask file")
+    return paths
+
+
+def _case_error(case_id, role: str, err: ImageReadError) -> CaseError:
+    return CaseError(case_id, f"{role} {err.path}: {err.message}", err.fix)
+
+
+def _read_case_mask(path: str, case_id, frame, label, role: str) -> np.ndarray:
+    try:
+        return read_mask(path, label=label)
+    except ImageReadError as err:
+        if err.kind == "frame" and frame is not None:
+            try:
+                return read_mask(path, label=label, frame=frame)  # a mask volume: same slice as the image
+            except ImageReadError as err2:
+                raise _case_error(case_id, role, err2) from err2
+        raise _case_error(case_id, role, err) from err
+
+
+def _size(shape) -> str:
+    return f"{shape[0]}x{shape[1]} (rows x cols)"
+
+
+def load_roi(image_path, mask_paths, *, case_id, frame=None, label=None, lesions="union", spacing=None):
+    """Read one case's image and lesion mask(s) and check that they make a usable ROI.
+
+    Parameters
+    ----------
+    image_path : str or Path
+        The image file (any format :func:`~sonorad.imaging.read_image` reads).
+    mask_paths : str, Path or list
+        One mask file, a list of them (one per lesion of the image), or a ``;``-separated string as
+        in the ``mask`` column of cases.csv.
+    case_id : str
+        Named in every error.
+    frame : int, optional
+        Image frame / slice (see :func:`~sonorad.imaging.read_image`); also used for a mask that is
+        itself multi-frame.
+    label : int, optional
+        Label value to keep in label-map masks (see :func:`~sonorad.imaging.read_mask`).
+    lesions : "union" or int, default "union"
+        With several masks: their union, or the one at this 0-based index.
+    spacing : tuple of float, optional
+        Pixel size (row, col) in mm that replaces the file's (e.g. from a ``pixel_size`` column of
+        cases.csv for PNG files, which record none); ``meta["spacing_source"]`` becomes ``"given"``.
+
+    Returns
+    -------
+    image : UltrasoundImage
+    mask : numpy.ndarray
+        Boolean (rows, cols), same shape as ``image.pixels``, at least ``MIN_ROI_PIXELS`` pixels.
+
+    Raises
+    ------
+    CaseError
+        Missing or corrupt image or mask file, frame out of range, label not found, image/mask size
+        mismatch (both sizes given), an empty mask or a one-pixel ROI.
+    """
+    paths = split_mask_paths(mask_paths)
+    if isinstance(lesions, bool) or not (lesions == "union" or isinstance(lesions, (int, np.integer))):
+        raise ValueError(f"lesions must be 'union' or a mask index (int), got {lesions!r}")
+    if lesions != "union":
+        if not -len(paths) <= lesions < len(paths):
+            raise CaseError(case_id, f"lesions={lesions} but the case has {len(paths)} mask file(s)",
+                            f"use lesions='union' or an index between 0 and {len(paths) - 1}")
+        paths = [paths[lesions]]
+    try:
+        image = read_image(image_path, frame=frame)
+    except ImageReadError as err:
+        raise _case_error(case_id, "image", err) from err
+    if spacing is not None:
+        try:
+            image = UltrasoundImage(image.pixels, tuple(spacing), image.path,
+                                    {**image.meta, "spacing_source": "given"})
+        except (TypeError, ValueError) as exc:
+            raise CaseError(case_id, f"invalid pixel spacing {spacing!r}: {exc}",
+                            "give two positive numbers (row, col) in mm") from exc
+
+    mask = np.zeros(image.shape, dtype=bool)
+    for i, path in enumerate(paths):
+        role = "mask" if len(paths) == 1 else f"mask {i + 1} of {len(paths)}"
+        lesion = _read_case_mask(path, case_id, frame, label, role)
+        if lesion.shape != image.shape:
+            hint = " (the mask looks transposed)" if lesion.shape == image.shape[::-1] else ""
+            raise CaseError(
+                case_id,
+                f"size mismatch: image {image_path} is {_size(image.shape)} but {role} {path} is "
+                f"{_size(lesion.shape)}{hint}",
+                "use the mask drawn on this image, saved at the image's full size",
+            )
+        n = int(lesion.sum())
+        if n == 0:
+            raise CaseError(case_id, f"{role} {path} is empty: no lesion pixel",
+                            "draw the lesion in the mask (non-zero pixels mark the lesion)")
+        mask |= lesion
+    n = int(mask.sum())
+    if n < MIN_ROI_PIXELS:
+        raise CaseError(
+            case_id,
+            f"the ROI has only {n} pixel ({', '.join(paths)}); PyRadiomics needs at least {MIN_ROI_PIXELS}",
+            "check the mask: it should cover the whole lesion",
+        )
+    return image, mask
+
+
+def bounding_box(mask, margin: float = 0.1, square: bool = True) -> tuple[int, int, int, int]:
+    """Box around the ROI, widened by a margin and optionally squared around its centre.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        2D boolean (or 0/non-zero) array with at least one lesion pixel.
+    margin : float, default 0.1
+        Added on each side as a fraction of the box's side: rows by ``margin * height``, columns by
+        ``margin * width``, rounded half up to whole pixels.
+    square : bool, default True
+        Grow the shorter side to the longer one, centred on the box (an odd difference puts the extra
+        pixel after the box).
+
+    Returns
+    -------
+    tuple of int
+        ``(r0, r1, c0, c1)``, half-open: rows ``r0 <= r < r1``, cols ``c0 <= c < c1``. The box may
+        extend beyond the image (negative or past the size); :func:`crop_to_roi` pads with zeros.
+
+    Examples
+    --------
+    >>> m = np.zeros((20, 20), bool); m[5:15, 8:12] = True
+    >>> bounding_box(m, margin=0.1, square=True)
+    (4, 16, 4, 16)
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be 2D (rows, cols), got shape {mask.shape}")
+    if not np.isfinite(margin) or margin < 0:
+        raise ValueError(f"margin must be a fraction >= 0 of the box side, got {margin!r}")
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        raise ValueError("mask is empty: no lesion pixel to put a box around")
+    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    # Half-up rounding (Python's round() would send 0.5 to 0 and 1.5 to 2).
+    pad_r, pad_c = int(np.floor(margin * (r1 - r0) + 0.5)), int(np.floor(margin * (c1 - c0) + 0.5))
+    r0, r1, c0, c1 = r0 - pad_r, r1 + pad_r, c0 - pad_c, c1 + pad_c
+    if square:
+        side = max(r1 - r0, c1 - c0)
+        grow_r, grow_c = side - (r1 - r0), side - (c1 - c0)
+        r0, r1 = r0 - grow_r // 2, r1 + (grow_r - grow_r // 2)
+        c0, c1 = c0 - grow_c // 2, c1 + (grow_c - grow_c // 2)
+    return r0, r1, c0, c1
+
+
+def _crop_padded(array: np.ndarray, box) -> np.ndarray:
+    r0, r1, c0, c1 = box
+    out = np.zeros((r1 - r0, c1 - c0) + array.shape[2:], dtype=array.dtype)
+    h, w = array.shape[:2]
+    sr0, sr1, sc0, sc1 = max(r0, 0), min(r1, h), max(c0, 0), min(c1, w)
+    if sr0 < sr1 and sc0 < sc1:
+        out[sr0 - r0:sr1 - r0, sc0 - c0:sc1 - c0] = array[sr0:sr1, sc0:sc1]
+    return out
+
+
+def crop_to_roi(pixels, mask, margin: float = 0.1, square: bool = True):
+    """Crop an image and its mask to the ROI's :func:`bounding_box`, padding with zeros outside.
+
+    Parameters
+    ----------
+    pixels : numpy.ndarray or UltrasoundImage
+        Image (rows, cols) or (rows, cols, channels).
+    mask : numpy.ndarray
+        Boolean (rows, cols), same rows and cols as ``pixels``.
+    margin, square
+        As in :func:`bounding_box`.
+
+    Returns
+    -------
+    crop : numpy.ndarray
+        Same dtype as ``pixels``; square when ``square`` is True.
+    crop_mask : numpy.ndarray
+        Boolean, same rows and cols as ``crop``.
+    """
+    if isinstance(pixels, UltrasoundImage):
+        pixels = pixels.pixels
+    pixels, mask = np.asarray(pixels), np.asarray(mask)
+    if pixels.ndim not in (2, 3) or pixels.shape[:2] != mask.shape:
+        raise ValueError(f"pixels {pixels.shape} and mask {mask.shape} must share (rows, cols)")
+    box = bounding_box(mask, margin=margin, square=square)
+    return _crop_padded(pixels, box), _crop_padded(mask.astype(bool), box)

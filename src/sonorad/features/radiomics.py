@@ -1,0 +1,277 @@
+"""PyRadiomics feature extraction for one 2D ultrasound case.
+
+The parameter file is a plain PyRadiomics parameter file (``setting`` / ``imageType`` /
+``featureClass``), validated with PyRadiomics' own schema, so a study can share and cite it. The
+image is handed to PyRadiomics as a true 2D SimpleITK image with its pixel spacing; feature names
+are PyRadiomics' own (``original_firstorder_Mean``, ``wavelet-LH_glcm_SumEntropy``,
+``log-sigma-2-0-mm-3D_glszm_ZoneEntropy``). See ``docs/radiomics.md`` for the choices.
+
+PyRadiomics is imported inside the functions that need it, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import json
+import logging
+import math
+import warnings
+from collections.abc import Iterator, Mapping
+from importlib import metadata
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from sonorad.errors import CaseError, ConfigError
+
+__all__ = ["DEFAULT_PARAMS", "load_params", "params_hash", "extract_case"]
+
+#: The parameter file shipped with sonorad (``features/params/radiomics_2d.yaml``).
+DEFAULT_PARAMS = "radiomics_2d.yaml"
+
+_TOP_LEVEL_KEYS = ("setting", "imageType", "featureClass", "voxelSetting")
+
+
+def _default_params_path() -> Path:
+    return Path(str(resources.files("sonorad.features").joinpath("params", DEFAULT_PARAMS)))
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str, level: int) -> Iterator[None]:
+    """Raise one logger's level for the duration of a block and restore it afterwards.
+
+    Only the named logger's level changes; its handlers and every other logger are left alone.
+    PyRadiomics' schema validation (pykwalify) loads its extension file with the deprecated
+    ``load_module``; that one DeprecationWarning is ignored inside the block too.
+    """
+    logger = logging.getLogger(name)
+    previous = logger.level
+    logger.setLevel(level)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"the load_module\(\) method is deprecated",
+                                    category=DeprecationWarning)
+            yield
+    finally:
+        logger.setLevel(previous)
+
+
+def _validate_params(params: Mapping, source: str) -> dict:
+    """Check ``params`` against PyRadiomics' parameter schema; return a plain, deep-copied dict."""
+    import pykwalify.core
+    import radiomics
+
+    if not isinstance(params, Mapping):
+        raise ConfigError(
+            f"{source}: a PyRadiomics parameter file must be a mapping with the keys "
+            f"{', '.join(_TOP_LEVEL_KEYS)}; got {type(params).__name__}. "
+            "Fix: start from sonorad's features/params/radiomics_2d.yaml."
+        )
+    params = copy.deepcopy(dict(params))
+    schema_file, schema_funcs = radiomics.getParameterValidationFiles()
+    # pykwalify logs every schema problem at ERROR level before raising; the exception carries the
+    # same text, so its logger is silenced while validating.
+    with _quiet_logger("pykwalify", logging.CRITICAL):
+        core = pykwalify.core.Core(source_data=params, schema_files=[schema_file], extensions=[schema_funcs])
+        try:
+            core.validate(raise_exception=True)
+        except Exception as exc:  # pykwalify SchemaError, or ValueError from PyRadiomics' schema functions
+            message = getattr(exc, "msg", None) or str(exc)
+            raise ConfigError(
+                f"{source} is not a valid PyRadiomics parameter file: {message.strip()} "
+                "Fix: correct the key or value named above (allowed keys and ranges: PyRadiomics "
+                "documentation, 'Customizing the extraction')."
+            ) from None
+    settings = params.get("setting") or {}
+    if settings.get("force2D") and settings.get("force2Ddimension", 0) != 0:
+        raise ConfigError(
+            f"{source}: setting force2Ddimension={settings.get('force2Ddimension')!r} is not supported: "
+            "sonorad passes a 2D image as a one-slice volume whose slice axis is 0. "
+            "Fix: set force2Ddimension: 0 (or force2D: false, the default for 2D images)."
+        )
+    return params
+
+
+def load_params(path: str | Path | Mapping | None = None) -> dict:
+    """Read and validate a PyRadiomics parameter file.
+
+    Parameters
+    ----------
+    path : str, Path, mapping or None
+        A YAML (or JSON) PyRadiomics parameter file; ``None`` for sonorad's shipped 2D ultrasound
+        file (``features/params/radiomics_2d.yaml``). A mapping is validated and returned as a copy.
+
+    Returns
+    -------
+    dict
+        The parameters, with the keys ``setting``, ``imageType`` and ``featureClass`` (each may be absent,
+        meaning PyRadiomics' defaults).
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, is not YAML, or does not pass PyRadiomics' parameter schema
+        (the message names the offending key).
+
+    Examples
+    --------
+    >>> params = load_params()
+    >>> params["setting"]["binWidth"]
+    5
+    """
+    if isinstance(path, Mapping):
+        return _validate_params(path, "parameters")
+    import yaml
+
+    file = _default_params_path() if path is None else Path(path)
+    if not file.is_file():
+        raise ConfigError(
+            f"PyRadiomics parameter file {str(file)!r} does not exist. "
+            "Fix: give the path of an existing .yaml file, or leave --params out for sonorad's default."
+        )
+    try:
+        params = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"PyRadiomics parameter file {str(file)!r} is not readable YAML: {exc}. "
+            "Fix: check the indentation and quoting (PyRadiomics' examples/exampleSettings show the format)."
+        ) from None
+    if params is None:
+        raise ConfigError(f"PyRadiomics parameter file {str(file)!r} is empty. Fix: add setting / imageType / featureClass.")
+    return _validate_params(params, f"parameter file {str(file)!r}")
+
+
+def params_hash(params: Mapping) -> str:
+    """Fingerprint of the parameters and the PyRadiomics version, for the feature cache.
+
+    Two parameter sets that differ only in key order or YAML formatting get the same hash; a
+    changed value or another PyRadiomics version gives a different one, so cached features are
+    never reused across settings that change them.
+
+    Parameters
+    ----------
+    params : mapping
+        Parameters as returned by :func:`load_params`.
+
+    Returns
+    -------
+    str
+        sha256 hex digest.
+    """
+    payload = {
+        "params": params,
+        "pyradiomics": metadata.version("pyradiomics"),
+        # bump when the way sonorad hands images to PyRadiomics changes
+        "sonorad_geometry": 1,
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _to_sitk(pixels: np.ndarray, mask: np.ndarray, spacing: tuple[float, float], one_slice: bool):
+    """Image and 0/1 mask as SimpleITK images on the same grid, spacing (row, col) mm -> (x, y)."""
+    import SimpleITK as sitk
+
+    pixels = np.ascontiguousarray(pixels, dtype=np.float32)
+    labels = np.ascontiguousarray(mask, dtype=np.uint8)
+    sitk_spacing = (float(spacing[1]), float(spacing[0]))  # SimpleITK orders axes (x=col, y=row)
+    if one_slice:  # what PyRadiomics' force2D expects: a volume whose axis 0 (numpy order) has size 1
+        pixels, labels = pixels[None], labels[None]
+        sitk_spacing = sitk_spacing + (1.0,)
+    image, label_map = sitk.GetImageFromArray(pixels), sitk.GetImageFromArray(labels)
+    image.SetSpacing(sitk_spacing)
+    label_map.SetSpacing(sitk_spacing)
+    return image, label_map
+
+
+def _check_inputs(image, mask, case_id) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    pixels = getattr(image, "pixels", None)
+    spacing = getattr(image, "spacing", (1.0, 1.0))
+    if pixels is None:
+        raise TypeError(
+            f"image must be a sonorad.imaging.UltrasoundImage (with .pixels and .spacing), got {type(image).__name__}"
+        )
+    pixels = np.asarray(pixels)
+    mask = np.asarray(mask)
+    if pixels.ndim != 2:
+        raise CaseError(case_id, f"image pixels must be 2D (rows, cols), got shape {pixels.shape}",
+                        "pass a gray 2D image (sonorad.imaging.read_image converts colour to gray)")
+    if mask.shape != pixels.shape:
+        raise CaseError(case_id, f"mask shape {mask.shape} differs from image shape {pixels.shape}",
+                        "use the mask drawn on this image, at the image's size")
+    if mask.dtype != bool:
+        if not np.isin(mask, (0, 1)).all():
+            raise CaseError(case_id, f"mask must be bool or 0/1, got dtype {mask.dtype} with other values",
+                            "threshold the mask first (sonorad.imaging.read_mask does)")
+        mask = mask.astype(bool)
+    if not mask.any():
+        raise CaseError(case_id, "mask is empty", "draw the lesion in the mask file")
+    spacing = (float(spacing[0]), float(spacing[1]))
+    if not all(s > 0 and math.isfinite(s) for s in spacing):
+        raise CaseError(case_id, f"pixel spacing {spacing} is not two positive mm values", "fix the image's pixel size")
+    return pixels, mask, spacing
+
+
+def extract_case(image, mask: np.ndarray, params: Mapping | str | Path | None = None, *,
+                 case_id: str | None = None) -> dict[str, float]:
+    """PyRadiomics features of one lesion on one 2D ultrasound image.
+
+    Parameters
+    ----------
+    image : sonorad.imaging.UltrasoundImage
+        ``pixels`` 2D float32 gray, ``spacing`` (row, col) in mm.
+    mask : numpy.ndarray of bool, shape (rows, cols)
+        The lesion ROI on the same grid as ``image.pixels``.
+    params : mapping, str, Path or None
+        Parameters from :func:`load_params`, a parameter file path, or ``None`` for sonorad's default.
+        With ``setting: force2D: true`` the image is passed as a one-slice volume (PyRadiomics'
+        force2D convention); otherwise as a 2D image.
+    case_id : str, optional
+        Named in the error when the case cannot be used.
+
+    Returns
+    -------
+    dict of str to float
+        Feature name (PyRadiomics' own, e.g. ``original_glcm_Contrast``) to value, in PyRadiomics'
+        order; ``diagnostics_*`` entries are left out.
+
+    Raises
+    ------
+    CaseError
+        The inputs do not fit (shapes, empty mask) or PyRadiomics refused the ROI (e.g. smaller than
+        ``minimumROISize``); the message names ``case_id`` and what to do.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sonorad.imaging import UltrasoundImage
+    >>> rng = np.random.default_rng(0)
+    >>> img = UltrasoundImage(rng.uniform(0, 255, (64, 64)).astype("float32"))
+    >>> roi = np.zeros((64, 64), bool); roi[16:48, 20:44] = True
+    >>> feats = extract_case(img, roi)
+    >>> round(feats["original_shape2D_PixelSurface"])
+    768
+    """
+    params = load_params(params)  # ~10 ms; a bad mapping is a ConfigError, not a failure of this case
+    pixels, mask, spacing = _check_inputs(image, mask, case_id)
+    one_slice = bool((params.get("setting") or {}).get("force2D", False))
+    sitk_image, sitk_mask = _to_sitk(pixels, mask, spacing, one_slice)
+
+    from radiomics import featureextractor
+
+    # PyRadiomics logs progress at INFO on the 'radiomics' logger; keep it to warnings here only.
+    with _quiet_logger("radiomics", logging.WARNING):
+        try:
+            extractor = featureextractor.RadiomicsFeatureExtractor(copy.deepcopy(dict(params)))
+            result = extractor.execute(sitk_image, sitk_mask)
+        except Exception as exc:  # PyRadiomics raises ValueError / RuntimeError / IndexError for bad ROIs
+            raise CaseError(
+                case_id,
+                f"PyRadiomics could not extract features: {type(exc).__name__}: {exc}",
+                "check that the mask outlines the lesion on this image (at least minimumROISize pixels, "
+                "extending in both axes) and that the parameter file suits 2D images",
+            ) from exc
+    return {name: float(value) for name, value in result.items() if not name.startswith("diagnostics_")}

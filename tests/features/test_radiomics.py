@@ -1,0 +1,212 @@
+"""PyRadiomics parameters and one-case extraction (sonorad.features.radiomics)."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from sonorad.errors import CaseError, ConfigError
+from sonorad.features.radiomics import extract_case, load_params, params_hash
+
+# A small parameter set for the geometry tests: Original image only, a few classes.
+SMALL = {
+    "setting": {"binWidth": 5, "label": 1, "force2D": False, "additionalInfo": False},
+    "imageType": {"Original": {}},
+    "featureClass": {"firstorder": None, "shape2D": None, "glcm": ["Contrast", "JointEntropy"]},
+}
+
+
+def _image(pixels, spacing=(1.0, 1.0)):
+    # extract_case only needs .pixels and .spacing (sonorad.imaging.UltrasoundImage has both)
+    return SimpleNamespace(pixels=np.asarray(pixels, dtype=np.float32), spacing=spacing)
+
+
+def _lesion_case(shape=(64, 64), seed=0):
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[: shape[0], : shape[1]]
+    mask = ((rows - shape[0] / 2) / (shape[0] / 4)) ** 2 + ((cols - shape[1] / 2) / (shape[1] / 3)) ** 2 < 1
+    pixels = rng.normal(90, 25, shape) + 40 * mask
+    return np.clip(pixels, 0, 255).round().astype(np.float32), mask
+
+
+def _direct_pyradiomics(pixels, mask, params, spacing_xy=(1.0, 1.0)):
+    import SimpleITK as sitk
+    from radiomics import featureextractor
+
+    image = sitk.GetImageFromArray(pixels.astype(np.float32))
+    label = sitk.GetImageFromArray(mask.astype(np.uint8))
+    image.SetSpacing(spacing_xy)
+    label.SetSpacing(spacing_xy)
+    result = featureextractor.RadiomicsFeatureExtractor(params).execute(image, label)
+    return {k: float(v) for k, v in result.items() if not k.startswith("diagnostics_")}
+
+
+# ---------------------------------------------------------------- parameters
+def test_shipped_params_are_the_documented_2d_choices():
+    params = load_params()
+    setting = params["setting"]
+    assert setting["binWidth"] == 5 and setting["normalize"] is False
+    assert setting["force2D"] is False and setting["label"] == 1 and setting["correctMask"] is False
+    assert setting["minimumROIDimensions"] == 2 and setting["minimumROISize"] == 16
+    assert set(params["imageType"]) == {"Original", "Wavelet", "LoG"}
+    assert params["imageType"]["LoG"]["sigma"] == [1.0, 2.0, 3.0, 4.0, 5.0]
+    classes = params["featureClass"]
+    assert set(classes) == {"firstorder", "shape2D", "glcm", "glrlm", "glszm", "gldm", "ngtdm"}
+    assert "shape" not in classes and "SumAverage" not in classes["glcm"]
+
+
+def test_load_params_accepts_a_mapping_and_returns_a_copy():
+    params = load_params(SMALL)
+    params["setting"]["binWidth"] = 99
+    assert SMALL["setting"]["binWidth"] == 5
+
+
+def test_load_params_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_load_params_names_the_bad_key(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("setting:\n  binWidth: 5\n  binwidht: 3\n")
+    with pytest.raises(ConfigError, match="binwidht"):
+        load_params(path)
+    path.write_text("setting:\n  binWidth: -1\n")
+    with pytest.raises(ConfigError, match="binWidth"):
+        load_params(path)
+    path.write_text("imageType:\n  Wavelets: {}\n")
+    with pytest.raises(ConfigError, match="Wavelets"):
+        load_params(path)
+
+
+def test_load_params_not_yaml_or_empty(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("setting: [unclosed\n")
+    with pytest.raises(ConfigError, match="not readable YAML"):
+        load_params(path)
+    path.write_text("")
+    with pytest.raises(ConfigError, match="empty"):
+        load_params(path)
+    path.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_params(path)
+
+
+def test_force2d_with_another_slice_axis_is_refused():
+    with pytest.raises(ConfigError, match="force2Ddimension"):
+        load_params({"setting": {"force2D": True, "force2Ddimension": 2}})
+
+
+def test_params_hash_ignores_key_order_and_tracks_values():
+    a = {"setting": {"binWidth": 5, "label": 1}, "imageType": {"Original": {}}}
+    b = {"imageType": {"Original": {}}, "setting": {"label": 1, "binWidth": 5}}
+    c = {"setting": {"binWidth": 10, "label": 1}, "imageType": {"Original": {}}}
+    assert params_hash(a) == params_hash(b)
+    assert params_hash(a) != params_hash(c)
+    assert len(params_hash(a)) == 64
+
+
+# ---------------------------------------------------------------- extraction
+@pytest.mark.filterwarnings("ignore:the load_module:DeprecationWarning")  # pykwalify, in the direct call
+def test_matches_a_direct_pyradiomics_call():
+    pixels, mask = _lesion_case()
+    ours = extract_case(_image(pixels), mask, SMALL, case_id="c1")
+    direct = _direct_pyradiomics(pixels, mask, SMALL)
+    assert list(ours) == list(direct)
+    for name in ("original_firstorder_Mean", "original_shape2D_Elongation", "original_glcm_Contrast"):
+        assert ours[name] == pytest.approx(direct[name], rel=1e-12)
+    # and an independent known answer
+    assert ours["original_firstorder_Mean"] == pytest.approx(pixels[mask].mean(), rel=1e-6)
+    assert ours["original_shape2D_PixelSurface"] == pytest.approx(mask.sum())
+    assert all(isinstance(v, float) for v in ours.values())
+
+
+def test_spacing_is_row_col_in_mm():
+    # 20 rows x 40 cols with 0.5 mm rows and 0.25 mm columns: a 10 mm x 10 mm square
+    pixels = np.random.default_rng(1).uniform(0, 255, (40, 60)).astype(np.float32)
+    mask = np.zeros(pixels.shape, bool)
+    mask[10:30, 10:50] = True
+
+    def elongation(row_mm, col_mm):  # sqrt of the ratio of the pixel-centre variances along each axis
+        var_rows, var_cols = (20**2 - 1) / 12 * row_mm**2, (40**2 - 1) / 12 * col_mm**2
+        return np.sqrt(min(var_rows, var_cols) / max(var_rows, var_cols))
+
+    feats = extract_case(_image(pixels, spacing=(0.5, 0.25)), mask, SMALL)
+    assert feats["original_shape2D_PixelSurface"] == pytest.approx(20 * 40 * 0.5 * 0.25)
+    assert feats["original_shape2D_Elongation"] == pytest.approx(elongation(0.5, 0.25), rel=1e-9)  # 0.999
+    swapped = extract_case(_image(pixels, spacing=(0.25, 0.5)), mask, SMALL)  # 5 mm x 20 mm
+    assert swapped["original_shape2D_Elongation"] == pytest.approx(elongation(0.25, 0.5), rel=1e-9)  # 0.25
+
+
+def test_default_params_give_over_400_named_features():
+    pixels, mask = _lesion_case(shape=(280, 380), seed=2)
+    feats = extract_case(_image(pixels), mask, case_id="real-size")
+    assert len(feats) >= 400
+    prefixes = {name.split("_")[0] for name in feats}
+    assert prefixes == {"original", "wavelet-LL", "wavelet-LH", "wavelet-HL", "wavelet-HH"} | {
+        f"log-sigma-{s}-0-mm-3D" for s in range(1, 6)
+    }
+    assert {name.split("_")[1] for name in feats} == {"firstorder", "shape2D", "glcm", "glrlm", "glszm", "gldm", "ngtdm"}
+    assert not any(name.startswith("diagnostics") for name in feats)
+    assert np.isfinite(feats["wavelet-LH_glcm_SumEntropy"])
+
+
+def test_wavelet_band_letters_are_columns_then_rows():
+    # intensity changes only down the rows: the high-pass-along-rows band (second letter H) sees it
+    pixels = np.tile(np.where(np.arange(48) % 4 < 2, 200.0, 20.0)[:, None], (1, 48)).astype(np.float32)
+    mask = np.zeros(pixels.shape, bool)
+    mask[8:40, 8:40] = True
+    params = {"setting": {"binWidth": 5}, "imageType": {"Wavelet": {}}, "featureClass": {"firstorder": ["Variance"]}}
+    feats = extract_case(_image(pixels), mask, params)
+    assert feats["wavelet-LH_firstorder_Variance"] > 100
+    assert feats["wavelet-HL_firstorder_Variance"] < 1e-6
+    assert feats["wavelet-HH_firstorder_Variance"] < 1e-6
+
+
+def test_force2d_params_use_a_one_slice_volume():
+    pixels, mask = _lesion_case()
+    as_volume = {**SMALL, "setting": {**SMALL["setting"], "force2D": True, "force2Ddimension": 0}}
+    a = extract_case(_image(pixels), mask, SMALL)
+    b = extract_case(_image(pixels), mask, as_volume)
+    # same in-plane texture and shape either way
+    for name in ("original_glcm_Contrast", "original_glcm_JointEntropy", "original_shape2D_Perimeter"):
+        assert b[name] == pytest.approx(a[name], rel=1e-9)
+
+
+def test_bad_inputs_raise_case_errors_naming_the_case():
+    pixels, mask = _lesion_case()
+    with pytest.raises(CaseError, match=r"case c7.*mask shape \(64, 63\)"):
+        extract_case(_image(pixels), mask[:, :63], SMALL, case_id="c7")
+    with pytest.raises(CaseError, match="case c8.*empty"):
+        extract_case(_image(pixels), np.zeros_like(mask), SMALL, case_id="c8")
+    tiny = np.zeros_like(mask)
+    tiny[10:13, 10:13] = True  # 9 pixels < minimumROISize 16 of the shipped file
+    with pytest.raises(CaseError, match="case c9.*PyRadiomics"):
+        extract_case(_image(pixels), tiny, case_id="c9")
+    with pytest.raises(TypeError, match="UltrasoundImage"):
+        extract_case(pixels, mask, SMALL)
+
+
+def test_bad_parameters_are_a_config_error_not_a_case_error():
+    pixels, mask = _lesion_case()
+    with pytest.raises(ConfigError, match="binwidth"):
+        extract_case(_image(pixels), mask, {"setting": {"binwidth": 5}}, case_id="c1")
+
+
+def test_integer_01_masks_are_accepted_and_others_refused():
+    pixels, mask = _lesion_case()
+    a = extract_case(_image(pixels), mask.astype(np.uint8), SMALL)
+    assert a == extract_case(_image(pixels), mask, SMALL)
+    with pytest.raises(CaseError, match="0/1"):
+        extract_case(_image(pixels), mask.astype(np.uint8) * 255, SMALL, case_id="c1")
+
+
+def test_radiomics_logger_level_is_restored():
+    logger = logging.getLogger("radiomics")
+    before = logger.level
+    pixels, mask = _lesion_case()
+    extract_case(_image(pixels), mask, SMALL)
+    assert logger.level == before

@@ -1,0 +1,30 @@
+"""Evaluation statistics that match the reference implementations.
+
+ROC/AUC with DeLong (pROC) or stratified-bootstrap CIs and DeLong tests, training-fitted cut-offs
+with Wilson CIs, calibration (Brier, intercept/slope as ``rms::val.prob``, Hosmer-Lemeshow as
+``ResourceSelection``), decision curves (as ``dcurves``), NRI/IDI, nomograms of logistic models
+and SHAP explanations. Every function returns a result dataclass with ``to_frame()``; figures are
+drawn by :mod:`sonorad.evaluation.plots` from those results.
+"""
+
+from .calibration import (CalibrationResult, HosmerLemeshowResult, brier_score, calibration,
+                          calibration_intercept_slope, hosmer_lemeshow)
+from .decision_curve import DecisionCurveResult, decision_curve, net_benefit
+from .explain import ShapResult, choose_explainer, explain_model
+from .nomogram import Nomogram, NomogramPoints, build_nomogram, nomogram_points
+from .reclassification import ReclassificationResult, idi, nri
+from .roc import (AucResult, DeLongTestResult, RocCurve, auc_score, delong_test, delong_variance,
+                  roc_auc_ci, roc_curve)
+from .thresholds import ThresholdMetrics, YoudenThreshold, threshold_metrics, wilson_ci
+
+__all__ = [
+    "AucResult", "DeLongTestResult", "RocCurve", "auc_score", "delong_variance", "roc_auc_ci",
+    "delong_test", "roc_curve",
+    "YoudenThreshold", "ThresholdMetrics", "threshold_metrics", "wilson_ci",
+    "CalibrationResult", "HosmerLemeshowResult", "calibration", "hosmer_lemeshow", "brier_score",
+    "calibration_intercept_slope",
+    "DecisionCurveResult", "decision_curve", "net_benefit",
+    "ReclassificationResult", "nri", "idi",
+    "Nomogram", "NomogramPoints", "build_nomogram", "nomogram_points",
+    "ShapResult", "explain_model", "choose_explainer",
+]

@@ -1,0 +1,248 @@
+"""Figures of evaluation results. Every function takes result objects (never raw predictions)
+and returns a matplotlib ``Figure``; none calls ``plt.show()``.
+
+The ROC, calibration, decision-curve and nomogram figures are plain ``matplotlib.figure.Figure``
+objects (Agg canvas, no pyplot state), so the report layer can save them from any thread and
+nothing accumulates. The SHAP figures are drawn by shap's own plotting functions, which use
+pyplot; pyplot is switched to Agg when it has not been imported yet, and the caller should
+``matplotlib.pyplot.close(fig)`` after saving.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["plot_roc", "plot_calibration", "plot_decision_curve", "plot_nomogram",
+           "plot_shap_beeswarm", "plot_shap_bar", "plot_shap_waterfall"]
+
+
+def _plt():
+    import sys
+
+    import matplotlib
+
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _new_axes(figsize, ax=None):
+    """A fresh Figure + Axes without pyplot, or the figure of a given ``ax``."""
+    if ax is not None:
+        return ax.figure, ax
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots()
+
+
+def plot_roc(curves, *, title: str = "ROC curve", ax=None):
+    """ROC curves with AUC (95% CI) in the legend.
+
+    Parameters
+    ----------
+    curves : RocCurve or list of RocCurve
+        From :func:`sonorad.evaluation.roc.roc_curve`.
+    """
+    curves = [curves] if not isinstance(curves, (list, tuple)) else list(curves)
+    fig, ax = _new_axes((5, 5), ax)
+    ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="0.6")
+    for c in curves:
+        a = c.auc
+        # straight segments between ROC points: tied scores give the diagonal pieces whose
+        # trapezoid area is the AUC with ties counted 1/2
+        ax.plot(c.fpr, c.tpr,
+                label=f"{c.name}: AUC {a.auc:.3f} ({a.level:.0%} CI {a.low:.3f}-{a.high:.3f})")
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="1 - Specificity", ylabel="Sensitivity", title=title)
+    ax.set_aspect("equal")
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_calibration(results, *, title: str = "Calibration", ax=None):
+    """Calibration plot: binned observed fraction with CIs, LOWESS curve and the ideal line.
+
+    Parameters
+    ----------
+    results : CalibrationResult or list of CalibrationResult
+    """
+    results = [results] if not isinstance(results, (list, tuple)) else list(results)
+    fig, ax = _new_axes((5, 5), ax)
+    ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="0.6", label="Ideal")
+    for r in results:
+        b = r.bins
+        sl = r.intercept_slope
+        label = (f"{r.name}: slope {sl.loc['slope', 'estimate']:.2f}, "
+                 f"intercept {sl.loc['intercept', 'estimate']:.2f}, Brier {r.brier:.3f}")
+        line, = ax.plot(r.smoothed["predicted"], r.smoothed["observed"], lw=1.5, label=label)
+        ax.errorbar(b["mean_predicted"], b["observed"],
+                    yerr=np.clip([b["observed"] - b["low"], b["high"] - b["observed"]], 0, None),
+                    fmt="o", ms=4, color=line.get_color(), capsize=2, lw=0.8)
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="Predicted probability", ylabel="Observed fraction",
+           title=title)
+    ax.set_aspect("equal")
+    ax.legend(loc="upper left", fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_decision_curve(result, *, ylim=None, title: str = "Decision curve", ax=None):
+    """Net benefit against threshold probability for every model, treat-all and treat-none.
+
+    Parameters
+    ----------
+    result : DecisionCurveResult
+    ylim : (float, float), optional
+        Default: from slightly below 0 to a little above the prevalence.
+    """
+    fig, ax = _new_axes((6, 4.5), ax)
+    wide = result.wide()
+    for name in result.models:
+        style = {"Treat all": dict(color="0.4", lw=1, ls="-"),
+                 "Treat none": dict(color="0.0", lw=1, ls="-")}.get(name, dict(lw=1.6))
+        ax.plot(wide.index, wide[name], label=name, **style)
+    top = result.prevalence
+    ax.set_ylim(ylim if ylim is not None else (-0.05 * max(top, 0.2), top * 1.15 + 0.01))
+    ax.set(xlim=(wide.index.min(), wide.index.max()), xlabel="Threshold probability",
+           ylabel="Net benefit", title=title)
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def _axis_line(ax, y, x0, x1):
+    ax.plot([x0, x1], [y, y], color="black", lw=0.9, solid_capstyle="butt")
+
+
+def _ticks(ax, y, xs, labels, size=7, up=False):
+    for i, (x, lab) in enumerate(zip(xs, labels)):
+        ax.plot([x, x], [y, y + (0.12 if up else -0.12)], color="black", lw=0.8)
+        ax.text(x, y + (0.18 if up else -0.2), lab, ha="center", va="bottom" if up else "top",
+                fontsize=size)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, (float, np.floating)):
+        return f"{v:g}"
+    return str(v)
+
+
+def plot_nomogram(nomogram, *, probabilities=(0.01, 0.05, 0.1, 0.25, 0.5, 0.75,
+                                             0.9, 0.95, 0.99),
+                  n_ticks: int = 6, title: str | None = None):
+    """Publication-style nomogram: a points scale, one scale per predictor, total points and
+    predicted probability.
+
+    Parameters
+    ----------
+    nomogram : Nomogram
+        From :func:`sonorad.evaluation.nomogram.build_nomogram`.
+    probabilities : sequence of float
+        Probabilities marked on the bottom scale (those outside the reachable range are
+        dropped).
+    n_ticks : int
+        Approximate number of ticks per numeric predictor.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    axes = nomogram.axes
+    rows = len(axes) + 3
+    fig, ax = _new_axes((8, 0.65 * rows + 0.8))
+    ax.set_xlim(-28, 104)
+    ax.set_ylim(-rows + 0.3, 1.0)
+    ax.axis("off")
+    y = 0.0
+    ax.text(-27, y, "Points", ha="left", va="center", fontsize=9, weight="bold")
+    _axis_line(ax, y, 0, 100)
+    _ticks(ax, y, np.arange(0, 101, 10), [str(v) for v in range(0, 101, 10)], up=True)
+    for a in axes:
+        y -= 1
+        ax.text(-27, y, a.name, ha="left", va="center", fontsize=9)
+        if a.kind == "categorical":
+            xs = nomogram.points_scale(a.name, a.values)
+            labels = [_fmt(v) for v in a.values]
+        else:
+            lo, hi = float(a.values.min()), float(a.values.max())
+            vals = [v for v in MaxNLocator(n_ticks).tick_values(lo, hi) if lo - 1e-12 <= v <= hi + 1e-12]
+            vals = sorted(set([lo, hi] + vals)) if len(vals) < 2 else vals
+            xs = nomogram.points_scale(a.name, vals)
+            labels = [_fmt(round(v, 10)) for v in vals]
+        _axis_line(ax, y, float(np.min(xs)), float(np.max(xs)))
+        _ticks(ax, y, xs, labels)
+    total_max = nomogram.max_total_points
+    scale = 100.0 / total_max
+    y -= 1.3
+    ax.text(-27, y, "Total points", ha="left", va="center", fontsize=9, weight="bold")
+    tvals = MaxNLocator(10).tick_values(0, total_max)
+    tvals = [v for v in tvals if 0 <= v <= total_max + 1e-9]
+    _axis_line(ax, y, 0, 100)
+    _ticks(ax, y, np.array(tvals) * scale, [_fmt(v) for v in tvals])
+    y -= 1
+    ax.text(-27, y, "Probability", ha="left", va="center", fontsize=9, weight="bold")
+    probs = np.asarray(probabilities, dtype=float)
+    tp = nomogram.probability_to_total_points(probs)
+    keep = (tp >= 0) & (tp <= total_max)
+    if keep.sum() >= 1:
+        xs = tp[keep] * scale
+        _axis_line(ax, y, float(xs.min()), float(xs.max()))
+        _ticks(ax, y, xs, [_fmt(p) for p in probs[keep]])
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def _shap_fig(draw, result, **kwargs):
+    plt = _plt()
+    plt.figure()
+    draw(result.to_explanation(), show=False, **kwargs)
+    fig = plt.gcf()
+    unit = "SHAP value (impact on log-odds)" if result.output == "log-odds" else \
+        "SHAP value (impact on predicted probability)"
+    fig.axes[0].set_xlabel(unit)
+    fig.tight_layout()
+    return fig
+
+
+def plot_shap_beeswarm(result, *, max_display: int = 15):
+    """Beeswarm summary of a :class:`~sonorad.evaluation.explain.ShapResult`."""
+    import shap
+
+    return _shap_fig(shap.plots.beeswarm, result, max_display=max_display)
+
+
+def plot_shap_bar(result, *, max_display: int = 15):
+    """Mean |SHAP| bar chart of a :class:`~sonorad.evaluation.explain.ShapResult`."""
+    import shap
+
+    plt = _plt()
+    plt.figure()
+    shap.plots.bar(result.to_explanation(), max_display=max_display, show=False)
+    fig = plt.gcf()
+    fig.tight_layout()
+    return fig
+
+
+def plot_shap_waterfall(result, case, *, max_display: int = 12):
+    """Waterfall of one case: from the expected output to the case's output, feature by feature.
+
+    Parameters
+    ----------
+    result : ShapResult
+    case : case id (an entry of ``result.case_ids``)
+    """
+    import shap
+
+    if case not in result.case_ids:
+        raise ValueError(f"case {case!r} was not explained; explained cases: {result.case_ids[:5]}...")
+    i = result.case_ids.index(case)
+    plt = _plt()
+    plt.figure()
+    shap.plots.waterfall(result.to_explanation()[i], max_display=max_display, show=False)
+    fig = plt.gcf()
+    fig.suptitle(f"case {case} ({result.output})", fontsize=9)
+    fig.tight_layout()
+    return fig

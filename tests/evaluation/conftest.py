@@ -1,0 +1,28 @@
+"""Fixtures of the evaluation tests: the reference data sets in ``data/``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def asah() -> pd.DataFrame:
+    """pROC's aSAH data (113 patients; poor_outcome, wfns, s100b, ndka)."""
+    return pd.read_csv(DATA / "asah.csv")
+
+
+@pytest.fixture(scope="session")
+def df_binary() -> pd.DataFrame:
+    """dcurves' df_binary (750 patients; cancer, cancerpredmarker)."""
+    return pd.read_csv(DATA / "dcurves_df_binary.csv")
+
+
+@pytest.fixture(scope="session")
+def mtcars() -> pd.DataFrame:
+    """R's mtcars (32 cars; car, mpg, disp, wt, vs)."""
+    return pd.read_csv(DATA / "mtcars.csv")

@@ -1,0 +1,54 @@
+"""Smoke tests of the figures: each takes results and returns a Figure with the expected content."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from sklearn.linear_model import LogisticRegression
+
+from sonorad.evaluation import (build_nomogram, calibration, decision_curve, explain_model,
+                                roc_curve)
+from sonorad.evaluation import plots
+
+
+@pytest.fixture(autouse=True)
+def _close():
+    import matplotlib.pyplot as plt
+
+    yield
+    plt.close("all")
+
+
+def test_roc_calibration_dca(asah, df_binary):
+    y = asah.poor_outcome
+    f = plots.plot_roc([roc_curve(y, asah.wfns, name="WFNS"), roc_curve(y, asah.s100b, name="S100B")])
+    assert isinstance(f, Figure)
+    labels = [t.get_text() for t in f.axes[0].get_legend().get_texts()]
+    assert labels[0].startswith("WFNS: AUC 0.824")
+    f = plots.plot_calibration(calibration(df_binary.cancer, df_binary.cancerpredmarker))
+    assert isinstance(f, Figure) and len(f.axes[0].lines) >= 2
+    dc = decision_curve(df_binary.cancer, {"marker": df_binary.cancerpredmarker})
+    f = plots.plot_decision_curve(dc)
+    assert [t.get_text() for t in f.axes[0].get_legend().get_texts()] == ["marker", "Treat all", "Treat none"]
+
+
+def test_nomogram_and_shap_figures():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"rad_score": rng.normal(size=60), "margin": rng.choice(["smooth", "spiculated"], 60)})
+    y = (X.rad_score + (X.margin == "spiculated") + rng.normal(size=60) > 0.5).astype(int)
+    Xn = pd.get_dummies(X, drop_first=True, dtype=float)
+    model = LogisticRegression().fit(Xn, y)
+    f = plots.plot_nomogram(build_nomogram(model, Xn), title="Nomogram")
+    texts = {t.get_text() for t in f.axes[0].texts}
+    assert {"Points", "Total points", "Probability", "rad_score", "margin_spiculated"} <= texts
+    r = explain_model(model, Xn)
+    for fig in (plots.plot_shap_beeswarm(r), plots.plot_shap_bar(r), plots.plot_shap_waterfall(r, 0)):
+        assert isinstance(fig, Figure)
+    with pytest.raises(ValueError, match="not explained"):
+        plots.plot_shap_waterfall(r, "nope")

@@ -1,0 +1,387 @@
+"""The model zoo: one registry entry (estimator factory + search space) per algorithm.
+
+Every zoo model is a two-step ``Pipeline([("scale", ...), ("clf", classifier)])``: ``scale`` is a
+``StandardScaler`` for scale-sensitive algorithms (LR, SVM, KNN, MLP) and ``"passthrough"`` for
+the others, so every model takes raw predictors, and the classifier itself is ``model[-1]``.
+Search spaces are small on purpose (a few candidates each): the cohorts are a few hundred
+patients, and the tuning runs stratified, patient-grouped k-fold CV on the training cohort,
+then refits the best candidate on all of it.
+
+Class imbalance: ``class_weight="balanced"`` uses the algorithm's own ``class_weight`` when it
+has one, balanced sample weights when its ``fit`` takes ``sample_weight``, and random
+oversampling of the minority class otherwise (KNN, MLP); ``resample="oversample"`` or
+``"undersample"`` resamples the training rows instead. Resampling happens inside the model's
+``fit``, so inside CV it only ever touches the training folds.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.utils.validation import check_is_fitted
+
+from sonorad.errors import ConfigError
+
+__all__ = [
+    "ModelSpec",
+    "MODEL_ZOO",
+    "available_models",
+    "get_model",
+    "search_space",
+    "tune_model",
+    "tune_pipeline",
+    "ImbalanceWrapper",
+]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One algorithm of the zoo.
+
+    Attributes
+    ----------
+    name : str
+        Registry key (``"logistic_regression"``).
+    label : str
+        Display name (``"Logistic regression"``).
+    factory : callable
+        ``factory(random_state) -> unfitted classifier``.
+    search_space : dict
+        Grid over the classifier's parameters (unprefixed names).
+    scale : bool
+        Whether the predictors are standardised before the classifier.
+    class_weight : bool
+        Whether the classifier takes ``class_weight`` natively.
+    class_weight_param : str
+        The ``set_params`` name of that option.
+    """
+
+    name: str
+    label: str
+    factory: Callable[[int], BaseEstimator]
+    search_space: dict = field(default_factory=dict)
+    scale: bool = False
+    class_weight: bool = False
+    class_weight_param: str = "class_weight"
+
+
+def _logistic(rs):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=1.0, max_iter=5000, random_state=rs)
+
+
+def _svm(rs):
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.svm import SVC
+
+    # Platt scaling fitted on internal (unshuffled, hence deterministic) folds of the training rows.
+    return CalibratedClassifierCV(SVC(kernel="rbf", random_state=rs), method="sigmoid", cv=5,
+                                  ensemble=False)
+
+
+def _knn(rs):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    return KNeighborsClassifier()
+
+
+def _random_forest(rs):
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(n_estimators=100, random_state=rs, n_jobs=1)
+
+
+def _extra_trees(rs):
+    from sklearn.ensemble import ExtraTreesClassifier
+
+    return ExtraTreesClassifier(n_estimators=100, random_state=rs, n_jobs=1)
+
+
+def _xgboost(rs):
+    from xgboost import XGBClassifier
+
+    return XGBClassifier(n_estimators=100, learning_rate=0.1, subsample=0.8, random_state=rs,
+                         n_jobs=1, eval_metric="logloss", verbosity=0)
+
+
+def _lightgbm(rs):
+    from lightgbm import LGBMClassifier
+
+    return LGBMClassifier(n_estimators=100, learning_rate=0.05, min_child_samples=10,
+                          subsample=0.8, subsample_freq=1, random_state=rs, n_jobs=1, verbose=-1)
+
+
+def _mlp(rs):
+    from sklearn.neural_network import MLPClassifier
+
+    # L-BFGS converges faster and more reproducibly than Adam on a few hundred rows.
+    return MLPClassifier(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=3000, random_state=rs)
+
+
+def _adaboost(rs):
+    from sklearn.ensemble import AdaBoostClassifier
+
+    return AdaBoostClassifier(n_estimators=50, random_state=rs)
+
+
+def _gradient_boosting(rs):
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    return GradientBoostingClassifier(n_estimators=100, subsample=0.8, random_state=rs)
+
+
+def _naive_bayes(rs):
+    from sklearn.naive_bayes import GaussianNB
+
+    return GaussianNB()
+
+
+def _decision_tree(rs):
+    from sklearn.tree import DecisionTreeClassifier
+
+    return DecisionTreeClassifier(random_state=rs)
+
+
+MODEL_ZOO: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in [
+        ModelSpec("logistic_regression", "Logistic regression", _logistic,
+                  {"C": [0.01, 0.1, 1.0, 10.0]}, scale=True, class_weight=True),
+        ModelSpec("svm", "Support vector machine", _svm,
+                  {"estimator__C": [0.1, 1.0, 10.0], "estimator__gamma": ["scale", 0.01]}, scale=True,
+                  class_weight=True, class_weight_param="estimator__class_weight"),
+        ModelSpec("knn", "k-nearest neighbours", _knn,
+                  {"n_neighbors": [5, 11, 21], "weights": ["uniform", "distance"]}, scale=True),
+        ModelSpec("random_forest", "Random forest", _random_forest,
+                  {"max_depth": [3, None], "min_samples_leaf": [1, 5]}, class_weight=True),
+        ModelSpec("extra_trees", "Extra trees", _extra_trees,
+                  {"max_depth": [3, None], "min_samples_leaf": [1, 5]}, class_weight=True),
+        ModelSpec("xgboost", "XGBoost", _xgboost, {"max_depth": [2, 4], "learning_rate": [0.05, 0.2]}),
+        ModelSpec("lightgbm", "LightGBM", _lightgbm, {"num_leaves": [4, 15], "learning_rate": [0.05, 0.2]},
+                  class_weight=True),
+        ModelSpec("mlp", "Multilayer perceptron", _mlp,
+                  {"alpha": [0.1, 1.0], "hidden_layer_sizes": [(8,), (32,)]}, scale=True),
+        ModelSpec("adaboost", "AdaBoost", _adaboost, {"learning_rate": [0.1, 0.5, 1.0]}),
+        ModelSpec("gradient_boosting", "Gradient boosting", _gradient_boosting,
+                  {"max_depth": [2, 3], "learning_rate": [0.05, 0.2]}),
+        ModelSpec("naive_bayes", "Gaussian naive Bayes", _naive_bayes, {"var_smoothing": [1e-9, 1e-6, 1e-3]}),
+        ModelSpec("decision_tree", "Decision tree", _decision_tree,
+                  {"max_depth": [2, 3, 5], "min_samples_leaf": [1, 5]}, class_weight=True),
+    ]
+}
+
+
+def available_models() -> list[str]:
+    """Names of every zoo algorithm, in registry order (logistic regression first)."""
+    return list(MODEL_ZOO)
+
+
+def _spec(name: str) -> ModelSpec:
+    if name not in MODEL_ZOO:
+        raise ConfigError(
+            f"Unknown model {name!r}. Choose among: {', '.join(MODEL_ZOO)}."
+        )
+    return MODEL_ZOO[name]
+
+
+class ImbalanceWrapper(ClassifierMixin, BaseEstimator):
+    """Fit a classifier on re-weighted or resampled training rows; predict unchanged.
+
+    Parameters
+    ----------
+    estimator : classifier
+    strategy : {"weight", "oversample", "undersample"}, default="weight"
+        ``"weight"`` passes balanced ``sample_weight`` to ``estimator.fit``; ``"oversample"``
+        duplicates random minority rows, ``"undersample"`` drops random majority rows, until the
+        classes are equal.
+    random_state : int, default=0
+    """
+
+    def __init__(self, estimator=None, strategy: str = "weight", random_state: int = 0):
+        self.estimator = estimator
+        self.strategy = strategy
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        from sklearn.utils.class_weight import compute_sample_weight
+
+        y = np.asarray(y)
+        self.estimator_ = clone(self.estimator)
+        if self.strategy == "weight":
+            self.estimator_.fit(X, y, sample_weight=compute_sample_weight("balanced", y))
+        elif self.strategy in ("oversample", "undersample"):
+            rng = np.random.default_rng(self.random_state)
+            classes, counts = np.unique(y, return_counts=True)
+            target = counts.max() if self.strategy == "oversample" else counts.min()
+            rows = []
+            for c, n in zip(classes, counts):
+                idx = np.flatnonzero(y == c)
+                if n < target:
+                    idx = np.concatenate([idx, rng.choice(idx, target - n, replace=True)])
+                elif n > target:
+                    idx = rng.choice(idx, target, replace=False)
+                rows.append(np.sort(idx))
+            rows = np.concatenate(rows)
+            Xr = X.iloc[rows] if hasattr(X, "iloc") else np.asarray(X)[rows]
+            self.estimator_.fit(Xr, y[rows])
+        else:
+            raise ConfigError(
+                f"ImbalanceWrapper: strategy={self.strategy!r}; choose 'weight', 'oversample' or 'undersample'."
+            )
+        self.classes_ = self.estimator_.classes_
+        return self
+
+    def predict_proba(self, X):
+        check_is_fitted(self, "estimator_")
+        return self.estimator_.predict_proba(X)
+
+    def predict(self, X):
+        check_is_fitted(self, "estimator_")
+        return self.estimator_.predict(X)
+
+
+def _accepts_sample_weight(estimator) -> bool:
+    return "sample_weight" in inspect.signature(estimator.fit).parameters
+
+
+def get_model(name: str, *, random_state: int = 0, class_weight: str | None = None,
+              resample: str | None = None):
+    """An unfitted zoo model: ``Pipeline([("scale", ...), ("clf", classifier)])``.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`available_models`.
+    random_state : int, default=0
+        Seed of every random choice of the algorithm.
+    class_weight : {None, "balanced"}, default=None
+        Re-weight classes inversely to their frequency (see module docstring).
+    resample : {None, "oversample", "undersample"}, default=None
+        Resample the training rows to balance the classes (inside ``fit`` only).
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        ``model[-1]`` is the classifier, or an :class:`ImbalanceWrapper` around it.
+    """
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    spec = _spec(name)
+    if class_weight not in (None, "balanced"):
+        raise ConfigError(f"class_weight={class_weight!r}; choose None or 'balanced'.")
+    if resample not in (None, "oversample", "undersample"):
+        raise ConfigError(f"resample={resample!r}; choose None, 'oversample' or 'undersample'.")
+    clf = spec.factory(random_state)
+    if resample is not None:
+        clf = ImbalanceWrapper(clf, strategy=resample, random_state=random_state)
+    elif class_weight == "balanced":
+        if spec.class_weight:
+            clf.set_params(**{spec.class_weight_param: "balanced"})
+        else:
+            strategy = "weight" if _accepts_sample_weight(clf) else "oversample"
+            clf = ImbalanceWrapper(clf, strategy=strategy, random_state=random_state)
+    scale = StandardScaler() if spec.scale else "passthrough"
+    return Pipeline([("scale", scale), ("clf", clf)])
+
+
+def search_space(name: str, model=None, prefix: str = "") -> dict:
+    """The search grid of a zoo model, with parameter names as ``model.set_params`` expects.
+
+    Parameters
+    ----------
+    name : str
+        Zoo name.
+    model : Pipeline or None
+        The model from :func:`get_model` (tells whether the classifier is wrapped).
+    prefix : str
+        Prepended to every key, e.g. ``"model__"`` when the zoo model is a Pipeline step.
+    """
+    spec = _spec(name)
+    inner = "clf__"
+    if model is not None and isinstance(model[-1], ImbalanceWrapper):
+        inner = "clf__estimator__"
+    return {f"{prefix}{inner}{k}": list(v) for k, v in spec.search_space.items()}
+
+
+def tune_pipeline(estimator, grid: dict, X, y, groups=None, *, cv: int = 5, random_state: int = 0,
+                  n_iter: int | None = None, fit_params: dict | None = None, n_jobs: int | None = None):
+    """Grid (or randomised) search by stratified patient-grouped k-fold CV AUC, refit on all rows.
+
+    Parameters
+    ----------
+    estimator : estimator or Pipeline
+    grid : dict
+        Parameter grid in ``set_params`` names.
+    X, y : training predictors and binary labels.
+    groups : array-like or None
+        Patient ids; ``None`` treats every row as its own patient.
+    cv : int, default=5
+    random_state : int, default=0
+        Seed of the folds and of the randomised search.
+    n_iter : int or None
+        Sample this many candidates at random when the grid is larger; ``None`` searches it all.
+    fit_params : dict or None
+        Extra ``fit`` parameters, sliced per fold (e.g. ``{"lasso__groups": groups}``).
+    n_jobs : int or None
+
+    Returns
+    -------
+    GridSearchCV or RandomizedSearchCV
+        Fitted; ``best_estimator_`` is refitted on all rows, ``best_score_`` its mean CV AUC.
+    """
+    from sklearn.model_selection import GridSearchCV, ParameterGrid, RandomizedSearchCV
+
+    from sonorad.selection import make_grouped_cv
+
+    folds = make_grouped_cv(cv, y, groups, random_state=random_state)
+    size = len(ParameterGrid(grid)) if grid else 1
+    if n_iter is not None and n_iter < size:
+        search = RandomizedSearchCV(estimator, grid, n_iter=n_iter, scoring="roc_auc", cv=folds,
+                                    random_state=random_state, refit=True, n_jobs=n_jobs,
+                                    error_score="raise")
+    else:
+        search = GridSearchCV(estimator, grid or {}, scoring="roc_auc", cv=folds, refit=True,
+                              n_jobs=n_jobs, error_score="raise")
+    search.fit(X, y, **(fit_params or {}))
+    return search
+
+
+def tune_model(name: str, X, y, groups=None, *, cv: int = 5, random_state: int = 0,
+               n_iter: int | None = None, class_weight: str | None = None,
+               resample: str | None = None, return_search: bool = False):
+    """Tune a zoo model by grouped stratified CV on the training cohort, then refit on all of it.
+
+    Parameters
+    ----------
+    name : str
+        Zoo name (:func:`available_models`).
+    X : DataFrame or array of shape (n_samples, n_features)
+        Training predictors.
+    y : array-like of shape (n_samples,)
+        Binary labels.
+    groups : array-like or None
+        Patient ids, so that images of one patient never straddle folds.
+    cv : int, default=5
+    random_state : int, default=0
+    n_iter : int or None
+        Randomised search with this many candidates (``None``: full grid).
+    class_weight, resample :
+        See :func:`get_model`.
+    return_search : bool, default=False
+        Return the fitted search object (with ``best_score_``, ``cv_results_``) instead.
+
+    Returns
+    -------
+    Pipeline
+        The best candidate refitted on all training rows (or the search, see above).
+    """
+    model = get_model(name, random_state=random_state, class_weight=class_weight, resample=resample)
+    search = tune_pipeline(model, search_space(name, model), X, y, groups, cv=cv,
+                           random_state=random_state, n_iter=n_iter)
+    return search if return_search else search.best_estimator_

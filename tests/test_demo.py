@@ -1,0 +1,40 @@
+"""End to end: the demo on a small synthetic cohort (the full-size run is benchmarks/README.md's)."""
+
+import pandas as pd
+import pytest
+
+from sonorad.demo import run_demo
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_and_writes_predictions_and_metrics(tmp_path):
+    metrics = run_demo(tmp_path, seed=1, jobs=1, progress=False, n_patients=60,
+                       models=["logistic_regression", "random_forest"])
+    for name in ("cohort/cases.csv", "study.yaml", "features/radiomics.parquet",
+                 "features/deep_efficientnet_lite0.parquet", "features/failures.csv",
+                 "tables/metrics.csv", "tables/predictions.csv"):
+        assert (tmp_path / name).exists(), name
+    assert set(metrics["model"]) == {"logistic_regression", "random_forest", "rad_score", "dl_score"}
+    assert set(metrics["cohort"]) == {"training", "external"}
+    ext = metrics[metrics["cohort"] == "external"]
+    assert ((ext["auc_low"] <= ext["auc"]) & (ext["auc"] <= ext["auc_high"])).all()
+
+    predictions = pd.read_csv(tmp_path / "tables" / "predictions.csv")
+    assert list(predictions.columns) == ["case_id", "cohort", "model", "probability"]
+    assert predictions["probability"].between(0, 1).all()
+    # anyone can recompute a statistic from the per-case predictions
+    from sklearn.metrics import roc_auc_score
+
+    cases = pd.read_csv(tmp_path / "cohort" / "cases.csv", dtype={"case_id": str}).set_index("case_id")
+    lr = predictions[(predictions["cohort"] == "external") & (predictions["model"] == "logistic_regression")]
+    auc = roc_auc_score(cases.loc[lr["case_id"], "label"], lr["probability"])
+    assert auc == pytest.approx(float(ext.set_index("model").loc["logistic_regression", "auc"]), abs=1e-12)
+
+
+def test_demo_cli_help_mentions_synthetic_cohort(capsys):
+    from sonorad.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--help"])
+    assert exit_info.value.code == 0
+    assert "synthetic" in capsys.readouterr().out

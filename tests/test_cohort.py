@@ -389,7 +389,7 @@ def test_summary_counts_cases_patients_and_classes_per_part(tmp_path):
 
 
 def test_load_cohort_uses_the_study_cohort_path(tmp_path):
-    csv = _make_cohort(tmp_path, _rows())
+    _make_cohort(tmp_path, _rows())
     study_file = tmp_path / "study.yaml"
     study_file.write_text("name: t\ncohort: cases.csv\n")
     from sonorad.study import load_study

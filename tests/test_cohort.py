@@ -440,3 +440,14 @@ def test_real_cohorts_load_without_errors(shared_data):
     assert [w.column for w in usg.warnings] == ["age"]          # 41 ages missing: listed, not blocking
     assert "41 of 252" in usg.warnings[0].message
     _patient_parts(usg)
+
+
+def test_spacing_column_is_checked(tmp_path):
+    rows = _rows()
+    for i, row in enumerate(rows):
+        row["spacing_mm"] = ["0.1", "0.1,0.2", "", "-2", "x"][i % 5]
+    csv = _make_cohort(tmp_path, rows)
+    problems = [p for p in validate_cases(read_cases(csv)) if p.column == "spacing_mm"]
+    bad = {rows[i]["case_id"] for i in range(len(rows)) if i % 5 in (3, 4)}
+    assert {p.case_id for p in problems} == bad
+    assert all("positive number" in p.fix for p in problems)

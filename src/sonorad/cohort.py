@@ -167,6 +167,8 @@ def validate_cases(table: pd.DataFrame, study: StudyConfig | None = None, check_
     problems += label_problems
     if "frame" in table.columns:
         problems += _check_frames(table)
+    if "spacing_mm" in table.columns:
+        problems += _check_spacing(table)
     if check_files:
         problems += _check_files(table)
     if study is not None:
@@ -234,6 +236,41 @@ def _check_labels(table: pd.DataFrame, label: LabelSpec) -> list[Problem]:
                         fix=f"set `label: {{positive: ...}}` in the study file to {choices}",
                         column=label.column)]
     return []
+
+
+SPACING_FIX = "give the pixel size in mm as one positive number or 'row,col', or leave the cell empty"
+
+
+def parse_spacing(value) -> tuple[float, float] | None:
+    """A ``spacing_mm`` cell as (row, col) mm; ``None`` when empty (the image file's own spacing is used).
+
+    One number means square pixels; ``"row,col"`` gives both. Raises ``ValueError`` otherwise.
+
+    >>> parse_spacing("0.1"), parse_spacing("0.1,0.2"), parse_spacing("")
+    ((0.1, 0.1), (0.1, 0.2), None)
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == "":
+        return None
+    try:
+        numbers = [float(v) for v in str(value).split(",")]
+    except ValueError:
+        numbers = []
+    if len(numbers) == 1:
+        numbers = numbers * 2
+    if len(numbers) != 2 or not all(math.isfinite(v) and v > 0 for v in numbers):
+        raise ValueError(f"spacing_mm {value!r} is not a pixel spacing")
+    return (numbers[0], numbers[1])
+
+
+def _check_spacing(table: pd.DataFrame) -> list[Problem]:
+    problems = []
+    for position, value in table["spacing_mm"].items():
+        try:
+            parse_spacing(value)
+        except ValueError as exc:
+            problems.append(Problem(str(exc), fix=SPACING_FIX, case_id=_case_of(table, position),
+                                    column="spacing_mm"))
+    return problems
 
 
 def _check_frames(table: pd.DataFrame) -> list[Problem]:

@@ -58,7 +58,7 @@ VARIABLE_TYPES = ("numeric", "binary", "categorical", "ordinal")
 #: Roles a declared variable may have.
 VARIABLE_ROLES = ("clinical", "ultrasound")
 #: Cohort-table columns with a fixed meaning; a variable cannot take one of these names.
-RESERVED_COLUMNS = ("case_id", "patient_id", "center", "image", "mask", "mask2", "frame", "label")
+RESERVED_COLUMNS = ("case_id", "patient_id", "center", "image", "mask", "mask2", "frame", "spacing_mm", "label")
 
 _LABEL_KEYS = ("column", "positive")
 _VARIABLE_KEYS = ("type", "levels", "order", "role", "description")

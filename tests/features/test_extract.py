@@ -158,6 +158,24 @@ def test_two_jobs_give_the_same_table(tmp_path):
     assert len(FeatureCache(tmp_path / "cache")) == 5
 
 
+def test_spacing_column_sets_the_pixel_size_and_is_part_of_the_cache_key(cohort, tmp_path):
+    table = read_table(cohort)
+    plain, _ = extract_radiomics(table, params=SMALL, cache=tmp_path / "cache", progress=False)
+    table["spacing_mm"] = ["0.5", "0.5,0.25", "", 2]
+    scaled, _ = extract_radiomics(table, params=SMALL, cache=tmp_path / "cache", progress=False)
+    area = "original_shape2D_PixelSurface"
+    expected = plain[area] * np.array([0.25, 0.125, 1.0, 4.0])
+    np.testing.assert_allclose(scaled[area].to_numpy(), expected.to_numpy(), rtol=1e-12)
+    # intensity features do not depend on the pixel size
+    np.testing.assert_allclose(scaled["original_firstorder_Mean"], plain["original_firstorder_Mean"])
+
+    table["spacing_mm"] = ["0.5", "-1", "a,b", ""]
+    with pytest.raises(CohortError) as info:
+        extract_radiomics(table, params=SMALL, progress=False)
+    assert [p.case_id for p in info.value.problems] == ["c1", "c2"]
+    assert all(p.column == "spacing_mm" for p in info.value.problems)
+
+
 def test_table_problems(cohort):
     table = read_table(cohort)
     with pytest.raises(CohortError, match="case c0.*more than once"):

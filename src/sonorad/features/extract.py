@@ -46,6 +46,7 @@ class _Case:
     image: str
     masks: tuple[str, ...]
     frame: int | None = None
+    spacing: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,16 @@ def _frame(value, case_id: str) -> int | None:
     return int(number)
 
 
+def _spacing(value, case_id: str) -> tuple[float, float] | None:
+    from sonorad.cohort import SPACING_FIX, parse_spacing
+
+    try:
+        return parse_spacing(value)
+    except ValueError as exc:
+        raise CohortError([Problem(str(exc), SPACING_FIX, case_id=case_id, column="spacing_mm")],
+                          source="cohort table") from None
+
+
 def cases_from_table(table: pd.DataFrame, mask_column: str = "mask") -> list[_Case]:
     """The cases of a cohort table (from :func:`sonorad.cohort.read_cases`), in table order.
 
@@ -86,7 +97,9 @@ def cases_from_table(table: pd.DataFrame, mask_column: str = "mask") -> list[_Ca
     ----------
     table : pandas.DataFrame
         Indexed by ``case_id`` (or with a ``case_id`` column); columns ``image``, ``mask_column``
-        (absolute paths; several masks separated by ``;``) and optionally ``frame``.
+        (absolute paths; several masks separated by ``;``) and optionally ``frame`` and
+        ``spacing_mm`` (pixel size in mm, ``"row,col"`` or one number; overrides the file's spacing,
+        for exports such as PNG that carry none).
     mask_column : str, default "mask"
         Which column holds the masks (``"mask2"`` for a second reader).
 
@@ -119,13 +132,20 @@ def cases_from_table(table: pd.DataFrame, mask_column: str = "mask") -> list[_Ca
         raise CohortError([Problem("case id appears more than once", "give every lesion image its own case_id",
                                    case_id=cid, column="case_id") for cid in repeated], source="cohort table")
     frames = table["frame"].tolist() if "frame" in table.columns else [None] * len(ids)
-    cases = []
-    for cid, image, masks, frame in zip(ids, table["image"].tolist(), table[mask_column].tolist(), frames):
+    spacings = table["spacing_mm"].tolist() if "spacing_mm" in table.columns else [None] * len(ids)
+    cases, problems = [], []
+    for cid, image, masks, frame, spacing in zip(ids, table["image"].tolist(), table[mask_column].tolist(),
+                                                  frames, spacings):
         if not isinstance(masks, str) or not masks.strip():
             masks_t: tuple[str, ...] = ()
         else:
             masks_t = _split_masks(masks)
-        cases.append(_Case(cid, str(image), masks_t, _frame(frame, cid)))
+        try:  # collect every bad cell, so the user fixes the table once
+            cases.append(_Case(cid, str(image), masks_t, _frame(frame, cid), _spacing(spacing, cid)))
+        except CohortError as exc:
+            problems += exc.problems
+    if problems:
+        raise CohortError(problems, source="cohort table")
     return cases
 
 
@@ -139,7 +159,8 @@ def _cache_key(cache: FeatureCache, task: _Task, phash: str) -> str | None:
     except OSError:
         return None
     variant = "mask" if task.variant is None else ":".join(str(v) for v in task.variant)
-    return cache.key("sonorad.radiomics", *digests, f"frame={case.frame}", variant, phash)
+    parts = [f"frame={case.frame}"] + ([] if case.spacing is None else [f"spacing={case.spacing}"])
+    return cache.key("sonorad.radiomics", *digests, *parts, variant, phash)
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,7 +211,8 @@ def _radiomics_task(task: _Task, params: dict) -> tuple[dict | None, dict | None
             raise CaseError(case.case_id, "no mask file given", "fill the mask column with the lesion mask's path")
         from sonorad.imaging import load_roi
 
-        image, mask = load_roi(case.image, list(case.masks), case_id=case.case_id, frame=case.frame)
+        image, mask = load_roi(case.image, list(case.masks), case_id=case.case_id, frame=case.frame,
+                               spacing=case.spacing)
         return extract_case(image, _task_mask(task, mask), params, case_id=case.case_id), None
     except CaseError as exc:
         return None, {"error": exc.problem.message, "fix": exc.problem.fix}

@@ -74,6 +74,15 @@ def _cmd_icc(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from sonorad.runner import run_study
+
+    run = run_study(Path(args.study), Path(args.out), cohort=Path(args.cohort) if args.cohort else None,
+                    jobs=args.jobs, progress=not args.quiet, report=not args.no_report)
+    print(f"sonorad run: done; report {run.out / 'report.html'}, tables {run.out / 'tables'}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from sonorad.demo import run_demo
 
@@ -158,6 +167,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=2, help="parallel worker processes (default 2)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser(
+        "run",
+        help="run a whole study from its study file: features, models, statistics, figures, report",
+        description=(
+            "Run a study end to end: validate the cohort, extract features (cached), fit the model family "
+            "on the training cohort, cross-validate it, predict every cohort, compute every statistic and "
+            "write tables/, figures/, models/ and report.html under --out. Rerunning into the same folder "
+            "resumes: cached features and saved models are reused when nothing they depend on changed."
+        ),
+    )
+    p.add_argument("study", help="study file (YAML); see docs/running-a-study.md")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--cohort", help="cohort table to use instead of the study's `cohort` (same columns)")
+    p.add_argument("--jobs", type=int, default=None, help="parallel worker processes (default: features.jobs or 1)")
+    p.add_argument("--no-report", action="store_true", help="tables only: no figures and no report.html")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_run)
     return parser
 
 

@@ -561,6 +561,11 @@ class Study2Family(BaseEstimator):
         self.best_model_ = {f: str(self.cv_auc_[f].idxmax()) for f in self.families}
         return self
 
+    def model_input(self, family: str, tables: dict, centers=None) -> pd.DataFrame:
+        """The input table of one family's Pipelines (for SHAP and inspection)."""
+        index = next(t.index for t in tables.values() if t is not None)
+        return self._input(family, tables, index, _as_series(centers, index, "centers"))
+
     def predict_proba(self, tables: dict, centers=None, *, best_only: bool = False) -> pd.DataFrame:
         """P(positive) per case; columns ``(family, model)`` (or one column per family's best model)."""
         check_is_fitted(self, "pipelines_")

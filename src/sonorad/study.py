@@ -52,7 +52,8 @@ __all__ = [
 ]
 
 #: Keys allowed at the top level of a study file.
-TOP_LEVEL_KEYS = ("name", "description", "cohort", "seed", "label", "variables", "split", "features", "models")
+TOP_LEVEL_KEYS = ("name", "description", "cohort", "seed", "label", "variables", "split", "features", "models",
+                  "evaluation")
 #: Types a declared variable may have.
 VARIABLE_TYPES = ("numeric", "binary", "categorical", "ordinal")
 #: Roles a declared variable may have.
@@ -234,8 +235,9 @@ class StudyConfig:
         Declared clinical / ultrasound columns, in file order.
     split : CenterSplit or PatientSplit or None
         How cases are assigned to train / internal / external; ``None`` puts every case in train.
-    features, models : dict
-        Sections owned by the feature and model modules, kept as plain (copied) dicts.
+    features, models, evaluation : dict
+        Sections owned by the feature, model and study-runner modules, kept as plain (copied)
+        dicts; :mod:`sonorad.runner` checks their keys.
     source : Path or None
         The study file, when loaded from one.
     """
@@ -249,6 +251,7 @@ class StudyConfig:
     split: CenterSplit | PatientSplit | None = None
     features: dict = field(default_factory=dict)
     models: dict = field(default_factory=dict)
+    evaluation: dict = field(default_factory=dict)
     source: Path | None = None
 
     @property
@@ -329,6 +332,8 @@ class StudyConfig:
             out["features"] = copy.deepcopy(self.features)
         if self.models:
             out["models"] = copy.deepcopy(self.models)
+        if self.evaluation:
+            out["evaluation"] = copy.deepcopy(self.evaluation)
         return out
 
 
@@ -538,10 +543,12 @@ class _Builder:
         split = self.split(top.get("split"))
         features = self.section(top.get("features"), "features")
         models = self.section(top.get("models"), "models")
+        evaluation = self.section(top.get("evaluation"), "evaluation")
         if self.problems:
             return None
         return StudyConfig(name=name, description=description, cohort=cohort, seed=seed, label=label,
-                           variables=variables, split=split, features=features, models=models, source=source)
+                           variables=variables, split=split, features=features, models=models,
+                           evaluation=evaluation, source=source)
 
     def cohort(self, value, source: Path | None) -> Path | None:
         text = self.text(value, "cohort")

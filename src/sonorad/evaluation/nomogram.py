@@ -196,12 +196,19 @@ def _cast_like(values, dtype) -> pd.Series:
 def _final_estimator(model):
     from sklearn.pipeline import Pipeline
 
-    return model.steps[-1][1] if isinstance(model, Pipeline) else model
+    while isinstance(model, Pipeline):  # a zoo model is itself a Pipeline (scaler -> classifier)
+        model = model.steps[-1][1]
+    return model
 
 
 def _linear_predictor(model, X: pd.DataFrame) -> np.ndarray:
     # a model fitted on a DataFrame gets one (column names checked); one fitted on an array gets an array
-    Xin = X if hasattr(model, "feature_names_in_") else X.to_numpy(dtype=float)
+    from sklearn.pipeline import Pipeline
+
+    # a first step without n_features_in_ (a column router such as FeatureBlocks) needs the frame
+    first = model.steps[0][1] if isinstance(model, Pipeline) else model
+    wants_frame = hasattr(model, "feature_names_in_") or not hasattr(first, "n_features_in_")
+    Xin = X if wants_frame else X.to_numpy(dtype=float)
     return np.asarray(model.decision_function(Xin), dtype=float)
 
 

@@ -148,8 +148,11 @@ def plot_nomogram(nomogram, *, probabilities=(0.01, 0.05, 0.1, 0.25, 0.5, 0.75,
     """
     from matplotlib.ticker import MaxNLocator
 
-    axes = nomogram.axes
-    rows = len(axes) + 3
+    # a predictor the model gives no weight (dropped by a selection step) scores 0 points for
+    # every value; it is named in a footnote instead of drawn as a zero-length scale
+    axes = [a for a in nomogram.axes if np.ptp(a.contrib) > 0]
+    unused = [a.name for a in nomogram.axes if np.ptp(a.contrib) == 0]
+    rows = len(axes) + 3 + (1 if unused else 0)
     fig, ax = _new_axes((8, 0.65 * rows + 0.8))
     ax.set_xlim(-28, 104)
     ax.set_ylim(-rows + 0.3, 1.0)
@@ -170,7 +173,9 @@ def plot_nomogram(nomogram, *, probabilities=(0.01, 0.05, 0.1, 0.25, 0.5, 0.75,
             vals = sorted(set([lo, hi] + vals)) if len(vals) < 2 else vals
             xs = nomogram.points_scale(a.name, vals)
             labels = [_fmt(round(v, 10)) for v in vals]
-        _axis_line(ax, y, float(np.min(xs)), float(np.max(xs)))
+        # the scale spans the predictor's whole range, not just its labelled ticks
+        ends = nomogram.points_scale(a.name, a.values if a.kind == "categorical" else [lo, hi])
+        _axis_line(ax, y, float(np.min(ends)), float(np.max(ends)))
         _ticks(ax, y, xs, labels)
     total_max = nomogram.max_total_points
     scale = 100.0 / total_max
@@ -189,6 +194,9 @@ def plot_nomogram(nomogram, *, probabilities=(0.01, 0.05, 0.1, 0.25, 0.5, 0.75,
         xs = tp[keep] * scale
         _axis_line(ax, y, float(xs.min()), float(xs.max()))
         _ticks(ax, y, xs, [_fmt(p) for p in probs[keep]])
+    if unused:
+        ax.text(-27, y - 0.8, f"Not in the model (0 points): {', '.join(unused)}", ha="left", va="center",
+                fontsize=7, style="italic")
     if title:
         ax.set_title(title)
     fig.tight_layout()

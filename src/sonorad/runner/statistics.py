@@ -1,0 +1,180 @@
+"""Every statistic of a study, computed from per-case probabilities and labels.
+
+Pure functions: they take the probabilities of each cohort (DataFrames indexed by case_id, one
+column per model) and the labels, and return tables. They read no file and draw nothing, so anyone
+can recompute them from ``tables/predictions.csv``.
+
+Cohorts are named ``training`` (apparent: the final models on their own training cases),
+``training_cv`` (out-of-fold: each training case predicted by the whole pipeline refitted without
+its patient's fold), ``internal`` and ``external``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["COHORT_ORDER", "primary_cohort", "long_predictions", "youden_cutoffs", "metrics_table",
+           "delong_tables", "calibration_table", "decision_curve_table"]
+
+#: Order in which cohorts appear in tables and reports.
+COHORT_ORDER = ("training", "training_cv", "internal", "external")
+
+
+def primary_cohort(probabilities: dict) -> str:
+    """The cohort a study is judged on: external, else internal, else training CV, else training."""
+    for name in ("external", "internal", "training_cv", "training"):
+        if name in probabilities and len(probabilities[name]):
+            return name
+    raise ValueError("no cohort has predictions")
+
+
+def long_predictions(probabilities: dict[str, pd.DataFrame], labels: pd.Series) -> pd.DataFrame:
+    """``case_id, cohort, model, label, probability``: one row per case x model, in cohort order."""
+    parts = []
+    for cohort in [c for c in COHORT_ORDER if c in probabilities] + [c for c in probabilities
+                                                                      if c not in COHORT_ORDER]:
+        frame = probabilities[cohort]
+        long = frame.rename_axis("case_id").reset_index().melt(
+            id_vars="case_id", var_name="model", value_name="probability")
+        long.insert(1, "cohort", cohort)
+        long.insert(3, "label", labels.reindex(long["case_id"]).to_numpy())
+        parts.append(long)
+    return pd.concat(parts, ignore_index=True)
+
+
+def youden_cutoffs(probabilities: dict[str, pd.DataFrame], y: pd.Series) -> pd.DataFrame:
+    """The Youden cut-off of every model, fitted on the training cohort only.
+
+    The cut-off is chosen on the out-of-fold training predictions when the model has them (an
+    apparent fit overstates separation and pushes the cut-off to the training extremes), else on
+    the apparent training predictions. Returns ``model, threshold, source``.
+    """
+    from sonorad.evaluation import YoudenThreshold
+
+    rows = []
+    apparent = probabilities["training"]
+    cv = probabilities.get("training_cv")
+    for model in apparent.columns:
+        if cv is not None and model in cv.columns and cv[model].notna().all():
+            p, source = cv[model], "training_cv"
+        else:
+            p, source = apparent[model], "training"
+        cut = YoudenThreshold().fit(y.loc[p.index].to_numpy(), p.to_numpy())
+        rows.append({"model": model, "threshold": cut.threshold_, "source": source, "_cut": cut})
+    return pd.DataFrame(rows).set_index("model")
+
+
+def metrics_table(probabilities: dict[str, pd.DataFrame], y: pd.Series, cutoffs: pd.DataFrame, *,
+                  level: float = 0.95, seed: int = 0, cv_auc: pd.Series | None = None) -> pd.DataFrame:
+    """One row per cohort x model: AUC with DeLong CI and threshold metrics with Wilson CIs.
+
+    Columns: ``cohort, model, n, positives, auc, auc_low, auc_high, threshold, threshold_source,
+    accuracy, sensitivity, specificity, ppv, npv, f1`` (each with ``_low`` / ``_high``),
+    ``precision`` (= PPV), ``recall`` (= sensitivity), ``tp, fp, tn, fn`` and ``train_cv_auc``
+    (the tuning CV AUC of the model on the training cohort, when known).
+    """
+    from sonorad.evaluation import roc_auc_ci, threshold_metrics
+
+    rows = []
+    for cohort in [c for c in COHORT_ORDER if c in probabilities]:
+        frame = probabilities[cohort]
+        for model in frame.columns:
+            p = frame[model].dropna()
+            if not len(p):
+                continue
+            labels = y.loc[p.index].to_numpy()
+            row = {"cohort": cohort, "model": model, "n": len(p), "positives": int(labels.sum())}
+            if 0 < labels.sum() < len(labels):
+                auc = roc_auc_ci(labels, p.to_numpy(), method="delong", level=level)
+                row.update(auc=auc.auc, auc_low=auc.low, auc_high=auc.high)
+            cut = cutoffs.loc[model, "_cut"]
+            tm = threshold_metrics(labels, p.to_numpy(), cut, level=level, random_state=seed)
+            row.update(threshold=cut.threshold_, threshold_source=cutoffs.loc[model, "source"])
+            m = tm.metrics
+            for stat in m.index:
+                row[stat] = m.loc[stat, "estimate"]
+                row[f"{stat}_low"] = m.loc[stat, "low"]
+                row[f"{stat}_high"] = m.loc[stat, "high"]
+            row.update(tp=tm.tp, fp=tm.fp, tn=tm.tn, fn=tm.fn)
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    table["precision"] = table["ppv"]
+    table["recall"] = table["sensitivity"]
+    if cv_auc is not None:
+        table["train_cv_auc"] = table["model"].map(cv_auc)
+    return table
+
+
+def delong_tables(probabilities: pd.DataFrame, y: pd.Series, *, level: float = 0.95
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Paired DeLong tests between every pair of models on one cohort.
+
+    Returns
+    -------
+    tests : DataFrame
+        One row per pair: ``model_a, model_b, auc_a, auc_b, difference, diff_low, diff_high, z, p_value``.
+    matrix : DataFrame
+        Square table of p-values (models x models), NaN on the diagonal.
+    """
+    from sonorad.evaluation import delong_test
+
+    frame = probabilities.dropna(axis=1, how="any")
+    labels = y.loc[frame.index].to_numpy()
+    models = list(frame.columns)
+    matrix = pd.DataFrame(np.nan, index=models, columns=models)
+    rows = []
+    for i, a in enumerate(models):
+        for b in models[i + 1:]:
+            t = delong_test(labels, frame[a].to_numpy(), frame[b].to_numpy(), level=level)
+            matrix.loc[a, b] = matrix.loc[b, a] = t.p_value
+            rows.append({"model_a": a, "model_b": b, "auc_a": t.auc_a, "auc_b": t.auc_b,
+                         "difference": t.difference, "diff_low": t.low, "diff_high": t.high,
+                         "z": t.z, "p_value": t.p_value})
+    return pd.DataFrame(rows), matrix
+
+
+def calibration_table(probabilities: dict[str, pd.DataFrame], y: pd.Series, models=None, *,
+                      level: float = 0.95) -> tuple[pd.DataFrame, dict]:
+    """Brier score, calibration intercept and slope with CIs and Hosmer-Lemeshow per cohort x model.
+
+    Returns the table and the :class:`~sonorad.evaluation.CalibrationResult` objects keyed by
+    ``(cohort, model)`` for plotting.
+    """
+    from sonorad.evaluation import calibration
+
+    rows, results = [], {}
+    for cohort in [c for c in COHORT_ORDER if c in probabilities]:
+        frame = probabilities[cohort]
+        for model in (models if models is not None else frame.columns):
+            if model not in frame.columns:
+                continue
+            p = frame[model].dropna()
+            labels = y.loc[p.index].to_numpy()
+            if not 0 < labels.sum() < len(labels):
+                continue
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                r = calibration(labels, p.to_numpy(), level=level, name=model)
+            separated = any("separation" in str(w.message).lower() for w in caught)
+            results[(cohort, model)] = r
+            sl, hl = r.intercept_slope, r.hosmer_lemeshow
+            rows.append({"cohort": cohort, "model": model, "n": len(p), "brier": r.brier,
+                         "intercept": sl.loc["intercept", "estimate"], "intercept_low": sl.loc["intercept", "low"],
+                         "intercept_high": sl.loc["intercept", "high"], "slope": sl.loc["slope", "estimate"],
+                         "slope_low": sl.loc["slope", "low"], "slope_high": sl.loc["slope", "high"],
+                         "hl_chi2": hl.statistic, "hl_df": hl.df, "hl_p": hl.p_value,
+                         # perfect separation: the intercept/slope fit does not converge to finite values
+                         "perfect_separation": separated})
+    return pd.DataFrame(rows), results
+
+
+def decision_curve_table(probabilities: pd.DataFrame, y: pd.Series, models) -> tuple[pd.DataFrame, object]:
+    """Net benefit of ``models``, treat-all and treat-none on one cohort (long table and result)."""
+    from sonorad.evaluation import decision_curve
+
+    frame = probabilities[[m for m in models if m in probabilities.columns]].dropna()
+    result = decision_curve(y.loc[frame.index].to_numpy(), {m: frame[m].to_numpy() for m in frame.columns})
+    return result.to_frame(), result

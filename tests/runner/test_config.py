@@ -1,0 +1,71 @@
+"""The runner's sections of a study file: defaults, every problem at once, paths."""
+
+import pytest
+
+from sonorad.errors import ConfigError
+from sonorad.runner import run_config
+from sonorad.study import StudyConfig
+
+BASE = {"name": "s", "label": {"positive": 1}}
+
+
+def study(**sections):
+    return StudyConfig.from_dict({**BASE, **sections})
+
+
+def test_defaults():
+    cfg = run_config(study())
+    assert cfg.radiomics and cfg.deep == ("efficientnet_lite0",) and cfg.dl_backbone == "efficientnet_lite0"
+    assert cfg.design == "study1" and cfg.cv_folds == 5 and cfg.level == 0.95 and cfg.cnn is None
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as info:
+        run_config(study(features={"deep": ["alexnet"], "jobs": 0, "colour": 1},
+                         evaluation={"cv_folds": 1, "shap": "yes"},
+                         models={"design": "study3", "cnn": {"backbones": ["nope"], "lr2": 1}}))
+    text = str(info.value)
+    for fragment in ("features.deep", "alexnet", "features.jobs", "features.colour", "evaluation.cv_folds",
+                     "evaluation.shap", "models.design", "models.cnn.backbones", "models.cnn.lr2"):
+        assert fragment in text, fragment
+
+
+def test_nothing_to_extract_is_an_error():
+    with pytest.raises(ConfigError, match="nothing to extract"):
+        run_config(study(features={"radiomics": False, "deep": []}))
+
+
+def test_paths_are_relative_to_the_study_file(tmp_path):
+    params = tmp_path / "p.yaml"
+    params.write_text("imageType: {Original: {}}\n")
+    cfg = run_config(StudyConfig.from_dict({**BASE, "features": {"params": "p.yaml", "cache": "c"}},
+                                           source=tmp_path / "study.yaml"))
+    assert cfg.params == params and cfg.cache == tmp_path / "c"
+
+
+def test_missing_params_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        run_config(StudyConfig.from_dict({**BASE, "features": {"params": "missing.yaml"}},
+                                         source=tmp_path / "study.yaml"))
+
+
+def test_jobs_override_and_icc_shorthand():
+    cfg = run_config(study(features={"icc": True}), jobs=3)
+    assert cfg.jobs == 3 and cfg.icc == {"n_cases": 30, "threshold": 0.75}
+
+
+def test_family_section_passes_through_without_runner_keys():
+    cfg = run_config(study(models={"design": "study2", "families": ["us"], "cnn": {"epochs": 2}}))
+    assert cfg.family == {"design": "study2", "families": ["us"]}
+    assert cfg.cnn["backbones"] == ("efficientnet_lite0",) and cfg.cnn["epochs"] == 2
+
+
+def test_ready_study_files_are_valid():
+    from pathlib import Path
+
+    from sonorad.study import load_study
+
+    for name in ("clnm_salivary.yaml", "primary_secondary_salivary.yaml"):
+        s = load_study(Path(__file__).resolve().parents[2] / "studies" / name)
+        cfg = run_config(s)
+        assert cfg.design in ("study1", "study2")

@@ -1,0 +1,204 @@
+"""End to end: both ready study files, CI-sized, through ``run_study``; bad cases; resume; the report."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from sonorad.errors import CohortError
+from sonorad.runner import run_study
+from sonorad.study import load_study
+from sonorad.synthetic import make_cohort
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def original_only_params(folder: Path) -> Path:
+    """sonorad's parameter file with the original image only: ~100 features, a few times faster."""
+    params = yaml.safe_load((REPO / "src/sonorad/features/params/radiomics_2d.yaml").read_text())
+    params["imageType"] = {"Original": {}}
+    path = folder / "params_original.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def ci_sized(study_file: str, cohort_csv: Path, folder: Path, *, models: dict, evaluation: dict):
+    study = load_study(REPO / "studies" / study_file)
+    features = {**study.features, "params": str(original_only_params(folder)), "jobs": 1}
+    return replace(study, cohort=cohort_csv, features=features, models={**study.models, **models},
+                   evaluation={**study.evaluation, **evaluation})
+
+
+def add_bad_cases(cases_csv: Path) -> None:
+    """A training case whose image is missing and one whose mask has the wrong size."""
+    table = pd.read_csv(cases_csv, dtype=str)
+    good = table.iloc[0].copy()
+    missing = good.copy()
+    missing["case_id"], missing["patient_id"], missing["image"] = "bad-missing", "bad-p1", "images/nope.png"
+    wrong = good.copy()
+    Image.fromarray(np.full((20, 20), 255, np.uint8)).save(cases_csv.parent / "masks" / "tiny.png")
+    wrong["case_id"], wrong["patient_id"], wrong["mask"] = "bad-size", "bad-p2", "masks/tiny.png"
+    pd.concat([table, pd.DataFrame([missing, wrong])]).to_csv(cases_csv, index=False)
+
+
+@pytest.fixture(scope="module")
+def study1_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("study1")
+    cases = make_cohort(folder / "cohort", design="clnm", seed=3, n_patients=56)
+    add_bad_cases(cases)
+    study = ci_sized("clnm_salivary.yaml", cases, folder,
+                     models={"models": ["logistic_regression", "random_forest"], "cv": 3, "n_iter": 2},
+                     evaluation={"cv_folds": 3, "gradcam": 2, "shap_cases": 15})
+    run = run_study(study, folder / "out", progress=False, echo=False)
+    return study, run
+
+
+def test_outputs_exist(study1_run):
+    _, run = study1_run
+    out = run.out
+    for name in ("report.html", "run.log", "study.yaml", "features/radiomics.parquet",
+                 "features/deep_efficientnet_lite0.parquet", "features/failures.csv", "models/family.joblib",
+                 "models/family.json", "tables/metrics.csv", "tables/predictions.csv", "tables/calibration.csv",
+                 "tables/delong_matrix_external.csv", "tables/decision_curve_external.csv",
+                 "tables/selection_funnel.csv", "tables/univariable_logistic.csv", "tables/nomogram_points.csv",
+                 "tables/shap_importance.csv", "figures/roc_external.png", "figures/roc_external.svg",
+                 "figures/nomogram.png", "figures/gradcam_gallery.png", "figures/shap_beeswarm.png"):
+        assert (out / name).exists(), name
+    meta = yaml.safe_load((out / "models" / "family.json").read_text())
+    assert meta["seed"] == 0 and meta["training_cohort_sha256"] and meta["package_versions"]["scikit-learn"]
+
+
+def test_bad_cases_are_excluded_and_named(study1_run):
+    _, run = study1_run
+    failures = pd.read_csv(run.out / "features" / "failures.csv")
+    assert set(failures["case_id"]) == {"bad-missing", "bad-size"}
+    assert failures.set_index("case_id").loc["bad-missing", "stage"] == "validate"
+    assert "bad-size" not in run.y.index and len(run.y) == 56
+    assert "bad-missing" in (run.out / "report.html").read_text()
+
+
+def test_metrics_cover_every_cohort_and_model(study1_run):
+    _, run = study1_run
+    m = pd.read_csv(run.out / "tables" / "metrics.csv")
+    assert set(m["cohort"]) == {"training", "training_cv", "external"}
+    assert set(m["model"]) == {"logistic_regression", "random_forest", "rad_score", "dl_score"}
+    for col in ("auc", "auc_low", "auc_high", "accuracy", "sensitivity", "specificity", "ppv", "npv",
+                "precision", "recall", "f1"):
+        assert m[col].notna().all(), col
+    assert ((m["auc_low"] <= m["auc"]) & (m["auc"] <= m["auc_high"])).all()
+
+
+def test_predictions_recompute_the_metrics(study1_run):
+    from sklearn.metrics import roc_auc_score
+
+    _, run = study1_run
+    p = pd.read_csv(run.out / "tables" / "predictions.csv")
+    assert list(p.columns) == ["case_id", "cohort", "model", "label", "probability"]
+    m = pd.read_csv(run.out / "tables" / "metrics.csv").set_index(["cohort", "model"])
+    for (cohort, model), g in p.groupby(["cohort", "model"]):
+        assert roc_auc_score(g["label"], g["probability"]) == pytest.approx(m.loc[(cohort, model), "auc"], abs=1e-12)
+
+
+def test_training_cv_predictions_differ_from_apparent(study1_run):
+    _, run = study1_run
+    cv, apparent = run.probabilities["training_cv"], run.probabilities["training"]
+    assert cv.index.equals(apparent.index)
+    assert not np.allclose(cv["logistic_regression"], apparent["logistic_regression"])
+
+
+def test_report_has_every_section(study1_run):
+    from sonorad.report.study_report import SECTION_TITLES
+
+    _, run = study1_run
+    html = (run.out / "report.html").read_text()
+    for sid in SECTION_TITLES:
+        assert f'id="{sid}"' in html, sid
+    assert "Not available" not in html
+    assert "Rad-score =" in html and "DL-score =" in html
+
+
+def test_report_figures_load_in_a_browser(study1_run):
+    spec = importlib.util.spec_from_file_location("browser", REPO / "tests" / "report" / "browser.py")
+    browser = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(browser)
+    _, run = study1_run
+    seen = browser.render(run.out / "report.html")
+    assert seen["failed_requests"] == []
+    assert len(seen["images"]) >= 12
+    assert all(i["complete"] and i["width"] > 0 for i in seen["images"])
+
+
+def test_rerun_resumes_and_gives_identical_numbers(study1_run):
+    study, run = study1_run
+    study2 = replace(study, evaluation={**study.evaluation, "gradcam": 0, "shap": False})
+    again = run_study(study2, run.out, progress=False, echo=False, report=False)
+    log = (run.out / "run.log").read_text().split("=== sonorad run started")[-1]
+    assert "fit: reusing" in log and "training cross-validation: reusing" in log
+    assert "computed" not in log or "0 computed" in log
+    for cohort, frame in run.probabilities.items():
+        pd.testing.assert_frame_equal(frame, again.probabilities[cohort])
+
+
+def test_same_seed_in_a_new_folder_gives_the_same_predictions(study1_run, tmp_path):
+    study, run = study1_run
+    cache = run.out / "features" / ".cache"
+    fresh = run_study(replace(study, features={**study.features, "cache": str(cache)}), tmp_path,
+                      progress=False, echo=False, report=False)
+    for cohort in ("training", "external", "training_cv"):
+        pd.testing.assert_frame_equal(run.probabilities[cohort], fresh.probabilities[cohort])
+
+
+def test_dl_score_network_reproduces_the_dl_score(study1_run):
+    import torch
+
+    from sonorad.deep.inputs import collect_crops, normalize, resize_gray
+    from sonorad.report.study_report import dl_score_network
+
+    _, run = study1_run
+    net = dl_score_network(run)
+    ids = run.ids("external")[:4]
+    crops = collect_crops(run.cohort.table.loc[ids], margin=run.config.margin)
+    x = normalize(resize_gray(crops, net.input_size), net.spec.mean, net.spec.std)
+    with torch.no_grad():
+        logits = net(x).double().numpy()
+    expected = run.family.score_pipelines_["dl_score"].decision_function(run.features["deep"].loc[ids])
+    np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_table_level_problems_stop_the_run_with_every_problem(tmp_path):
+    cases = make_cohort(tmp_path / "cohort", design="clnm", seed=4, n_patients=16)
+    table = pd.read_csv(cases, dtype=str)
+    table.loc[0, "center"] = "C9"          # a center the split does not know
+    table.loc[1, "label"] = ""             # a missing label
+    table.to_csv(cases, index=False)
+    study = ci_sized("clnm_salivary.yaml", cases, tmp_path, models={}, evaluation={})
+    with pytest.raises(CohortError) as info:
+        run_study(study, tmp_path / "out", progress=False, echo=False)
+    text = str(info.value)
+    assert "C9" in text and table.loc[1, "case_id"] in text
+
+
+def test_study2_file_with_a_fine_tuned_cnn(tmp_path):
+    cases = make_cohort(tmp_path / "cohort", design="primary_secondary", seed=2, n_patients=44)
+    study = ci_sized("primary_secondary_salivary.yaml", cases, tmp_path,
+                     models={"families": ["us", "radiomics_dl", "combined"], "models": ["logistic_regression", "mlp"],
+                             "cv": 3, "n_iter": 2, "cnn": {"backbones": ["efficientnet_lite0"], "epochs": 1,
+                                                          "patience": 1}},
+                     evaluation={"cv_folds": 2, "gradcam": 2, "shap_cases": 10})
+    run = run_study(study, tmp_path / "out", progress=False, echo=False)
+    m = pd.read_csv(run.out / "tables" / "metrics.csv")
+    ext = set(m.loc[m["cohort"] == "external", "model"])
+    assert {"us/logistic_regression", "radiomics_dl/mlp", "combined/logistic_regression",
+            "cnn_efficientnet_lite0"} <= ext
+    assert (run.out / "models" / "cnn_efficientnet_lite0.joblib").exists()
+    assert (run.out / "figures" / "gradcam_gallery.png").exists()
+    html = (run.out / "report.html").read_text()
+    assert "fine-tuned cnn_efficientnet_lite0" in html and 'id="shap"' in html

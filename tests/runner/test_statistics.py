@@ -1,0 +1,82 @@
+"""Statistics of a run from probabilities and labels: known answers and no leakage of the cut-off."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from sonorad.evaluation import delong_test
+from sonorad.runner import statistics as st
+
+
+@pytest.fixture
+def cohorts():
+    rng = np.random.default_rng(0)
+
+    def frame(prefix, n):
+        ids = [f"{prefix}{i}" for i in range(n)]
+        y = pd.Series((rng.random(n) < 0.4).astype(int), index=ids)
+        p = pd.DataFrame({"a": np.clip(0.3 * y + rng.random(n) * 0.7, 0, 1),
+                          "b": rng.random(n)}, index=ids)
+        return y, p
+
+    y_tr, p_tr = frame("t", 80)
+    y_ex, p_ex = frame("e", 50)
+    cv = p_tr * 0.9 + 0.05
+    return pd.concat([y_tr, y_ex]), {"training": p_tr, "training_cv": cv, "external": p_ex}
+
+
+def test_metrics_match_sklearn_and_cutoff_comes_from_training_cv(cohorts):
+    y, probs = cohorts
+    cut = st.youden_cutoffs(probs, y)
+    assert (cut["source"] == "training_cv").all()
+    m = st.metrics_table(probs, y, cut).set_index(["cohort", "model"])
+    for cohort, frame in probs.items():
+        for model in frame:
+            assert m.loc[(cohort, model), "auc"] == pytest.approx(roc_auc_score(y.loc[frame.index], frame[model]))
+    # the external cohort's cut-off is the training-CV Youden cut-off, applied unchanged
+    ext = m.loc[("external", "a")]
+    pred = (probs["external"]["a"] >= ext["threshold"]).astype(int)
+    yy = y.loc[pred.index]
+    assert ext["tp"] == int(((pred == 1) & (yy == 1)).sum())
+    assert ext["sensitivity"] == pytest.approx(ext["tp"] / yy.sum())
+    assert ext["threshold"] == m.loc[("training_cv", "a"), "threshold"]
+
+
+def test_external_probabilities_never_move_the_cutoff(cohorts):
+    y, probs = cohorts
+    before = st.youden_cutoffs(probs, y)["threshold"]
+    shuffled = dict(probs, external=probs["external"].sample(frac=1, random_state=1).set_axis(probs["external"].index))
+    after = st.youden_cutoffs(shuffled, y)["threshold"]
+    pd.testing.assert_series_equal(before, after)
+
+
+def test_delong_matrix_is_the_paired_test(cohorts):
+    y, probs = cohorts
+    tests, matrix = st.delong_tables(probs["external"], y)
+    ref = delong_test(y.loc[probs["external"].index].to_numpy(), probs["external"]["a"].to_numpy(),
+                      probs["external"]["b"].to_numpy())
+    assert matrix.loc["a", "b"] == matrix.loc["b", "a"] == pytest.approx(ref.p_value)
+    assert np.isnan(matrix.loc["a", "a"]) and len(tests) == 1
+
+
+def test_long_predictions_has_one_row_per_case_and_model(cohorts):
+    y, probs = cohorts
+    long = st.long_predictions(probs, y)
+    assert list(long.columns) == ["case_id", "cohort", "model", "label", "probability"]
+    assert len(long) == sum(f.size for f in probs.values())
+    assert list(dict.fromkeys(long["cohort"])) == ["training", "training_cv", "external"]
+
+
+def test_primary_cohort_prefers_external():
+    f = pd.DataFrame({"m": [0.1]}, index=["x"])
+    assert st.primary_cohort({"training": f, "external": f}) == "external"
+    assert st.primary_cohort({"training": f, "training_cv": f}) == "training_cv"
+
+
+def test_calibration_table_flags_perfect_separation():
+    y = pd.Series([0, 0, 0, 1, 1, 1] * 5, index=[f"c{i}" for i in range(30)])
+    p = pd.DataFrame({"perfect": np.where(y == 1, 0.9, 0.1) + np.linspace(0, 0.05, 30)}, index=y.index)
+    table, results = st.calibration_table({"external": p}, y)
+    assert bool(table.loc[0, "perfect_separation"])
+    assert ("external", "perfect") in results

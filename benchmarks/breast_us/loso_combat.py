@@ -1,6 +1,8 @@
-"""Preliminary: leave-one-scanner-out inside BUS-BRA, and the effect of ComBat on the external AUC.
+"""Leave-one-scanner-out inside BUS-BRA, and the effect of ComBat on the external AUC.
 
-Uses the feature tables written by the two ``sonorad extract`` commands of ``PRELIMINARY.md``.
+Uses the feature tables of the study-1 run of ``run_all.py``
+(``benchmarks/_work/breast_us/results/study1/features/``) and its cohort table; writes
+``benchmarks/_work/breast_us/loso.csv`` and ``combat.csv`` for RESULTS.md.
 
 - Leave-one-scanner-out: for each BUS-BRA scanner, the Rad-score and the DL-score are fitted on
   the other three scanners (patient-grouped inner folds) and scored on the held-out scanner.
@@ -25,16 +27,19 @@ from sonorad.evaluation import delong_test, roc_auc_ci
 from sonorad.harmonize import ComBatHarmonizer
 from sonorad.scores import DLScore, RadScore
 
-WORK = Path(__file__).resolve().parents[1] / "_work"
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+WORK = Path(__file__).resolve().parents[1] / "_work" / "breast_us"
+FEATURES = WORK / "results" / "study1" / "features"
 SEED = 0
 
 
-def load(name):
-    cases = pd.read_csv(DATA / name / "cases.csv", dtype={"case_id": str, "patient_id": str}).set_index("case_id")
-    tables = {"radiomics": pd.read_parquet(WORK / name / "radiomics.parquet"),
-              "deep": pd.read_parquet(WORK / name / "deep_efficientnet_lite0.parquet")}
-    return cases.loc[tables["radiomics"].index], tables
+def load(training: bool):
+    cases = pd.read_csv(WORK / "external" / "cases.csv", dtype={"case_id": str, "patient_id": str})
+    cases = cases.set_index("case_id")
+    cases = cases[(cases["center"] != "PL-Warsaw") == training]
+    tables = {"radiomics": pd.read_parquet(FEATURES / "radiomics.parquet"),
+              "deep": pd.read_parquet(FEATURES / "deep_efficientnet_lite0.parquet")}
+    ids = cases.index.intersection(tables["radiomics"].index).intersection(tables["deep"].index)
+    return cases.loc[ids], {k: v.loc[ids] for k, v in tables.items()}
 
 
 def score_model(kind, combat=False):
@@ -48,8 +53,8 @@ def with_center(X, cases):
 
 
 def main():
-    train_cases, train = load("bus_bra")
-    test_cases, test = load("breast_lesions_usg")
+    train_cases, train = load(training=True)
+    test_cases, test = load(training=False)
     y_tr = train_cases["label"].astype(int)
     y_te = test_cases["label"].astype(int).to_numpy()
 
@@ -69,9 +74,11 @@ def main():
             print(f"  {scanner:18s} {rows[-1]['score']:9s} n={rows[-1]['n']:4d} AUC {auc.auc:.3f} "
                   f"({auc.low:.3f}-{auc.high:.3f})", flush=True)
     loso = pd.DataFrame(rows)
+    loso.to_csv(WORK / "loso.csv", index=False)
 
     print("\nComBat (batch = scanner, fitted on BUS-BRA; BrEaST as an unseen center), external AUC on BrEaST:")
     groups = train_cases["patient_id"].to_numpy()
+    combat = []
     for kind in ("radiomics", "deep"):
         name = "Rad-score" if kind == "radiomics" else "DL-score"
         plain = score_model(kind).fit(train[kind], y_tr, score__groups=groups)
@@ -83,6 +90,10 @@ def main():
         d = delong_test(y_te, p1, p0)
         print(f"  {name:9s} without {a0.auc:.3f} ({a0.low:.3f}-{a0.high:.3f})  with ComBat {a1.auc:.3f} "
               f"({a1.low:.3f}-{a1.high:.3f})  DeLong difference {d.difference:+.3f}, p = {d.p_value:.3g}", flush=True)
+        combat.append({"score": name, "auc_plain": a0.auc, "low_plain": a0.low, "high_plain": a0.high,
+                       "auc_combat": a1.auc, "low_combat": a1.low, "high_combat": a1.high,
+                       "difference": d.difference, "p_value": d.p_value})
+    pd.DataFrame(combat).to_csv(WORK / "combat.csv", index=False)
     return loso
 
 

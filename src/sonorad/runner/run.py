@@ -124,6 +124,7 @@ class StudyRun:
     gradcam: pd.DataFrame = None
     notes: list = field(default_factory=list)
     timings: dict = field(default_factory=dict)
+    reused: list = field(default_factory=list)
     hashes: dict = field(default_factory=dict)
 
     def ids(self, part: str) -> pd.Index:
@@ -331,6 +332,7 @@ def fit_stage(run: StudyRun, log: RunLog) -> None:
     family = _load_pickle(path, key)
     if family is not None:
         log.say(f"fit: reusing {path} (same study, training cases and features)")
+        run.reused.append("fit")
     else:
         t0 = time.perf_counter()
         train = run.ids("train")
@@ -373,6 +375,7 @@ def cnn_stage(run: StudyRun, log: RunLog) -> None:
             log.say(f"fine-tuned {backbone}: best epoch {model.best_epoch_} ({time.perf_counter() - t0:.0f} s)")
         else:
             log.say(f"fine-tuned {backbone}: reusing {path}")
+            run.reused.append(name)
         run.cnns[name] = model
 
 
@@ -400,6 +403,7 @@ def cv_stage(run: StudyRun, log: RunLog) -> None:
     cached = _load_pickle(path, key)
     if cached is not None:
         log.say(f"training cross-validation: reusing {path}")
+        run.reused.append("training_cv")
         run.probabilities["training_cv"] = cached
         return
     train = run.ids("train")

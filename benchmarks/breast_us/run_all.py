@@ -193,7 +193,7 @@ def collate() -> str:
             c = json.loads(path.read_text())
             stages = ", ".join(f"{k} {v:.0f} s" for k, v in c["stages_s"].items())
             costs.append({"run": c["study"], "wall": f"{c['wall_s'] / 60:.1f} min", "stages": stages,
-                          "peak RSS main / workers (MiB)": f"{c['peak_rss_main_mib']:.0f} / {c['peak_rss_workers_mib']:.0f}"})
+                          "peak RSS main process / largest worker (MiB)": f"{c['peak_rss_main_mib']:.0f} / {c['peak_rss_workers_mib']:.0f}"})
     times = WORK / "extract_times.txt"
     note = f"\n\nFirst extraction into an empty cache (from {times.name}):\n\n```\n{times.read_text().strip()}\n```" \
         if times.exists() else ""
@@ -221,7 +221,22 @@ def collate() -> str:
              "training CV AUC (whole pipeline)": f"{mp[(mp.cohort == 'training_cv') & (mp.model == r.model)]['auc'].iloc[0]:.3f}",
              "tuning CV AUC": "" if pd.isna(r.train_cv_auc) else f"{r.train_cv_auc:.3f}"}
             for r in internal.itertuples()]
-    out.append("## Study-1 design inside the Polish cohort (70/30 patient split, seed 0)\n\n" + _table(pd.DataFrame(rows)))
+    pol = pd.read_csv(WORK / "polish" / "cases.csv", dtype={"case_id": str}).set_index("case_id")
+    pp = pd.read_csv(RESULTS / "polish" / "tables" / "predictions.csv", dtype={"case_id": str})
+    internal_ids = pp.loc[pp["cohort"] == "internal", "case_id"].unique()
+    yi = pol.loc[internal_ids, "label"].astype(int).to_numpy()
+    fine_i = ext.loc[internal_ids, "birads_fine"].astype(float).to_numpy()
+    for score, name in ((pol.loc[internal_ids, "birads"].astype(float).to_numpy(), "BI-RADS alone (2/3/4/5)"),
+                        (fine_i, "BI-RADS 4a/4b/4c (reference)")):
+        a = roc_auc_ci(yi, score)
+        rows.append({"model": name, "internal AUC (95% CI)": _ci(a.auc, a.low, a.high),
+                     "training CV AUC (whole pipeline)": "", "tuning CV AUC": ""})
+    import joblib
+
+    family = joblib.load(RESULTS / "polish" / "models" / "family.joblib")
+    out.append("## Study-1 design inside the Polish cohort (70/30 patient split, seed 0)\n\n"
+               f"176 training and {len(internal_ids)} internal-validation lesions (patients never shared). "
+               f"Stage-2 LASSO kept: {', '.join(family.selected_features_)}.\n\n" + _table(pd.DataFrame(rows)))
     return "\n\n".join(out)
 
 

@@ -10,7 +10,8 @@ Steps (every number of RESULTS.md comes from here):
    memory are recorded: ``bus_bra_to_breast_baseline.yaml`` (PyRadiomics original features +
    LASSO-LR), ``bus_bra_to_breast_study1.yaml`` (Combined = BI-RADS + Rad-score + DL-score, every
    zoo model), ``bus_bra_to_breast_study2.yaml`` (US, Radiomics, DL, RadiomicsDL, Combined
-   families x every zoo model, and a fine-tuned EfficientNet-Lite0) and ``polish_study1.yaml``
+   families x every zoo model, and a fine-tuned EfficientNet-Lite0), ``bus_bra_to_breast_dl_lite1/2.yaml``
+   (the DL family on frozen EfficientNet-Lite1 / Lite2 features) and ``polish_study1.yaml``
    (the study-1 design inside the Polish cohort). Outputs: benchmarks/_work/breast_us/results/.
 3. ``loso_combat.py``: leave-one-scanner-out inside BUS-BRA, and the external AUC with and
    without ComBat, from the study-1 run's feature tables.
@@ -37,7 +38,10 @@ ROOT = HERE.parents[1]
 WORK = ROOT / "benchmarks" / "_work" / "breast_us"
 RESULTS = WORK / "results"
 STUDIES = {"baseline": "bus_bra_to_breast_baseline.yaml", "study1": "bus_bra_to_breast_study1.yaml",
-           "study2": "bus_bra_to_breast_study2.yaml", "polish": "polish_study1.yaml"}
+           "study2": "bus_bra_to_breast_study2.yaml", "dl_lite1": "bus_bra_to_breast_dl_lite1.yaml",
+           "dl_lite2": "bus_bra_to_breast_dl_lite2.yaml", "polish": "polish_study1.yaml"}
+#: Runs whose models compete for "the chosen sonorad model" (by training CV AUC only).
+CANDIDATE_RUNS = ("study1", "study2", "dl_lite1", "dl_lite2")
 
 
 # -- running ------------------------------------------------------------------------------------
@@ -48,7 +52,8 @@ def run_one(name: str, jobs: int) -> None:
     out = RESULTS / name
     t0 = time.perf_counter()
     run = run_study(HERE / STUDIES[name], out, jobs=jobs, progress=False)
-    cost = {"study": STUDIES[name], "wall_s": round(time.perf_counter() - t0, 1), "stages_s": run.timings,
+    cost = {"study": STUDIES[name], "commit": _commit(), "wall_s": round(time.perf_counter() - t0, 1),
+            "stages_s": run.timings,
             "peak_rss_main_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "peak_rss_workers_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)}
     path = out / "cost.json"
@@ -56,6 +61,15 @@ def run_one(name: str, jobs: int) -> None:
         print(f"{name}: saved models reused ({', '.join(run.reused)}); keeping the cost of the run that fitted them")
         return
     path.write_text(json.dumps(cost, indent=2))
+
+
+def _commit() -> str:
+    """The commit the code ran at, with ``+changes`` when src/ differs from it."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=ROOT, capture_output=True,
+                           text=True).stdout.strip()
+    return commit + ("+changes" if dirty else "")
 
 
 def run_all(names, jobs: int) -> None:
@@ -104,19 +118,23 @@ def collate() -> str:
     p1, p2, pb = _predictions("study1"), _predictions("study2"), _predictions("baseline")
     ids = ext.index.intersection(p1.index).intersection(p2.index).intersection(pb.index)
     y = ext.loc[ids, "label"].astype(int).to_numpy()
-    m1, m2, mb = _metrics("study1"), _metrics("study2"), _metrics("baseline")
     out = []
 
     # every sonorad candidate with its training CV AUC (the only thing used to choose)
     cands = []
-    for run, m, p in (("study1", m1, p1), ("study2", m2, p2)):
+    preds = {"study1": p1, "study2": p2}
+    for run in CANDIDATE_RUNS:
+        if not (RESULTS / run / "tables" / "metrics.csv").exists():
+            continue
+        m = _metrics(run)
+        preds.setdefault(run, _predictions(run) if run not in preds else preds[run])
         e = m[m["cohort"] == "external"].set_index("model")
         for model in e.index:
             cands.append({"run": run, "model": model, "train_cv_auc": e.loc[model].get("train_cv_auc", np.nan),
                           "auc": e.loc[model, "auc"], "low": e.loc[model, "auc_low"], "high": e.loc[model, "auc_high"]})
     cands = pd.DataFrame(cands)
     chosen = cands.dropna(subset=["train_cv_auc"]).sort_values("train_cv_auc", ascending=False).iloc[0]
-    chosen_p = (p1 if chosen["run"] == "study1" else p2).loc[ids, chosen["model"]].to_numpy()
+    chosen_p = preds[chosen["run"]].loc[ids, chosen["model"]].to_numpy()
 
     # families: best model of each by training CV AUC, and the spread over the zoo
     rows = []
@@ -136,6 +154,9 @@ def collate() -> str:
     for fam, label in (("us", "BI-RADS only (US family)"), ("radiomics", "Radiomics"), ("dl", "DL (frozen Lite0)"),
                        ("radiomics_dl", "RadiomicsDL"), ("combined", "Combined: RadiomicsDL + BI-RADS")):
         family_row(label, s2[s2["model"].str.startswith(fam + "/")])
+    for run, label in (("dl_lite1", "DL (frozen Lite1)"), ("dl_lite2", "DL (frozen Lite2)")):
+        if (cands["run"] == run).any():
+            family_row(label, cands[cands["run"] == run])
     s1 = cands[cands["run"] == "study1"]
     family_row("Combined: BI-RADS + Rad-score + DL-score (study-1 design)",
                s1[~s1["model"].isin(["rad_score", "dl_score"])])
@@ -241,17 +262,13 @@ def collate() -> str:
 
 
 def write_results(tables: str) -> Path:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=ROOT, capture_output=True,
-                           text=True).stdout.strip()
+    commits = sorted({json.loads(p.read_text()).get("commit", "?") for p in RESULTS.glob("*/cost.json")})
     head = ("# Real-data benchmark: BUS-BRA (Brazil) -> BrEaST-Lesions-USG (Poland)\n\n"
             "Benign vs malignant breast lesions. Every model is fitted on the 930 BUS-BRA images (4 scanners, "
             "526 patients) only; the 252 BrEaST lesions are touched only to predict.\n\n"
-            f"Reproduce every number: `python benchmarks/breast_us/run_all.py` (commit {commit}"
-            f"{', with uncommitted changes under src/' if dirty else ''}; data from ../shared/data). "
-            "Per-case predictions, metrics, figures and each run's report are under "
-            "`benchmarks/_work/breast_us/results/<run>/`.")
+            "Reproduce every number: `python benchmarks/breast_us/run_all.py` (data from ../shared/data; the runs "
+            f"below were made with the code of commit {', '.join(commits)}). Per-case predictions, metrics, "
+            "figures and each run's report are under `benchmarks/_work/breast_us/results/<run>/`.")
     interpretation = (HERE / "interpretation.md").read_text() if (HERE / "interpretation.md").exists() else ""
     path = HERE / "RESULTS.md"
     path.write_text(head + "\n\n" + tables + "\n\n" + interpretation)

@@ -10,19 +10,19 @@ import pytest
 DATA = Path(__file__).parent / "data"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def asah() -> pd.DataFrame:
     """pROC's aSAH data (113 patients; poor_outcome, wfns, s100b, ndka)."""
     return pd.read_csv(DATA / "asah.csv")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def df_binary() -> pd.DataFrame:
     """dcurves' df_binary (750 patients; cancer, cancerpredmarker)."""
     return pd.read_csv(DATA / "dcurves_df_binary.csv")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def mtcars() -> pd.DataFrame:
     """R's mtcars (32 cars; car, mpg, disp, wt, vs)."""
     return pd.read_csv(DATA / "mtcars.csv")

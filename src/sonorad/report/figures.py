@@ -16,11 +16,20 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["save_figure", "cohort_flow_counts", "cohort_flow_figure"]
+__all__ = ["save_figure", "file_stem", "cohort_flow_counts", "cohort_flow_figure"]
 
 _STEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _PART_NAMES = {"train": "Training", "internal": "Internal validation", "external": "External validation"}
 _PART_ORDER = ("train", "internal", "external")
+
+
+def file_stem(text: str) -> str:
+    """A name usable as a file stem: lower case, every run of other characters as ``_``.
+
+    >>> file_stem("Rad-score"), file_stem("stage 2")
+    ('rad_score', 'stage_2')
+    """
+    return "".join(ch if ch.isalnum() else "_" for ch in text.lower()).strip("_")
 
 
 def save_figure(fig, stem: str, out_dir: str | Path, *, dpi: int = 300) -> tuple[Path, Path]:

@@ -52,13 +52,11 @@ class _Figures:
     def __init__(self, report, folder: Path):
         self.report = report
         self.folder = folder
-        self.saved: list[Path] = []
 
     def add(self, section: str, fig, stem: str, caption: str) -> None:
         from sonorad.report.figures import save_figure
 
-        png, svg = save_figure(fig, stem, self.folder)
-        self.saved += [png, svg]
+        save_figure(fig, stem, self.folder)
         self.report.add_figure(section, fig, caption)
         _plt().close(fig)
 
@@ -234,6 +232,8 @@ def _plot_lasso(path: pd.DataFrame, title: str):
 
 
 def _features(report, figs, run) -> None:
+    from sonorad.report.figures import file_stem
+
     report.add_section("features", SECTION_TITLES["features"],
                        text="Each step is fitted on the training cohort only; the counts are those of the final "
                             "fit on the whole training cohort.")
@@ -241,7 +241,7 @@ def _features(report, figs, run) -> None:
                      "after each step", float_format="{}")
     figs.add("features", _plot_funnel(run.funnel), "selection_funnel", "Feature-selection funnel")
     for name, path in run.lasso_paths.items():
-        figs.add("features", _plot_lasso(path, name), f"lasso_{_slug(name)}",
+        figs.add("features", _plot_lasso(path, name), f"lasso_{file_stem(name)}",
                  f"LASSO of the {name}: cross-validated score against log(lambda) (the dashed line marks the "
                  "best lambda) and the coefficient path")
     for attr in ("rad_score_", "dl_score_"):
@@ -504,14 +504,7 @@ def _checklist(report, run) -> None:
              "12f": "Methods", "12g": "Calibration; Decision curves", "20a": "Participants (flow figure)",
              "20b": "Participants (baseline table)", "22": "Feature selection and scores; Nomogram",
              "23a": "Model comparison; ROC curves; Calibration"}
-    try:
-        table = tripod_checklist(where)
-    except ValueError:
-        # an item number that does not exist in this checklist version: keep only the valid ones
-        from sonorad.report.tripod import TRIPOD_AI_ITEMS
-
-        valid = {item[0] for item in TRIPOD_AI_ITEMS}
-        table = tripod_checklist({k: v for k, v in where.items() if k in valid})
+    table = tripod_checklist(where)
     report.add_section("checklist", SECTION_TITLES["checklist"],
                        text="TRIPOD+AI (Collins et al., BMJ 2024;385:e078378): where this report addresses each item. "
                             "Items marked 'to be completed by the authors' need information the study file does "
@@ -519,7 +512,7 @@ def _checklist(report, run) -> None:
     report.add_table("checklist", table, "TRIPOD+AI items", index=False, float_format="{}")
 
 
-def _files(report, run, saved: list[Path]) -> None:
+def _files(report, run) -> None:
     out = run.out
     listing = sorted(str(p.relative_to(out)) for p in out.rglob("*")
                      if p.is_file() and ".cache" not in p.parts and not p.name.endswith(".part"))
@@ -532,10 +525,6 @@ def _files(report, run, saved: list[Path]) -> None:
     report.add_code("files", f"sonorad run {run.study.source or 'study.yaml'} --out {out}", caption="Command")
     report.add_table("files", timings, "Wall time per stage (seconds, this run)", float_format="{:.1f}")
     report.add_code("files", "\n".join(listing), caption="Output files")
-
-
-def _slug(text: str) -> str:
-    return "".join(ch if ch.isalnum() else "_" for ch in text.lower()).strip("_")
 
 
 def write_study_report(run, log=None) -> Path:
@@ -577,5 +566,5 @@ def write_study_report(run, log=None) -> Path:
     for note in run.notes:
         report.add_text("summary", f"Note: {note}")
     _checklist(report, run)
-    _files(report, run, figs.saved)
+    _files(report, run)
     return report.write(run.out / "report.html")

@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-__all__ = ["selection_funnel", "family_funnels", "lasso_paths", "score_coefficients", "clinical_tables",
-           "model_names"]
+__all__ = ["selection_funnel", "family_funnels", "lasso_paths", "score_coefficients", "clinical_tables"]
 
 _STEP_NAMES = {"combat": "ComBat harmonization", "zscore": "z-score", "icc": "ICC filter",
                "univariate": "univariate filter", "correlation": "redundancy filter", "lasso": "LASSO"}
@@ -103,10 +102,6 @@ def score_coefficients(family) -> pd.DataFrame:
         for f, c, m, s in zip(score.features_, score.coef_, score.mean_, score.sd_):
             rows.append({"score": kind, "feature": f, "coefficient": c, "mean": m, "sd": s})
     return pd.DataFrame(rows, columns=["score", "feature", "coefficient", "mean", "sd"])
-
-
-def model_names(probabilities: pd.DataFrame) -> list[str]:
-    return [str(c) for c in probabilities.columns]
 
 
 def clinical_tables(variables: dict, train_table: pd.DataFrame, y: pd.Series,

@@ -189,6 +189,30 @@ def _write_json(path: Path, data: dict) -> None:
     tmp.replace(path)
 
 
+def _checkpoint(run: StudyRun, log: RunLog, label: str, path: Path, key: str, compute, describe=None):
+    """The object saved at ``path`` under ``key``, else ``compute()`` saved there with its metadata.
+
+    Returns ``(object, seconds)``; ``seconds`` is ``None`` when the saved object was reused.
+    """
+    obj = _load_pickle(path, key)
+    if obj is not None:
+        log.say(f"{label}: reusing {path}")
+        run.reused.append(label)
+        return obj, None
+    t0 = time.perf_counter()
+    obj = compute()
+    seconds = time.perf_counter() - t0
+    _save_pickle(obj, path)
+    _write_json(path.with_suffix(".json"),
+                _metadata(run, key, seconds=round(seconds, 1), **(describe(obj) if describe else {})))
+    return obj, seconds
+
+
+def _cache_dir(run: StudyRun) -> Path:
+    """The per-case feature cache: ``features.cache`` or ``OUT/features/.cache``."""
+    return run.config.cache if run.config.cache is not None else run.out / "features" / ".cache"
+
+
 # -- stage 1: validate --------------------------------------------------------------------------
 _PATH_COLUMNS = ("image", "mask", "mask2")
 
@@ -231,7 +255,7 @@ def features_stage(run: StudyRun, table: pd.DataFrame, log: RunLog, progress: bo
     cfg = run.config
     out = run.out / "features"
     out.mkdir(parents=True, exist_ok=True)
-    cache = FeatureCache(cfg.cache if cfg.cache is not None else out / ".cache")
+    cache = FeatureCache(_cache_dir(run))
     failures = []
     if cfg.radiomics:
         params = load_params(cfg.params)
@@ -262,7 +286,7 @@ def _variable_tables(run: StudyRun, ids) -> None:
     study = run.study
     table = run.cohort.table.loc[ids]
     clinical = [n for n, v in study.variables.items() if v.role != "ultrasound"]
-    us = [n for n, v in study.variables.items() if v.role == "ultrasound"]
+    us = study.variables_with_role("ultrasound")
     run.features["clinical"] = table[clinical].copy() if clinical else None
     run.features["us"] = table[us].copy() if us else None
 
@@ -274,14 +298,14 @@ def icc_stage(run: StudyRun, table: pd.DataFrame, log: RunLog, progress: bool) -
     cfg = run.config
     path = run.out / "features" / "icc.csv"
     train = table.loc[run.ids("train")]
+    n_cases = min(cfg.icc["n_cases"], len(train))
     t0 = time.perf_counter()
-    icc = feature_icc(train, params=cfg.params, seed=run.study.seed, n_cases=min(cfg.icc["n_cases"], len(train)),
-                      jobs=cfg.jobs, cache=cfg.cache if cfg.cache is not None else run.out / "features" / ".cache",
-                      progress=progress)
+    icc = feature_icc(train, params=cfg.params, seed=run.study.seed, n_cases=n_cases, jobs=cfg.jobs,
+                      cache=_cache_dir(run), progress=progress)
     icc.to_csv(path)
     run.icc = icc
     kept = int((icc["icc"] >= cfg.icc["threshold"]).sum()) if "icc" in icc.columns else None
-    log.say(f"ICC(3,1) on {min(cfg.icc['n_cases'], len(train))} training cases: {kept} of {len(icc)} features "
+    log.say(f"ICC(3,1) on {n_cases} training cases: {kept} of {len(icc)} features "
             f"with ICC >= {cfg.icc['threshold']} ({time.perf_counter() - t0:.0f} s)")
 
 
@@ -325,21 +349,12 @@ def _predict_family(family, run: StudyRun, ids) -> pd.DataFrame:
 
 def fit_stage(run: StudyRun, log: RunLog) -> None:
     """Fit the family on the training cohort, or reload it when nothing it depends on changed."""
-    models_dir = run.out / "models"
-    models_dir.mkdir(parents=True, exist_ok=True)
-    key = run.hashes["fit"]
-    path = models_dir / "family.joblib"
-    family = _load_pickle(path, key)
-    if family is not None:
-        log.say(f"fit: reusing {path} (same study, training cases and features)")
-        run.reused.append("fit")
-    else:
-        t0 = time.perf_counter()
-        train = run.ids("train")
-        family = _fit_family(_family(run), run, train)
-        _save_pickle(family, path)
-        _write_json(path.with_suffix(".json"), _metadata(run, key, seconds=round(time.perf_counter() - t0, 1)))
-        log.say(f"fit: {type(family).__name__} on {len(train)} training cases ({time.perf_counter() - t0:.0f} s)")
+    (run.out / "models").mkdir(parents=True, exist_ok=True)
+    train = run.ids("train")
+    family, seconds = _checkpoint(run, log, "fit", run.out / "models" / "family.joblib", run.hashes["fit"],
+                                  lambda: _fit_family(_family(run), run, train))
+    if seconds is not None:
+        log.say(f"fit: {type(family).__name__} on {len(train)} training cases ({seconds:.0f} s)")
     run.family = family
     cv = family.cv_auc_
     run.cv_auc = (cv.stack().rename_axis(["model", "family"]).reset_index()
@@ -361,21 +376,13 @@ def cnn_stage(run: StudyRun, log: RunLog) -> None:
     table = run.cohort.table.loc[train]
     for backbone in backbones:
         name = f"cnn_{backbone}"
-        path = run.out / "models" / f"{name}.joblib"
-        key = _sha256(run.hashes["fit"], name, cfg)
-        model = _load_pickle(path, key)
-        if model is None:
-            t0 = time.perf_counter()
-            model = CNNClassifier(backbone=backbone, random_state=run.study.seed, **cfg)
-            model.fit(table, run.y.loc[train], groups=run.cohort.groups.loc[train].astype(str))
-            _save_pickle(model, path)
-            _write_json(path.with_suffix(".json"),
-                        _metadata(run, key, backbone=backbone, best_epoch=int(model.best_epoch_),
-                                  seconds=round(time.perf_counter() - t0, 1)))
-            log.say(f"fine-tuned {backbone}: best epoch {model.best_epoch_} ({time.perf_counter() - t0:.0f} s)")
-        else:
-            log.say(f"fine-tuned {backbone}: reusing {path}")
-            run.reused.append(name)
+        model, seconds = _checkpoint(
+            run, log, name, run.out / "models" / f"{name}.joblib", _sha256(run.hashes["fit"], name, cfg),
+            lambda: CNNClassifier(backbone=backbone, random_state=run.study.seed, **cfg).fit(
+                table, run.y.loc[train], groups=run.cohort.groups.loc[train].astype(str)),
+            describe=lambda m: {"backbone": backbone, "best_epoch": int(m.best_epoch_)})
+        if seconds is not None:
+            log.say(f"fine-tuned {backbone}: best epoch {model.best_epoch_} ({seconds:.0f} s)")
         run.cnns[name] = model
 
 
@@ -383,7 +390,7 @@ def _cv_fold(template, run_state: dict, tr, te):
     from sklearn.base import clone
 
     family = clone(template)
-    tables = {k: v for k, v in run_state["tables"].items()}
+    tables = run_state["tables"]
     y, groups, centers = run_state["y"], run_state["groups"], run_state["centers"]
     fit_tables = {k: v.iloc[tr] for k, v in tables.items()}
     family.fit(fit_tables, y.iloc[tr], groups=groups.iloc[tr], centers=centers.iloc[tr])
@@ -398,30 +405,27 @@ def cv_stage(run: StudyRun, log: RunLog) -> None:
     from sonorad.selection import make_grouped_cv
 
     folds_n = run.config.cv_folds
-    path = run.out / "models" / "training_cv_predictions.joblib"
-    key = _sha256(run.hashes["fit"], "cv", folds_n)
-    cached = _load_pickle(path, key)
-    if cached is not None:
-        log.say(f"training cross-validation: reusing {path}")
-        run.reused.append("training_cv")
-        run.probabilities["training_cv"] = cached
-        return
     train = run.ids("train")
     y = run.y.loc[train]
     groups = run.cohort.groups.loc[train].astype(str)
     folds = make_grouped_cv(folds_n, y.to_numpy(), groups.to_numpy(), random_state=run.study.seed)
-    state = {"tables": run.tables(train), "y": y, "groups": groups,
-             "centers": run.cohort.table.loc[train, "center"].astype(str)}
-    t0 = time.perf_counter()
-    log.say(f"training cross-validation: {len(folds)} patient-grouped folds, whole pipeline refitted in each "
-            f"({run.config.jobs} in parallel)")
-    parts = Parallel(n_jobs=min(run.config.jobs, len(folds)))(
-        delayed(_cv_fold)(_family(run), state, tr, te) for tr, te in folds)
-    oof = pd.concat(parts).reindex(train)
-    _save_pickle(oof, path)
-    _write_json(path.with_suffix(".json"), _metadata(run, key, folds=len(folds)))
+
+    def out_of_fold() -> pd.DataFrame:
+        state = {"tables": run.tables(train), "y": y, "groups": groups,
+                 "centers": run.cohort.table.loc[train, "center"].astype(str)}
+        log.say(f"training cross-validation: {len(folds)} patient-grouped folds, whole pipeline refitted in "
+                f"each ({run.config.jobs} in parallel)")
+        parts = Parallel(n_jobs=min(run.config.jobs, len(folds)))(
+            delayed(_cv_fold)(_family(run), state, tr, te) for tr, te in folds)
+        return pd.concat(parts).reindex(train)
+
+    oof, seconds = _checkpoint(run, log, "training cross-validation",
+                               run.out / "models" / "training_cv_predictions.joblib",
+                               _sha256(run.hashes["fit"], "cv", folds_n), out_of_fold,
+                               describe=lambda _: {"folds": len(folds)})
     run.probabilities["training_cv"] = oof
-    log.say(f"training cross-validation done ({time.perf_counter() - t0:.0f} s)")
+    if seconds is not None:
+        log.say(f"training cross-validation done ({seconds:.0f} s)")
 
 
 # -- stage 5: predict and evaluate --------------------------------------------------------------
@@ -481,6 +485,7 @@ def evaluate_stage(run: StudyRun) -> None:
 
 
 def write_tables(run: StudyRun) -> list[Path]:
+    from sonorad.report.figures import file_stem
     from sonorad.runner import statistics as st
 
     d = run.out / "tables"
@@ -505,17 +510,13 @@ def write_tables(run: StudyRun) -> list[Path]:
     if len(run.coefficients):
         put(run.coefficients, "score_coefficients.csv")
     for name, path_frame in run.lasso_paths.items():
-        put(path_frame, f"lasso_path_{_slug(name)}.csv")
+        put(path_frame, f"lasso_path_{file_stem(name)}.csv")
     put(run.clinical[0], "univariable_logistic.csv", index=True)
     put(run.clinical[1], "multivariable_logistic.csv", index=True)
     if run.cv_auc is not None:
         put(run.cv_auc.rename("train_cv_auc").rename_axis("model").reset_index(), "training_tuning_cv_auc.csv")
     put(run.failures, "excluded_cases.csv")
     return written
-
-
-def _slug(text: str) -> str:
-    return "".join(ch if ch.isalnum() else "_" for ch in text.lower()).strip("_")
 
 
 # -- the whole run ------------------------------------------------------------------------------
@@ -597,7 +598,6 @@ def _run(run: StudyRun, log: RunLog, progress: bool, report: bool) -> None:
     failed = set(failures["case_id"].astype(str))
     included = [c for c in cohort.table.index if c not in failed]
     run.failures = failures
-    (run.out / "features").mkdir(exist_ok=True)
     failures.to_csv(run.out / "features" / "failures.csv", index=False)
     if failed:
         shown = ", ".join(sorted(failed)[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")

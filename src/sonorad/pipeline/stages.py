@@ -79,7 +79,9 @@ def extract(table: pd.DataFrame, config, *, cache, progress: bool = True, say=pr
     from sonorad.features.deep import extract_deep
     from sonorad.features.extract import extract_radiomics
     from sonorad.features.radiomics import load_params
+    from sonorad.features.store import FeatureCache
 
+    cache = FeatureCache(cache) if not isinstance(cache, FeatureCache) else cache
     failures, radiomics, params, deep = [], None, None, {}
     if config.radiomics:
         params = load_params(config.params)

@@ -232,3 +232,15 @@ def test_study2_file_with_a_fine_tuned_cnn(tmp_path):
     assert (run.out / "figures" / "gradcam_gallery.png").exists()
     html = (run.out / "report.html").read_text()
     assert "fine-tuned cnn_efficientnet_lite0" in html and 'id="shap"' in html
+
+
+def test_radiomics_nomogram_study_file(tmp_path):
+    cases = make_cohort(tmp_path / "cohort", design="clnm", seed=6, n_patients=48)
+    study = ci_sized("radiomics_nomogram.yaml", cases, tmp_path, models={"cv": 3},
+                     evaluation={"cv_folds": 2, "shap_cases": 10})
+    run = run_study(study, tmp_path / "out", progress=False, echo=False)
+    assert set(run.design.models) == {"rad_score", "logistic_regression"}
+    assert run.design.primary == "logistic_regression"
+    points = pd.read_csv(run.out / "tables" / "nomogram_points.csv")
+    assert "Rad-score" in set(points.iloc[:, 0].astype(str)) or "rad_score" in set(points.iloc[:, 0].astype(str))
+    assert (run.out / "figures" / "nomogram.png").exists()

@@ -190,7 +190,7 @@ def test_report_rerenders_from_the_saved_result_without_refitting(study1_run, mo
         raise AssertionError("sonorad report must not fit")
 
     monkeypatch.setattr(stages, "fit", refit)
-    (run.out / "report.html").unlink()
+    (run.out / "report.html").unlink(missing_ok=True)
     assert main(["report", str(run.out)]) == 0
     html = (run.out / "report.html").read_text()
     assert 'id="shap"' in html and "Rad-score =" in html

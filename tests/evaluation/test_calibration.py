@@ -94,7 +94,8 @@ def test_brier_and_calibration_result():
     assert c.bins["n"].sum() == len(y) and len(c.bins) == 5
     assert np.all(np.diff(c.smoothed["predicted"]) >= 0)
     f = c.to_frame()
-    assert {"brier", "calibration slope", "hosmer-lemeshow chi2"} <= set(f.index)
+    assert {"Brier", "Calibration-in-the-large", "Intercept", "Slope",
+            "Hosmer-Lemeshow chi2"} <= set(f.index)
     assert "Calibration" in str(c)
 
 

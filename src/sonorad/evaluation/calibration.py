@@ -269,19 +269,55 @@ def calibration_intercept_slope(y_true, proba, *, level: float = 0.95) -> pd.Dat
 
 # --- the full val.prob set ---------------------------------------------------------------------------
 
-def _r_lowess(y: np.ndarray, p: np.ndarray, frac: float = 2 / 3, *, sort: bool) -> np.ndarray:
-    """R's ``lowess(p, y, iter = 0)`` (span 2/3, ``delta = 0.01 * diff(range(p))``)."""
+def _clowess_anchors(xs: np.ndarray, delta: float) -> np.ndarray:
+    """Indices of the sorted ``xs`` at which R's ``clowess`` fits the local regression.
+
+    R skips points within ``delta`` of the last fitted one and interpolates them; the next fit is
+    at the last point within ``delta`` (ties copy the fitted value). statsmodels uses the same
+    rule except near the end of the data, where it fits one extra point, so the anchors are
+    chosen here and statsmodels fits only at them.
+    """
+    n = len(xs)
+    anchors, last, i = [], -1, 0
+    while True:
+        anchors.append(i)
+        last = i
+        cut = xs[last] + delta
+        j = last + 1
+        while j < n and xs[j] <= cut:
+            if xs[j] == xs[last]:
+                last = j
+            j += 1
+        i = max(last + 1, j - 1)
+        if last >= n - 1:
+            return np.asarray(anchors)
+
+
+def _r_lowess(y: np.ndarray, p: np.ndarray, frac: float = 2 / 3) -> np.ndarray:
+    """R's ``lowess(p, y, iter = 0)`` (``delta = 0.01 * diff(range(p))``) evaluated at every ``p``.
+
+    The local regressions are statsmodels' (which equal R's to about 1e-10 at the same points);
+    the points R fits exactly are :func:`_clowess_anchors`, the rest are interpolated linearly
+    between them, as R does. ``y`` must be float.
+    """
     from statsmodels.nonparametric.smoothers_lowess import lowess
 
-    delta = 0.01 * float(np.ptp(p))
-    return lowess(y, p, frac=frac, it=0, delta=delta, return_sorted=sort)
+    xs = np.sort(p)
+    anchors = xs[_clowess_anchors(xs, 0.01 * float(xs[-1] - xs[0]))]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fit = lowess(y, p, frac=frac, it=0, delta=0.0, xvals=anchors)
+    # every point weighted in the window has the same x (heavy ties): statsmodels divides by a
+    # zero spread, R's lowest() falls back to the weighted mean of y, i.e. the mean at that x
+    for k in np.flatnonzero(~np.isfinite(fit)):
+        fit[k] = y[p == anchors[k]].mean()
+    return np.interp(p, anchors, fit)
 
 
 def _smooth_errors(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     """|p - lowess calibration curve at p| for every case (val.prob's Emax/E90/Eavg errors)."""
     if np.ptp(p) == 0:
         return np.abs(p - y.mean())
-    return np.abs(p - _r_lowess(y.astype(float), p, sort=False))
+    return np.abs(p - _r_lowess(y.astype(float), p))
 
 
 def _spiegelhalter(y: np.ndarray, p: np.ndarray) -> tuple[float, float, str]:
@@ -587,11 +623,9 @@ def calibration(y_true, proba, *, n_bins: int = 10, strategy: str = "quantile",
         rows.append({"bin": int(k), "mean_predicted": float(p[m].mean()),
                      "observed": float(y[m].mean()), "n": int(m.sum()), "low": lo, "high": hi})
     bins = pd.DataFrame(rows).set_index("bin")
-    if np.ptp(p) > 0:
-        curve = _r_lowess(y.astype(float), p, frac, sort=True)
-    else:
-        curve = np.array([[p[0], y.mean()]])
-    smoothed = pd.DataFrame({"predicted": curve[:, 0], "observed": curve[:, 1]})
+    order = np.argsort(p, kind="stable")
+    fitted = _r_lowess(y.astype(float), p, frac) if np.ptp(p) > 0 else np.full(len(p), y.mean())
+    smoothed = pd.DataFrame({"predicted": p[order], "observed": fitted[order]})
     recal = calibration_intercept_slope(y, p, level=level)   # warns on perfect separation
     statistics = _val_prob(y, p, recal, g=g, level=level, name=name)
     return CalibrationResult(

@@ -2,13 +2,14 @@
 
 ROC/AUC with DeLong (pROC) or stratified-bootstrap CIs and DeLong tests, training-fitted cut-offs
 with Wilson CIs, calibration (the full ``rms::val.prob`` set: calibration-in-the-large, intercept and slope,
-Brier, Emax/E90/Eavg, Spiegelhalter, Dxy, R2; Hosmer-Lemeshow as ``ResourceSelection``), decision curves (as ``dcurves``), NRI/IDI, nomograms of logistic models
+Brier, Emax/E90/Eavg, Spiegelhalter, Dxy, R2; Hosmer-Lemeshow as ``ResourceSelection``), per-center results with an AUC heterogeneity test (Cochran's Q, I^2), decision curves (as ``dcurves``), NRI/IDI, nomograms of logistic models
 and SHAP explanations. Every function returns a result dataclass with ``to_frame()``; figures are
 drawn by :mod:`sonorad.evaluation.plots` from those results.
 """
 
 from .calibration import (CalibrationResult, HosmerLemeshowResult, ValProbResult, brier_score,
                           calibration, calibration_intercept_slope, hosmer_lemeshow, val_prob)
+from .centers import AucHeterogeneity, CenterPerformance, auc_heterogeneity, performance_by_center
 from .decision_curve import DecisionCurveResult, decision_curve, net_benefit
 from .explain import ShapResult, choose_explainer, explain_model
 from .nomogram import Nomogram, NomogramPoints, build_nomogram, nomogram_points
@@ -23,6 +24,7 @@ __all__ = [
     "YoudenThreshold", "ThresholdMetrics", "threshold_metrics", "wilson_ci",
     "CalibrationResult", "HosmerLemeshowResult", "calibration", "hosmer_lemeshow", "brier_score",
     "calibration_intercept_slope", "ValProbResult", "val_prob",
+    "AucHeterogeneity", "CenterPerformance", "auc_heterogeneity", "performance_by_center",
     "DecisionCurveResult", "decision_curve", "net_benefit",
     "ReclassificationResult", "nri", "idi",
     "Nomogram", "NomogramPoints", "build_nomogram", "nomogram_points",

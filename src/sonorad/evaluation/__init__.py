@@ -1,10 +1,12 @@
 """Evaluation statistics that match the reference implementations.
 
 ROC/AUC with DeLong (pROC) or stratified-bootstrap CIs and DeLong tests, training-fitted cut-offs
-with Wilson CIs, calibration (the full ``rms::val.prob`` set: calibration-in-the-large, intercept and slope,
-Brier, Emax/E90/Eavg, Spiegelhalter, Dxy, R2; Hosmer-Lemeshow as ``ResourceSelection``), per-center results with an AUC heterogeneity test (Cochran's Q, I^2), decision curves (as ``dcurves``), NRI/IDI, nomograms of logistic models
-and SHAP explanations. Every function returns a result dataclass with ``to_frame()``; figures are
-drawn by :mod:`sonorad.evaluation.plots` from those results.
+with Wilson CIs, calibration (the full ``rms::val.prob`` set: calibration-in-the-large, intercept
+and slope, Brier, Emax/E90/Eavg, Spiegelhalter, Dxy, R2; Hosmer-Lemeshow as ``ResourceSelection``),
+per-center results with an AUC heterogeneity test (Cochran's Q, I^2), decision curves (as
+``dcurves``), NRI/IDI, nomograms of logistic models and SHAP explanations. Every function returns a
+result dataclass with ``to_frame()``; figures are drawn by :mod:`sonorad.evaluation.plots` from
+those results.
 """
 
 from .calibration import (CalibrationResult, HosmerLemeshowResult, ValProbResult, brier_score,

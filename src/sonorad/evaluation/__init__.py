@@ -3,8 +3,8 @@
 ROC/AUC with DeLong (pROC) or stratified-bootstrap CIs and DeLong tests, training-fitted cut-offs
 with Wilson CIs, calibration (the full ``rms::val.prob`` set: calibration-in-the-large, intercept
 and slope, Brier, Emax/E90/Eavg, Spiegelhalter, Dxy, R2; Hosmer-Lemeshow as ``ResourceSelection``),
-per-center results with an AUC heterogeneity test (Cochran's Q, I^2), decision curves (as
-``dcurves``), NRI/IDI, nomograms of logistic models and SHAP explanations. Every function returns a
+per-center results with an AUC heterogeneity test (Cochran's Q, I^2), bootstrap optimism correction (as
+``rms::validate``/``rms::calibrate``), decision curves (as ``dcurves``), NRI/IDI, nomograms of logistic models and SHAP explanations. Every function returns a
 result dataclass with ``to_frame()``; figures are drawn by :mod:`sonorad.evaluation.plots` from
 those results.
 """
@@ -15,6 +15,7 @@ from .centers import AucHeterogeneity, CenterPerformance, auc_heterogeneity, per
 from .decision_curve import DecisionCurveResult, decision_curve, net_benefit
 from .explain import ShapResult, choose_explainer, explain_model
 from .nomogram import Nomogram, NomogramPoints, build_nomogram, nomogram_points
+from .optimism import BootstrapValidation, bootstrap_validation
 from .reclassification import ReclassificationResult, idi, nri
 from .roc import (AucResult, DeLongTestResult, RocCurve, auc_score, delong_test, delong_variance,
                   roc_auc_ci, roc_curve)
@@ -28,6 +29,7 @@ __all__ = [
     "calibration_intercept_slope", "ValProbResult", "val_prob",
     "AucHeterogeneity", "CenterPerformance", "auc_heterogeneity", "performance_by_center",
     "DecisionCurveResult", "decision_curve", "net_benefit",
+    "BootstrapValidation", "bootstrap_validation",
     "ReclassificationResult", "nri", "idi",
     "Nomogram", "NomogramPoints", "build_nomogram", "nomogram_points",
     "ShapResult", "explain_model", "choose_explainer",

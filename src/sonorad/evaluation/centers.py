@@ -46,7 +46,7 @@ class AucHeterogeneity(ResultMixin):
     tau2 : float
         DerSimonian-Laird between-center variance of the AUC.
     pooled_auc, pooled_se, low, high : float
-        Inverse-variance fixed-effect pooled AUC, its SE and CI.
+        Inverse-variance fixed-effect pooled AUC, its SE and CI (clipped to [0, 1] as pROC's).
     centers : tuple of str
         Centers that entered the test.
     excluded : dict
@@ -145,7 +145,7 @@ def auc_heterogeneity(auc, variance, *, centers=None, level: float = 0.95) -> Au
     tau2 = max(0.0, (q - df) / (np.sum(w) - np.sum(w ** 2) / np.sum(w)))
     z = stats.norm.ppf(1 - (1 - level) / 2)
     return AucHeterogeneity(q, df, float(stats.chi2.sf(q, df)), float(i2), float(tau2), pooled, se,
-                            pooled - z * se, pooled + z * se, used, excluded, level)
+                            max(0.0, pooled - z * se), min(1.0, pooled + z * se), used, excluded, level)
 
 
 @dataclass(frozen=True, repr=False)

@@ -3,10 +3,11 @@
 ROC/AUC with DeLong (pROC) or stratified-bootstrap CIs and DeLong tests, training-fitted cut-offs
 with Wilson CIs, calibration (the full ``rms::val.prob`` set: calibration-in-the-large, intercept
 and slope, Brier, Emax/E90/Eavg, Spiegelhalter, Dxy, R2; Hosmer-Lemeshow as ``ResourceSelection``),
-per-center results with an AUC heterogeneity test (Cochran's Q, I^2), bootstrap optimism correction (as
-``rms::validate``/``rms::calibrate``), decision curves (as ``dcurves``), NRI/IDI, nomograms of logistic models and SHAP explanations. Every function returns a
-result dataclass with ``to_frame()``; figures are drawn by :mod:`sonorad.evaluation.plots` from
-those results.
+per-center results with an AUC heterogeneity test (Cochran's Q, I^2), bootstrap optimism
+correction (as ``rms::validate`` / ``rms::calibrate``), decision curves (as ``dcurves``), NRI/IDI,
+nomograms of logistic models and SHAP explanations. Every function returns a result dataclass
+with ``to_frame()``; figures are drawn by :mod:`sonorad.evaluation.plots` from those results and
+paper-ready strings come from :mod:`sonorad.evaluation.formatting`.
 """
 
 from .calibration import (CalibrationResult, HosmerLemeshowResult, ValProbResult, brier_score,
@@ -14,6 +15,7 @@ from .calibration import (CalibrationResult, HosmerLemeshowResult, ValProbResult
 from .centers import AucHeterogeneity, CenterPerformance, auc_heterogeneity, performance_by_center
 from .decision_curve import DecisionCurveResult, decision_curve, net_benefit
 from .explain import ShapResult, choose_explainer, explain_model
+from .formatting import format_ci, format_estimate, format_p, markdown_table, paper_table
 from .nomogram import Nomogram, NomogramPoints, build_nomogram, nomogram_points
 from .optimism import BootstrapValidation, bootstrap_validation
 from .reclassification import ReclassificationResult, idi, nri
@@ -31,6 +33,7 @@ __all__ = [
     "DecisionCurveResult", "decision_curve", "net_benefit",
     "BootstrapValidation", "bootstrap_validation",
     "ReclassificationResult", "nri", "idi",
+    "format_ci", "format_estimate", "format_p", "paper_table", "markdown_table",
     "Nomogram", "NomogramPoints", "build_nomogram", "nomogram_points",
     "ShapResult", "explain_model", "choose_explainer",
 ]

@@ -126,6 +126,9 @@ def hosmer_lemeshow(y_true, proba, *, g: int = 10) -> HosmerLemeshowResult:
 
     When fewer than 3 groups can be formed (few distinct probabilities), the result is returned
     with ``computable=False`` and the reason instead of raising, so a statistics table goes on.
+    A cell with 0 expected and 0 observed (a group of p = 0 or p = 1 predictions that came true)
+    adds 0; a group of p = 0 with an event (or p = 1 with a non-event) adds an infinite term, so
+    the statistic is ``inf`` and p = 0 (``hoslem.test`` returns NaN in both cases).
 
     Parameters
     ----------

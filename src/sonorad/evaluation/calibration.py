@@ -458,8 +458,8 @@ class ValProbResult(ResultMixin):
         for key, name in (("citl", "calibration-in-the-large"), ("intercept", "intercept"),
                           ("slope", "slope")):
             r = self.recalibration.loc[name]
-            row.update({key: r.estimate, f"{key}_low": r.low, f"{key}_high": r.high,
-                        f"{key}_p": r.p_value})
+            row.update({key: float(r.estimate), f"{key}_low": float(r.low), f"{key}_high": float(r.high),
+                        f"{key}_p": float(r.p_value)})
         hl = self.hosmer_lemeshow
         row.update(emax=self.emax, e90=self.e90, eavg=self.eavg, spiegelhalter_z=self.spiegelhalter_z,
                    spiegelhalter_p=self.spiegelhalter_p, hl_chi2=hl.statistic, hl_df=hl.df,

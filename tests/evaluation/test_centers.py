@@ -111,3 +111,22 @@ def test_heterogeneity_needs_two_usable_centers():
 def test_bad_center_input(center, match):
     with pytest.raises(ValueError, match=match):
         performance_by_center([0, 1, 0, 1], [0.2, 0.7, 0.4, 0.6], center)
+
+
+@pytest.mark.slow
+def test_reference_regenerates_identically_with_r(tmp_path):
+    # optional: runs only where R with pROC and metafor is installed (CI has no R)
+    import shutil
+    import subprocess
+
+    if shutil.which("Rscript") is None:
+        pytest.skip("R is not installed")
+    if subprocess.run(["Rscript", "-e", "library(pROC); library(metafor)"], capture_output=True,
+                      timeout=60).returncode != 0:
+        pytest.skip("R packages pROC and metafor are not installed")
+    subprocess.run(["Rscript", str(DATA / "make_center_reference.R"), str(tmp_path)], check=True,
+                   capture_output=True, timeout=120)
+    fresh = json.loads((tmp_path / "centers_reference.json").read_text())
+    for name in SETS:
+        assert fresh[name]["Q"] == pytest.approx(REF[name]["Q"], rel=1e-12)
+        assert fresh[name]["variance"] == pytest.approx(REF[name]["variance"], rel=1e-12)

@@ -129,13 +129,15 @@ def auc_heterogeneity(auc, variance, *, centers=None, level: float = 0.95) -> Au
         if not np.isfinite(ai):
             excluded[name] = "AUC not computable"
         elif not (np.isfinite(vi) and vi > 0):
-            excluded[name] = f"DeLong variance {vi:g} (AUC {ai:.3f}); an inverse-variance weight needs variance > 0"
+            excluded[name] = (f"DeLong variance {vi:g} (AUC {ai:.3f}); an inverse-variance weight "
+                              "needs variance > 0")
     use = np.array([n not in excluded for n in names])
     used = tuple(n for n, u in zip(names, use) if u)
     if use.sum() < 2:
         nan = float("nan")
+        why = f"{int(use.sum())} center(s) with a usable AUC; the test needs at least 2"
         return AucHeterogeneity(nan, 0, nan, nan, nan, nan, nan, nan, nan, used, excluded, level,
-                                False, f"{int(use.sum())} center(s) with a usable AUC; the test needs at least 2")
+                                False, why)
     a, w = a[use], 1.0 / v[use]
     pooled = float(np.sum(w * a) / np.sum(w))
     se = float(np.sqrt(1.0 / np.sum(w)))

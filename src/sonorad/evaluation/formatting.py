@@ -104,7 +104,8 @@ def paper_table(frame: pd.DataFrame, columns: dict, *, p_values=(), digits: int 
     missing = sorted({c for src in columns.values() for c in ((src,) if isinstance(src, str) else src)}
                      - set(frame.columns))
     if missing:
-        raise ValueError(f"paper_table: columns {missing} are not in the table; it has {list(frame.columns)}.")
+        raise ValueError(f"paper_table: columns {missing} are not in the table; "
+                         f"it has {list(frame.columns)}.")
     out = pd.DataFrame(index=frame.index)
     for header, src in columns.items():
         if isinstance(src, tuple):

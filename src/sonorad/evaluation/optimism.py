@@ -11,10 +11,10 @@ intercept and slope, Brier score):
 * ``optimism = training - test`` and ``corrected = apparent - optimism``.
 
 The bias-corrected calibration curve follows ``rms::calibrate``: on a grid of 50 predicted
-probabilities from the 5th smallest to the 5th largest apparent prediction, the lowess curve of outcome on prediction
-(R's ``lowess(p, y, iter = 0)``) is computed for the apparent fit, and for each bootstrap model on
-its own sample and on the original data; the curve's optimism is subtracted from the apparent
-curve.
+probabilities from the 5th smallest to the 5th largest apparent prediction, the lowess curve of
+outcome on prediction (R's ``lowess(p, y, iter = 0)``) is computed for the apparent fit, and for
+each bootstrap model on its own sample and on the original data; the curve's optimism is
+subtracted from the apparent curve.
 
 Every resample draws its patients from its own random stream,
 ``SeedSequence(random_state, spawn_key=(b,))``, so the numbers do not depend on ``n_jobs``, on

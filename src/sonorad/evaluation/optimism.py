@@ -268,7 +268,8 @@ def bootstrap_validation(fit_predict: Callable, X, y, groups=None, *, n_resample
         pipeline (selection, scaling, tuning, model) on the training rows and returns
         P(positive) for every row of ``X_predict`` (a 1-D array in [0, 1]). ``groups_train``
         holds the patient ids of the training rows; a patient drawn twice keeps its id, so an
-        inner grouped CV keeps the copies together. It must not depend on global state; with
+        inner grouped CV keeps the copies together. A DataFrame ``X_train`` keeps the original
+        index labels, so copies of a patient's rows repeat them. It must not depend on global state; with
         ``n_jobs > 1`` it is sent to worker processes (cloudpickle), so closures work.
     X : pandas.DataFrame or array-like, shape (n_rows, ...)
         Training data, passed to ``fit_predict`` by rows.

@@ -336,7 +336,7 @@ def model_card(study, result: DesignResult, evaluation: Evaluation, parts: pd.Se
     cal = evaluation.calibration
     crow = cal[(cal["cohort"] == evaluation.primary_cohort) & (cal["model"] == result.primary)] if len(cal) else cal
     if len(crow):
-        keep = [c for c in ("intercept", "slope", "brier", "hl_p") if c in crow.columns]
+        keep = [c for c in ("citl", "intercept", "slope", "brier", "eavg", "hl_p") if c in crow.columns]
         card["calibration"] = {"cohort": evaluation.primary_cohort,
                                **{c: (None if pd.isna(crow.iloc[0][c]) else float(crow.iloc[0][c])) for c in keep}}
     return card

@@ -2,7 +2,7 @@
 
 import io
 
-from sonorad.runner.run import Progress, RunLog
+from sonorad.runner.run import RunLog
 
 
 class _Tty(io.StringIO):

@@ -209,6 +209,8 @@ def test_rerun_resumes_and_gives_identical_numbers(study1_run):
     assert "computed" not in log or "0 computed" in log
     for cohort, frame in run.probabilities.items():
         pd.testing.assert_frame_equal(frame, again.probabilities[cohort])
+    assert "(2 already in" in log          # the resamples are read back from models/bootstrap_*/, not refitted
+    pd.testing.assert_frame_equal(run.bootstrap.validation.table, again.bootstrap.validation.table)
 
 
 def test_same_seed_in_a_new_folder_gives_the_same_predictions(study1_run, tmp_path):

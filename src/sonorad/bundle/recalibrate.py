@@ -239,9 +239,9 @@ def _report_md(record: dict, validation: pd.DataFrame, figures: dict) -> str:
              f"- Local sample: {record['n_cases']} cases, {record['n_patients']} patients, {record['n_events']} events"
              + (f"; {record['n_excluded']} case(s) not used (unscored or unlabelled)" if record["n_excluded"] else ""),
              f"- Validation: {record['validation']}", "",
-             "Before: the bundle's probabilities. After (cross-validated): each fold's cases recalibrated by a map "
-             "fitted on the other folds (an honest estimate for the site). After (apparent): the saved map on the "
-             "whole local sample.", "", markdown_table(table), ""]
+             ("Before: the bundle's probabilities. After (cross-validated): each fold's cases recalibrated by a map "
+              "fitted on the other folds (an honest estimate for the site). After (apparent): the saved map on the "
+              "whole local sample."), "", markdown_table(table), ""]
     for model, path in figures.items():
         lines += [f"![Calibration of {model} before and after]({path})", ""]
     return "\n".join(lines)

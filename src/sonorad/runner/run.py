@@ -314,9 +314,10 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
     if cfg.bootstrap:
         boot = log.stage("bootstrap validation", _bootstrap, design, result, X_train, y, groups, columns, cfg, study,
                          out / "models" / f"bootstrap_{input_hash(fit_key, 'bootstrap')[:16]}", log)
-        notes += [f"bootstrap: {len(boot.validation.failures)} of {boot.validation.n_resamples} resamples were not "
-                  f"used ({'; '.join(sorted(set(boot.validation.failures.values())))})"] \
-            if boot.validation.failures else []
+        if boot.validation.failures:
+            why = "; ".join(sorted(set(boot.validation.failures.values())))
+            notes.append(f"bootstrap: {len(boot.validation.failures)} of {boot.validation.n_resamples} resamples "
+                         f"were not used ({why})")
     uni, multi, or_notes = stages.odds_ratio_tables(
         study.variables, cohort.table.loc[train], y.loc[train], result.training_scores,
         None if result.multivariable_predictors is None else list(result.multivariable_predictors))
@@ -333,7 +334,8 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
         flow=cohort_flow_counts(cohort.split_labels(), cohort.y, failures),
         feature_summary=_feature_summary(features, cfg), design=result, cnns=tuple(cnns),
         training_cv_folds=n_folds, probabilities=probabilities, evaluation=evaluation, odds_ratios=(uni, multi),
-        explanations=explanations, centers=centers, bootstrap=boot, roc_bands=bands, notes=tuple(notes), timings=dict(log.timings), reused=tuple(log.reused))
+        explanations=explanations, centers=centers, bootstrap=boot, roc_bands=bands, notes=tuple(notes),
+        timings=dict(log.timings), reused=tuple(log.reused))
     written = outputs.write_tables(study_result)
     outputs.write_gradcams(explanations, out / "figures" / "gradcam")
     bundle = log.stage("model bundle", _write_bundle, study, cfg, out, result, cnns, evaluation, features, X_train,

@@ -453,9 +453,16 @@ def _centers(report, figs, run) -> None:
                                                         else "the study has no internal or external cohort"))
         return
     keep = [m for m in _chosen_and_baselines(run) if m in set(run.centers.table["model"])]
-    report.add_table("centers", centers_paper(run, keep).set_index(["Cohort", "Model", "Center"]),
-                     "Discrimination and calibration per center and pooled", float_format="{}")
-    report.add_table("centers", heterogeneity_paper(run, keep).set_index(["Cohort", "Model"]),
+    table = centers_paper(run, keep)
+    # the report shows discrimination and calibration; threshold metrics are in tables/paper/centers.csv
+    table = table.drop(columns=[c for c in table.columns if c.startswith(("Sensitivity", "Specificity"))
+                                or (c == "Not computable" and not table[c].replace("n/a", "").any())])
+    report.add_table("centers", table.set_index(["Cohort", "Model", "Center"]),
+                     "Discrimination and calibration per center and pooled (sensitivity and specificity at the "
+                     "cut-off: tables/paper/centers.csv)", float_format="{}")
+    het = heterogeneity_paper(run, keep)
+    het = het.drop(columns=[c for c in ("Left out", "Not computable because") if not het[c].replace("n/a", "").any()])
+    report.add_table("centers", het.set_index(["Cohort", "Model"]),
                      "AUC heterogeneity across centers (Cochran's Q, I²)", float_format="{}")
     figs.add("centers", _plot_center_forest(run, keep), "centers_forest",
              "AUC (95% CI) per center and pooled (inverse-variance) for the chosen models and baselines")
@@ -618,7 +625,11 @@ def _checklist(report, run) -> None:
                    "(Participants)")
     where["12e"] = ("Methods; Model comparison. Cut-off: each model's Youden cut-off on the training cohort "
                     f"({'cross-validated' if run.training_cv_folds else 'apparent'} predictions), applied unchanged")
-    where["20a"] = ("Participants: " + ", ".join(f"{k} {n[k]} cases ({events[k]} events)" for k in n if n[k]))
+    names = {"train": "training", "internal": "internal validation", "external": "external validation"}
+    where["20a"] = ("Participants: " + ", ".join(f"{names[k]} {n[k]} cases ({events[k]} events)" for k in n if n[k]))
+    where["15"] = ("Model comparison: each model outputs P(positive); the high / low risk cut-off is its Youden "
+                   "cut-off chosen on the training cohort (tables/thresholds.csv)")
+    where["21"] = "Participants (flow figure); Model comparison, Results per center (n and events per analysis)"
     if run.centers is not None and len(run.centers.table):
         where["12d"] = "Results per center (every metric per center, Cochran's Q / I² across centers)"
         where["23b"] = "Results per center"

@@ -263,6 +263,9 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
     _clear_outputs(out)
 
     design = stages.make_design(study, cfg, icc)
+    previous = _previous_seconds(out / "models" / "design.json", fit_key)
+    if previous:
+        log.say(f"fit: one step (selection, scores, tuning); the last fit in this folder took {_duration(previous)}")
     result = log.stage("fit", log.checkpoint, "fit", out / "models" / "design.joblib", fit_key,
                        lambda: stages.fit(design, X_train, y, groups, columns), metadata=meta)
     for formula in result.formulas.values():
@@ -283,8 +286,10 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
                               {name: cohort.table.loc[rows] for name, rows in cohorts.items()})
     n_folds = 0
     if cfg.cv_folds:
+        fit_s = log.timings.get("fit") if "fit" not in log.reused else _previous_seconds(
+            out / "models" / "design.json")
         log.say(f"training cross-validation: {cfg.cv_folds} patient-grouped folds, whole pipeline refitted in "
-                f"each ({cfg.jobs} in parallel)")
+                f"each ({cfg.jobs} in parallel)" + (f"; one fit took {_duration(fit_s)}" if fit_s else ""))
         oof, n_folds = log.stage(
             "training cross-validation", log.checkpoint, "training cross-validation",
             out / "models" / "training_cv_predictions.joblib", input_hash(fit_key, "cv", cfg.cv_folds),
@@ -355,12 +360,25 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
     return study_result
 
 
+def _previous_seconds(meta: Path, key: str | None = None) -> float | None:
+    """The wall time a checkpoint's metadata recorded (of another key, when ``key`` is given), if any."""
+    import json
+
+    try:
+        data = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        return None
+    if key is not None and data.get("key") == key:
+        return None          # the same fit: it will be reused, not rerun
+    seconds = data.get("seconds")
+    return float(seconds) if isinstance(seconds, (int, float)) and seconds > 0 else None
+
+
 def _bootstrap(design, result, X_train, y, groups, columns, cfg: RunConfig, study, folder: Path, log: RunLog):
     """Bootstrap validation of the chosen model; resamples already in ``folder`` are reused."""
     done = len(list(folder.glob("resample_*.json"))) if folder.is_dir() else 0
-    fit_s = log.timings.get("fit")
-    expected = (f"; each refits the whole design (the fit stage took {_duration(fit_s)})"
-                if fit_s and "fit" not in log.reused else "")
+    fit_s = log.timings.get("fit") if "fit" not in log.reused else _previous_seconds(folder.parent / "design.json")
+    expected = f"; each refits the whole design (one fit took {_duration(fit_s)})" if fit_s else ""
     log.say(f"bootstrap validation of {result.primary}: {cfg.bootstrap} resamples of patients ({done} already in "
             f"{folder}), {cfg.jobs} in parallel{expected}")
     boot = stages.bootstrap(design, result, X_train, y, groups, columns, n_resamples=cfg.bootstrap, seed=study.seed,

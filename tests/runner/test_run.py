@@ -246,6 +246,7 @@ def test_report_rerenders_from_the_saved_result_without_refitting(study1_run, mo
     from sonorad.pipeline.result import StudyResult
 
     _, run = study1_run
+    run.save()              # the fixture's own result (a rerun test may have saved one without SHAP since)
     saved = StudyResult.load(run.out)
     assert saved.design.models == {} and saved.design.primary == run.design.primary
     pd.testing.assert_frame_equal(saved.evaluation.metrics, run.evaluation.metrics)

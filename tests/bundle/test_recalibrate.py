@@ -55,6 +55,7 @@ def local(small_bundle):
     return small_bundle.table
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["intercept", "logistic"])
 def test_new_bundle_records_the_recalibration_and_keeps_the_auc(small_bundle, local, tmp_path, method):
     out = tmp_path / "recal"
@@ -90,6 +91,7 @@ def test_new_bundle_records_the_recalibration_and_keeps_the_auc(small_bundle, lo
     assert not any(cid in report for cid in local.index)          # aggregate numbers only
 
 
+@pytest.mark.slow
 def test_refuses_an_unlabelled_sample_and_a_foreign_out_folder(small_bundle, local, tmp_path):
     with pytest.raises(BundleError, match="label"):
         recalibrate_bundle(small_bundle.path, local.drop(columns="label"), method="intercept", out=tmp_path / "a",
@@ -100,3 +102,22 @@ def test_refuses_an_unlabelled_sample_and_a_foreign_out_folder(small_bundle, loc
     with pytest.raises(BundleError, match="not a sonorad bundle"):
         recalibrate_bundle(small_bundle.path, local, method="intercept", out=other, cache=small_bundle.cache)
     assert (other / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_cli_isotonic_writes_a_loadable_bundle(small_bundle, local, tmp_path, capsys):
+    from sonorad.cli import main
+
+    csv = tmp_path / "local.csv"
+    local.to_csv(csv, index=False)
+    out = tmp_path / "iso"
+    assert main(["recalibrate", str(small_bundle.path), str(csv), "--method", "isotonic", "--out", str(out),
+                 "--folds", "3", "--models", "rad_clin/logistic_regression", "--cache", str(small_bundle.cache),
+                 "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "isotonic on 40 local cases" in text and "after (cross-validated)" in text
+    new = load_bundle(out)
+    assert new.manifest["recalibration"]["method"] == "isotonic"
+    q = new.predict(local, models=["rad_clin/logistic_regression"], explain=False,
+                    cache=small_bundle.cache).probabilities()["rad_clin/logistic_regression"]
+    assert q.between(0, 1).all()

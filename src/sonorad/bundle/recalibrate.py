@@ -368,7 +368,9 @@ def recalibrate_bundle(bundle, cases, *, method: str, out, folds: int = 5, seed:
                   "cutoffs": "each cut-off mapped through its model's recalibration (same cases above it)"}
         validation.to_csv(tmp / "recalibration" / "local_validation.csv", index=False)
         (tmp / "recalibration" / "report.md").write_text(_report_md(record, validation, figures), encoding="utf-8")
-        _write_json(tmp / "recalibration.json", {**record, "local_validation": validation.to_dict(orient="records")})
+        rows_json = [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
+                     for r in validation.to_dict(orient="records")]      # JSON has no NaN / inf
+        _write_json(tmp / "recalibration.json", {**record, "local_validation": rows_json})
         explain = json.loads((tmp / "explain.json").read_text())
         for model in chosen:
             explain["models"][model] = {"error": f"{model} was recalibrated ({method}); SHAP contributions of the "

@@ -106,9 +106,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_recalibrate(args: argparse.Namespace) -> int:
     from sonorad.bundle.recalibrate import recalibrate_bundle
 
+    models = args.models.split(",") if args.models else None
     result = recalibrate_bundle(Path(args.bundle), Path(args.cases), method=args.method, out=Path(args.out),
-                                folds=args.folds, seed=args.seed, models=args.models.split(",") if args.models else None,
-                                jobs=args.jobs, cache=args.cache, progress=not args.quiet)
+                                folds=args.folds, seed=args.seed, models=models, jobs=args.jobs, cache=args.cache,
+                                progress=not args.quiet)
     r = result.record
     print(f"sonorad recalibrate: {r['method']} on {r['n_cases']} local cases ({r['n_events']} events); new bundle "
           f"{result.path}; report {result.path / 'recalibration' / 'report.md'}")

@@ -18,7 +18,8 @@ from sonorad.errors import FAILURE_COLUMNS, CohortError, ConfigError, Problem
 
 __all__ = ["COHORT_OF_PART", "Features", "Evaluation", "validate", "extract", "compute_icc", "included",
            "feature_columns", "model_inputs", "make_design", "fit", "cross_validate", "fine_tune", "predict",
-           "evaluate", "CenterResults", "per_center", "Bootstrap", "bootstrap", "odds_ratio_tables", "empty_failures", "check_parts", "cohort_ids", "roi_table", "model_card"]
+           "evaluate", "CenterResults", "per_center", "Bootstrap", "bootstrap", "odds_ratio_tables", "empty_failures",
+           "check_parts", "cohort_ids", "roi_table", "model_card"]
 
 #: cohort name of each split part
 COHORT_OF_PART = {"train": "training", "internal": "internal", "external": "external"}
@@ -347,7 +348,8 @@ def bootstrap(design, apparent: DesignResult, X: pd.DataFrame, y: pd.Series, gro
         validation = bootstrap_validation(_RefitChosen(design, columns, apparent, X), X, y.to_numpy(),
                                           groups.to_numpy(), n_resamples=n_resamples, random_state=seed,
                                           n_jobs=jobs, checkpoint=checkpoint, progress=progress)
-    return Bootstrap(validation=validation, model=apparent.primary, folder=str(checkpoint) if checkpoint is not None else "")
+    return Bootstrap(validation=validation, model=apparent.primary,
+                     folder=str(checkpoint) if checkpoint is not None else "")
 
 
 def odds_ratio_tables(variables: dict, train_table: pd.DataFrame, y: pd.Series,

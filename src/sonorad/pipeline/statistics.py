@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["COHORT_ORDER", "primary_cohort", "long_predictions", "youden_cutoffs", "metrics_table",
-           "delong_tables", "calibration_table", "decision_curve_table", "center_tables", "roc_bands", "VALIDATION_COHORTS"]
+           "delong_tables", "calibration_table", "decision_curve_table", "center_tables", "roc_bands",
+           "VALIDATION_COHORTS"]
 
 #: Order in which cohorts appear in tables and reports.
 COHORT_ORDER = ("training", "training_cv", "internal", "external")

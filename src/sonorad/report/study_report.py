@@ -606,8 +606,8 @@ def _gradcam(report, figs, run) -> None:
         bar.ax.tick_params(labelsize=6)
     figs.add("gradcam", fig, "gradcam_gallery",
              f"Grad-CAM of {run.explanations.gradcam_source} on {k} cases of the {_COHORT_TITLES[run.primary]} "
-             "(half positive, half negative; drawn at random with the study seed); title: the true class and the model's "
-             "P(positive); contour: the lesion mask; colour: relevance scaled to 0-1 within each image")
+             "(half positive, half negative; drawn at random with the study seed); title: the true class and the "
+             "model's P(positive); contour: the lesion mask; colour: relevance scaled to 0-1 within each image")
 
 
 def _checklist(report, run) -> None:

@@ -194,3 +194,25 @@ def test_cnn_state_dict_round_trip_and_gradcam(small_bundle, tmp_path):
     assert case.gradcam is not None and case.gradcam.dtype == np.uint8 and case.gradcam.shape[2] == 3
     # a float32 network: one case alone and the same case in a batch of four agree to float32 precision
     assert case.probabilities["cnn"] == pytest.approx(expected[0], abs=1e-6)
+
+
+def test_a_design_model_wrapper_is_explained_in_its_second_stage(small_bundle, tmp_path):
+    """A ScoreStack (two-stage design) as the chosen model: SHAP and the nomogram see variables + score."""
+    from sonorad.bundle import write_bundle
+
+    path = write_bundle(tmp_path / "model", models=small_bundle.models, chosen="stack/logistic_regression",
+                        cutoffs=small_bundle.cutoffs, features={"radiomics_params": small_bundle.params, "deep": None},
+                        variables=small_bundle.variables, training_input=small_bundle.training_input,
+                        training_rois=None, card={}, study={"seed": 0})
+    bundle = load_bundle(path)
+    cid = small_bundle.external_ids[3]
+    image, mask, values = _case(small_bundle, cid)
+    result = bundle.predict_case(image, mask, values, case_id=cid)
+    expected = small_bundle.models["stack/logistic_regression"].predict_proba(small_bundle.external_input.loc[[cid]])
+    assert result.probability == pytest.approx(expected[0, 1], abs=1e-12)
+    features = {c["feature"] for c in result.contributions}
+    assert "rad_score" in features and "age" in features
+    logit = np.log(result.probability / (1 - result.probability))
+    assert sum(c["shap"] for c in result.contributions) + result.base_value == pytest.approx(logit, abs=1e-9)
+    assert result.nomogram is not None and set(result.nomogram["points"]) == features
+    assert result.nomogram["probability"] == pytest.approx(result.probability, abs=1e-9)

@@ -171,3 +171,12 @@ def test_version_differences_of_packages_are_listed(small_bundle, tmp_path):
     (folder / "manifest.json").write_text(json.dumps(manifest))
     bundle = load_bundle(folder)
     assert any("scikit-learn" in w and "0.0.1" in w for w in bundle.load_warnings)
+
+
+def test_a_malformed_manifest_is_a_bundle_error(small_bundle, tmp_path):
+    folder = _copy(small_bundle, tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["models"][small_bundle.chosen]["file"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="malformed"):
+        load_bundle(folder)

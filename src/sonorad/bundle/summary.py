@@ -223,7 +223,7 @@ def apply_steps(steps: list, X):
     """Apply fitted transform steps in turn; returns a DataFrame with the predictor names."""
     out = X
     for step in steps:
-        if isinstance(out, pd.DataFrame) and not hasattr(step, "feature_names_in_"):
+        if isinstance(out, pd.DataFrame) and hasattr(step, "n_features_in_") and not hasattr(step, "feature_names_in_"):
             out = out.to_numpy()  # the step was fitted on an array (its input had no names then either)
         out = step.transform(out)
     if not isinstance(out, pd.DataFrame):

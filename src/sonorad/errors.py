@@ -112,7 +112,8 @@ def case_warnings(case_id: str | None) -> Iterator[list[CaseWarning]]:
     Library warnings (Pillow's ``DecompressionBombWarning``, numpy overflow ``RuntimeWarning``,
     PyRadiomics' ``UserWarning``) otherwise reach the console without the case they belong to.
     Each distinct message is re-issued once, with its original category named; the list yielded
-    holds the re-issued warnings, for callers that keep them per case.
+    holds the re-issued warnings, for callers that keep them per case. Deprecation warnings (meant
+    for developers, hidden by default) are passed on unchanged.
 
     Examples
     --------
@@ -130,6 +131,10 @@ def case_warnings(case_id: str | None) -> Iterator[list[CaseWarning]]:
         yield routed
     seen: set[str] = set()
     for record in caught:
+        if issubclass(record.category, (DeprecationWarning, PendingDeprecationWarning)):
+            # Meant for developers, hidden by default: passed on unchanged, under the usual filters.
+            warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
+            continue
         if isinstance(record.message, CaseWarning) and (record.message.case_id == case_id or case_id is None):
             warning = record.message
         else:

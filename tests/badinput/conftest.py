@@ -69,6 +69,13 @@ class Corpus:
         (self.root / "img").mkdir(parents=True, exist_ok=True)
         self.rows: list[dict] = []
 
+    # the builders, for tests that plant a defect by hand
+    lesion_mask = staticmethod(lesion_mask)
+    ultrasound_image = staticmethod(ultrasound_image)
+    save_png = staticmethod(save_png)
+    png_claiming_size = staticmethod(png_claiming_size)
+    fast_params = FAST_PARAMS
+
     def path(self, name: str) -> Path:
         return self.root / "img" / name
 

@@ -348,7 +348,7 @@ def symlink_loop(path) -> str | None:
 def _too_large(path, exc) -> ImageReadError:
     return ImageReadError(
         path,
-        f"the image is too large to decode safely ({exc}); the file is not corrupt, but an ultrasound "
+        f"is too large to decode safely ({exc}); the file is not corrupt, but an ultrasound "
         "frame is normally below 10 megapixels, so this is probably a wrong file (a whole-slide scan, a "
         "mosaic) or a file crafted to exhaust memory",
         "check that the cell points to the ultrasound image; downsample or crop a genuine large image "
@@ -383,10 +383,6 @@ def probe_bit_depth(path) -> int | None:
         fmt = detect_format(path)
     except (ImageReadError, OSError):
         return None
-    if fmt == "png":
-        header = _png_header(path)
-        if header is not None:
-            return int(header[0]) if header[0] in (8, 16) else 8
     if fmt in ("png", "jpeg", "bmp", "tiff"):
         from PIL import Image
 
@@ -399,6 +395,9 @@ def probe_bit_depth(path) -> int | None:
             raise _too_large(path, exc) from exc
         except Exception:  # noqa: BLE001 - an unreadable header is reported by the reader
             return None
+        header = _png_header(path) if fmt == "png" else None
+        if header is not None:  # Pillow reports 16-bit colour PNGs as 8-bit RGB
+            return 16 if header[0] == 16 else 8
         if mode.startswith("I;16"):
             return 16
         return {"1": 1, "I": 32, "F": 32}.get(mode, 8)

@@ -143,7 +143,11 @@ class PlattCalibratedSVC(ClassifierMixin, BaseEstimator):
                 "CV folds", UserWarning, stacklevel=2)
             n_folds = 0
             estimator.fit(X, y, **weights)
-            self.calibrated_ = CalibratedClassifierCV(FrozenEstimator(estimator), method="sigmoid")
+            # The frozen SVC is not refitted: one "fold" whose test part is every row gives the sigmoid
+            # the in-sample decision values.
+            rows = np.arange(len(y))
+            self.calibrated_ = CalibratedClassifierCV(FrozenEstimator(estimator), method="sigmoid", ensemble=False,
+                                                      cv=[(rows, rows)])
             self.calibrated_.fit(X, y, **weights)
         self.n_folds_ = n_folds
         self.classes_ = self.calibrated_.classes_

@@ -157,6 +157,16 @@ def r_study_center_twice(c):
     return _table(c, split={"by": "center", "train": ["A"], "external": ["A", "B"]})
 
 
+def r_study_missing(c):
+    _good(c)
+    return [c.write(), "--study", c.root / "nope.yaml"]
+
+
+def r_label_column_absent(c):
+    _good(c)
+    return _table(c, label={"column": "clnm"})
+
+
 REGRESSIONS = {
     # name: (build, expected exit code, texts the message must contain)
     "table file missing": (r_table_missing, 2, ["cohort table not found", "check the path"]),
@@ -182,6 +192,8 @@ REGRESSIONS = {
     "study: not YAML": (r_study_not_yaml, 2, ["not valid YAML", "line"]),
     "study: duplicate key": (r_study_duplicate_key, 2, ["duplicate key 'seed'", "repeated key"]),
     "study: center in train and external": (r_study_center_twice, 2, ["'A' is in both", "remove it from one"]),
+    "study file missing": (r_study_missing, 2, ["study file not found", "check the path"]),
+    "study's label column absent": (r_label_column_absent, 2, ["'clnm' is missing", "add the column"]),
 }
 
 

@@ -117,7 +117,6 @@ class PlattCalibratedSVC(ClassifierMixin, BaseEstimator):
     def fit(self, X, y, sample_weight=None):
         from sklearn.calibration import CalibratedClassifierCV
         from sklearn.frozen import FrozenEstimator
-        from sklearn.model_selection import StratifiedKFold
         from sklearn.svm import SVC
 
         y = np.asarray(y)
@@ -129,8 +128,9 @@ class PlattCalibratedSVC(ClassifierMixin, BaseEstimator):
         weights = {} if sample_weight is None else {"sample_weight": sample_weight}
         n_folds = int(min(self.cv, counts.min()))
         if n_folds >= 2:
-            self.calibrated_ = CalibratedClassifierCV(estimator, method="sigmoid", ensemble=False,
-                                                      cv=StratifiedKFold(n_splits=n_folds))
+            # An int cv is an unshuffled StratifiedKFold for a classifier (and keeps the fitted model
+            # free of splitter objects, which a bundle's skops file does not hold).
+            self.calibrated_ = CalibratedClassifierCV(estimator, method="sigmoid", ensemble=False, cv=n_folds)
             self.calibrated_.fit(X, y, **weights)
         else:
             import warnings

@@ -31,3 +31,18 @@ def test_lowered_cv_folds_are_said():
     n, note = cv_folds_note(50, np.r_[np.zeros(49), np.ones(11)])
     assert n == 11 and note.startswith("evaluation.cv_folds = 50 was lowered to 11 folds")
     assert "11 cases" in note
+
+
+@pytest.mark.parametrize("n_pos", [6, 1])
+def test_svm_survives_the_bundle_skops_check(n_pos, tmp_path):
+    import warnings
+
+    from sonorad.bundle._trust import dump_skops, load_skops
+
+    X, y, _ = _small_training_set(n_pos=n_pos, n=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = get_model("svm").fit(X, y)
+    data = dump_skops(model, tmp_path / "svm.skops", "svm")
+    again = load_skops(data, "svm.skops")
+    np.testing.assert_allclose(again.predict_proba(X), model.predict_proba(X))

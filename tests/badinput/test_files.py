@@ -184,3 +184,30 @@ def test_one_bad_case_never_hides_the_others(order, corpus):
         corpus.add("whole_mask", mask=np.full_like(corpus.lesion_mask(), 255))
     features, failures = extract_radiomics(read_cases(corpus.write()), params=corpus.params(), progress=False)
     assert sorted(features.index) == ["good0", "good1"] and failures["case_id"].tolist() == ["whole_mask"]
+
+
+def test_mask_label_column_chooses_the_lesion_in_a_label_map(corpus):
+    from sonorad.cohort import read_cases
+    from sonorad.features.extract import extract_radiomics
+
+    labels = np.zeros_like(corpus.lesion_mask())
+    labels[5:15, 5:15] = 1
+    labels[25:40, 25:40] = 3
+    corpus.add_good(2, mask_label="")
+    corpus.add("label_map", mask=labels, mask_label=3)
+    corpus.add("label_map_1", mask=labels, mask_label=1, image_name="label_map.png", mask_name="label_map_mask.png")
+    table = read_cases(corpus.write())
+    for _ in range(2):  # the second pass reads the cache: the label is part of the key
+        features, failures = extract_radiomics(table, params=corpus.params(), cache=corpus.root / "cache",
+                                               progress=False)
+        assert failures.empty
+        area = features["original_shape2D_PixelSurface"]
+        assert area["label_map"] == 225 and area["label_map_1"] == 100
+
+
+def test_extract_accepts_a_table_without_labels(corpus, tmp_path):
+    corpus.add_good(2)
+    csv = corpus.write(drop=("label",))
+    done = _sonorad("extract", csv, "--out", tmp_path / "f", "--params", corpus.params(), "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sorted(pd.read_parquet(tmp_path / "f" / "radiomics.parquet").index) == ["good0", "good1"]

@@ -204,8 +204,9 @@ def validate_cases(table: pd.DataFrame, study: StudyConfig | None = None, check_
     problems: list[Problem] = []
     problems += _check_required_values(table, required, has_label=require_label)
     problems += _check_duplicate_ids(table)
-    label_problems = _check_labels(table, label) if require_label else [Problem("labels not checked")]
-    problems += label_problems if require_label else []
+    label_problems = _check_labels(table, label) if require_label else []
+    problems += label_problems
+    labels_ok = require_label and not label_problems
     if "frame" in table.columns:
         problems += _check_frames(table)
     if "spacing_mm" in table.columns:
@@ -218,13 +219,13 @@ def validate_cases(table: pd.DataFrame, study: StudyConfig | None = None, check_
         problems += _check_bit_depths(table, depths)
     if study is not None:
         problems += _check_variables(table, study)
-        parts = _parts_for_levels(table, study, label, labels_ok=not label_problems)
+        parts = _parts_for_levels(table, study, label, labels_ok=labels_ok)
         if parts is not None:
             problems += _check_unseen_levels(table, study, parts)
     problems += _check_patients(table, study)
     if study is not None and isinstance(study.split, CenterSplit):
         problems += _check_center_split(table, study.split)
-    if not label_problems:
+    if labels_ok:
         problems += _check_class_balance(table, study, label)
     return problems
 

@@ -187,7 +187,7 @@ def test_disjoint_regions_warn_by_case_and_policies_choose(case):
     from sonorad.imaging import load_lesion_rois
 
     _, img_path, m1, m2 = case
-    with pytest.warns(CaseWarning, match=r"case c1: .*2 disjoint regions \(24, 25 pixels\).*lesions: largest"):
+    with pytest.warns(CaseWarning, match=r"case c1: .*2 disjoint regions \(24, 25 pixels\).*own row in cases.csv"):
         assert load_roi(img_path, [m1, m2], case_id="c1")[1].sum() == 49
     with warnings.catch_warnings():
         warnings.simplefilter("error")

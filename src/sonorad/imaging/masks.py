@@ -14,8 +14,8 @@ Mask rules
 5. A mask that looks like a label map is an error unless ``label`` is given: at most 10 non-zero
    levels, all whole numbers, and either every level is at most 64 (label indices such as {1, 3},
    not grey levels) or the half-maximum threshold would drop more than 10% of the non-zero pixels.
-   The error names the labels found; a cohort chooses one with the study file's ``masks: label:``
-   or the ``mask_label`` column of cases.csv (:mod:`sonorad.cohort`).
+   The error names the labels found; the ``mask_label`` column of cases.csv chooses one per case
+   (:func:`sonorad.cohort.case_mask_settings` merges it with the study file's ``masks: label:``).
 """
 
 from __future__ import annotations
@@ -136,8 +136,8 @@ def binarize_mask(values: np.ndarray, label=None, *, path="<array>") -> np.ndarr
             path,
             f"the mask holds several labels ({counts}): it is a label map, and sonorad will not guess "
             "which label is the lesion",
-            "choose the lesion's label: `masks: {label: N}` in the study file for the whole cohort, or a "
-            "`mask_label` column in cases.csv for this case",
+            "give the lesion's label in a `mask_label` column of cases.csv (one of the labels listed), or "
+            "re-export the mask as lesion / background only",
             kind="label",
         )
     return mask

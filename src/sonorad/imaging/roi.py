@@ -87,14 +87,14 @@ def _apply_lesion_policy(mask: np.ndarray, case_id, lesions, paths) -> np.ndarra
             sizes = ", ".join(str(int(p.sum())) for p in parts)
             warnings.warn(CaseWarning(case_id, (
                 f"the mask ({', '.join(paths)}) holds {len(parts)} disjoint regions ({sizes} pixels); they are "
-                "joined into one ROI. Set `masks: {lesions: largest}` (keep the largest region), "
-                "`lesions: per-lesion` (one case per region) or `lesions: union` (keep this, silently) "
-                "in the study file")), stacklevel=3)
+                "joined into one ROI. If they are separate lesions, give each its own row in cases.csv with "
+                "its own mask; load_roi(lesions='largest' or 'union') and load_lesion_rois choose otherwise")),
+                stacklevel=3)
         return mask
     sizes = [int(p.sum()) for p in parts]
     keep = int(np.argmax(sizes))
     warnings.warn(CaseWarning(case_id, (
-        f"lesions: largest keeps the largest of {len(parts)} disjoint regions ({sizes[keep]} of "
+        f"lesions='largest' keeps the largest of {len(parts)} disjoint regions ({sizes[keep]} of "
         f"{sum(sizes)} mask pixels)")), stacklevel=3)
     return parts[keep]
 

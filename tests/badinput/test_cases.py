@@ -129,3 +129,16 @@ def test_numpy_warning_inside_a_case_names_the_case():
 def test_read_image_itself_keeps_the_source_scale(corpus):
     corpus.add("s16", image=corpus.ultrasound_image(3).astype(np.uint16) * 257)
     assert read_image(corpus.root / "img" / "s16.png").pixels.max() > 255  # readers never rescale
+
+
+def test_mask_label_column_reaches_the_cnn_crops(corpus):
+    import pandas as pd
+
+    from sonorad.deep.inputs import case_crop_with_mask
+
+    image, mask = _label_map(corpus)
+    row = pd.Series({"image": str(image), "mask": str(mask)})
+    with pytest.raises(CaseError, match="several labels"):
+        case_crop_with_mask(row, "lab")
+    _, crop_mask = case_crop_with_mask(pd.Series({**row, "mask_label": 1.0}), "lab")
+    assert crop_mask.any()

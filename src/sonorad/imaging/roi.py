@@ -18,7 +18,7 @@ from sonorad.imaging.masks import read_mask
 from sonorad.imaging.readers import ImageReadError, UltrasoundImage, read_image
 
 __all__ = ["LESION_POLICIES", "MIN_ROI_PIXELS", "bounding_box", "crop_to_roi", "lesion_components",
-           "load_lesion_rois", "load_roi", "split_mask_paths"]
+           "load_lesion_rois", "load_roi", "row_mask_label", "split_mask_paths"]
 
 #: PyRadiomics refuses an ROI of a single pixel; an ROI needs at least this many.
 MIN_ROI_PIXELS = 2
@@ -38,6 +38,19 @@ def split_mask_paths(mask_paths) -> list[str]:
     if not paths:
         raise ValueError("mask_paths is empty: give at least one mask file")
     return paths
+
+
+def row_mask_label(row) -> int | None:
+    """The ``mask_label`` of one cohort-table row (a label map's lesion label), or None when empty/absent.
+
+    ``sonorad validate`` checks the column; an unusable value here is treated as absent.
+    """
+    value = row.get("mask_label") if hasattr(row, "get") else None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number > 0 and number.is_integer() else None
 
 
 def _case_error(case_id, role: str, err: ImageReadError) -> CaseError:

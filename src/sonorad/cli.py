@@ -43,9 +43,31 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         from sonorad.runner import run_config
 
         run_config(study)  # the features / models / evaluation sections, before the table's files are read
+    if args.no_labels:
+        print(_unlabelled_summary(Path(args.cases), study))
+        return 0
     cohort = load_cohort(Path(args.cases), study=study)
     print(cohort.summary())
     return 0
+
+
+def _unlabelled_summary(cases: Path, study) -> str:
+    """Validate a table of cases to score (no label column needed) and describe it."""
+    from sonorad.cohort import read_cases, validate_cases
+    from sonorad.errors import CohortError
+
+    label_column = study.label.column if study is not None else "label"
+    table = read_cases(cases, label_column=label_column, require_label=False)
+    problems = validate_cases(table, study=study, require_label=False)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise CohortError(errors, source=str(cases))
+    warnings = [p for p in problems if p.severity != "error"]
+    lines = [f"Cases {cases} (labels not required)",
+             f"  {len(table)} cases, {table['patient_id'].nunique()} patients, {table['center'].nunique()} centers"]
+    if warnings:
+        lines += ["", f"{len(warnings)} warning(s):"] + [f"  - {w}" for w in warnings]
+    return "\n".join(lines)
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -162,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("cases", help="cohort table (CSV)")
     p.add_argument("--study", help="study file (YAML) declaring variables, positive label and split")
+    p.add_argument("--no-labels", action="store_true",
+                   help="the table holds new cases to score: the label column is optional and not checked")
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser(

@@ -83,13 +83,15 @@ def _file_digest(paths: Sequence[str]) -> str:
 
 def _cache_key(cache, row: pd.Series, net: Backbone, settings: tuple) -> str:
     """Cache key from the case's file bytes (not paths), the backbone, its weights and the settings."""
-    from sonorad.imaging.roi import split_mask_paths
+    from sonorad.imaging.roi import row_mask_label, split_mask_paths
 
     masks = split_mask_paths(str(row["mask"]))
     frame = row.get("frame") if "frame" in row.index else None
     frame = None if frame is None or pd.isna(frame) else int(frame)
+    label = row_mask_label(row)
     return cache.key(
         "deep", net.spec.name, net.weights_id, "frozen", *map(str, settings), f"frame={frame}",
+        *([] if label is None else [f"label={label}"]),
         _file_digest([str(row["image"])]), _file_digest(masks),
     )
 

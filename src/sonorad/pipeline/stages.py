@@ -18,7 +18,8 @@ from sonorad.errors import FAILURE_COLUMNS, CohortError, ConfigError, Problem
 
 __all__ = ["COHORT_OF_PART", "Features", "Evaluation", "validate", "extract", "compute_icc", "included",
            "feature_columns", "model_inputs", "make_design", "fit", "cross_validate", "fine_tune", "predict",
-           "evaluate", "odds_ratio_tables", "empty_failures", "check_parts", "cohort_ids", "roi_table", "model_card"]
+           "evaluate", "odds_ratio_tables", "empty_failures", "check_parts", "cohort_ids", "roi_table", "model_card",
+           "with_mask_settings"]
 
 #: cohort name of each split part
 COHORT_OF_PART = {"train": "training", "internal": "internal", "external": "external"}
@@ -98,6 +99,16 @@ def extract(table: pd.DataFrame, config, *, cache, progress: bool = True, say=pr
     fails = pd.concat([f.reindex(columns=FAILURE_COLUMNS) for f in failures] or [empty_failures()],
                       ignore_index=True)
     return Features(radiomics=radiomics, deep=deep, failures=fails, params=params)
+
+
+def with_mask_settings(table: pd.DataFrame, study) -> pd.DataFrame:
+    """The cases table with the study's ``masks.label`` filled into ``mask_label`` where a case sets none."""
+    from sonorad.cohort import case_mask_settings
+
+    labels = case_mask_settings(table, study)["label"]
+    if labels.isna().all():
+        return table
+    return table.assign(mask_label=labels)
 
 
 def compute_icc(train_table: pd.DataFrame, config, *, seed: int, cache, progress: bool = True) -> pd.DataFrame:

@@ -164,8 +164,8 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
         log.say(f"{failures['case_id'].nunique()} case(s) excluded at validation (files missing or unreadable)")
 
     cache = _cache_dir(cfg, out)
-    features = log.stage("features", stages.extract, cohort.table.loc[good], cfg, cache=cache, progress=progress,
-                         say=log.say)
+    table = stages.with_mask_settings(cohort.table.loc[good], study)
+    features = log.stage("features", stages.extract, table, cfg, cache=cache, progress=progress, say=log.say)
     outputs.write_features(features, out / "features")
     failures = pd.concat([failures, features.failures], ignore_index=True)
     failures.to_csv(out / "features" / "failures.csv", index=False)
@@ -232,8 +232,10 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
                                           jobs=cfg.jobs),
             metadata=meta, describe=lambda r: {"folds": r[1]})
         if n_folds < cfg.cv_folds:
-            notes.append(f"evaluation.cv_folds = {cfg.cv_folds} was lowered to {n_folds}: the smallest class of the "
-                         f"training cohort has too few patients for {cfg.cv_folds} stratified folds")
+            from sonorad.models import cv_folds_note
+
+            notes.append(cv_folds_note(cfg.cv_folds, y.loc[train])[1]
+                         or f"evaluation.cv_folds = {cfg.cv_folds} was lowered to {n_folds} patient-grouped folds")
             log.say(f"note: {notes[-1]}")
         probabilities = {"training": probabilities["training"], "training_cv": oof,
                          **{k: v for k, v in probabilities.items() if k != "training"}}

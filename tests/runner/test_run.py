@@ -266,7 +266,16 @@ def test_bundle_scores_new_cases_as_the_run_did(study1_run, tmp_path):
 
 def test_bundle_holds_no_training_case_id(study1_run):
     _, run = study1_run
-    blobs = b"".join(p.read_bytes() for p in (run.out / "model").rglob("*") if p.is_file())
+    import zipfile
+
+    parts = []
+    for path in (run.out / "model").rglob("*"):
+        if path.suffix == ".skops":  # skops files are zip archives: read every member
+            with zipfile.ZipFile(path) as archive:
+                parts += [archive.read(name) for name in archive.namelist()]
+        elif path.is_file():
+            parts.append(path.read_bytes())
+    blobs = b"".join(parts)
     for case_id in run.ids("train"):
         assert case_id.encode() not in blobs, case_id
     card = (run.out / "model" / "card.md").read_text()

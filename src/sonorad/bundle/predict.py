@@ -654,7 +654,6 @@ def _nomogram(bundle, X: pd.DataFrame):
 def _dl_score_network(bundle):
     """The frozen backbone with the chosen model's DL-score as its one-logit head, when it has one
     that reads the deep features directly (no harmonisation in front)."""
-    import torch
 
     from sonorad.bundle.writer import _estimators
     from sonorad.scores import DLScore
@@ -668,17 +667,10 @@ def _dl_score_network(bundle):
             if not names or not all(re.fullmatch(rf"{re.escape(deep['backbone'])}_\d+", n) for n in names):
                 continue
             from sonorad.deep.backbones import load_backbone
+            from sonorad.deep.gradcam import score_network
 
-            net = load_backbone(deep["backbone"], deep.get("weights", "default"))
-            idx = np.asarray([int(f.rsplit("_", 1)[1]) for f in est.features_], dtype=int)
-            weight = np.zeros(net.spec.feature_dim)
-            weight[idx] = est.coef_ / est.sd_
-            bias = float(est.intercept_ - np.sum(est.coef_ * est.mean_ / est.sd_))
-            linear = net.head[1]
-            with torch.no_grad():
-                linear.weight.copy_(torch.as_tensor(weight, dtype=linear.weight.dtype)[None, :])
-                linear.bias.fill_(bias)
-            return net.eval(), (float(deep["margin"]), bool(deep["mask_background"])), None
+            net = score_network(load_backbone(deep["backbone"], deep.get("weights", "default")), est)
+            return net, (float(deep["margin"]), bool(deep["mask_background"])), None
     return None
 
 

@@ -18,7 +18,7 @@ from sonorad.errors import FAILURE_COLUMNS, CohortError, ConfigError, Problem
 
 __all__ = ["COHORT_OF_PART", "Features", "Evaluation", "validate", "extract", "compute_icc", "included",
            "feature_columns", "model_inputs", "make_design", "fit", "cross_validate", "fine_tune", "predict",
-           "evaluate", "odds_ratio_tables", "empty_failures", "check_parts", "cohort_ids", "roi_table", "model_card",
+           "evaluate", "odds_ratio_tables", "empty_failures", "check_parts", "cohort_ids", "model_card",
            "with_mask_settings"]
 
 #: cohort name of each split part
@@ -300,23 +300,6 @@ def odds_ratio_tables(variables: dict, train_table: pd.DataFrame, y: pd.Series,
     except ValueError as exc:
         notes.append(f"multivariable table not computed: {exc}")
     return uni, multi, notes
-
-
-def roi_table(table: pd.DataFrame) -> pd.DataFrame:
-    """ROI area (pixels, mm²) and pixel spacing of every case that opens (for the bundle's summary)."""
-    from sonorad.bundle import roi_measures
-    from sonorad.features.extract import cases_from_table
-    from sonorad.imaging import load_roi
-
-    rows = {}
-    for case in cases_from_table(table):
-        try:
-            image, mask = load_roi(case.image, list(case.masks), case_id=case.case_id, frame=case.frame,
-                                   spacing=case.spacing)
-        except Exception:  # noqa: BLE001 - a case that does not open was excluded earlier
-            continue
-        rows[case.case_id] = roi_measures(image, mask)
-    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def model_card(study, result: DesignResult, evaluation: Evaluation, parts: pd.Series, y: pd.Series,

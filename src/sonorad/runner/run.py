@@ -290,7 +290,7 @@ def _explain(result, study, cfg, inputs, probabilities, evaluation, cohort, part
 
 def _write_bundle(study, cfg, out, result, cnns, evaluation, features, X_train, parts, y, cohort_table) -> Path:
     """``OUT/model/``: every model, the feature settings, the variable schema and the model card."""
-    from sonorad.bundle import write_bundle
+    from sonorad.bundle import roi_table, write_bundle
 
     deep = None if cfg.dl_backbone is None else {"backbone": cfg.dl_backbone, "margin": cfg.margin,
                                                    "mask_background": cfg.mask_background,
@@ -300,7 +300,7 @@ def _write_bundle(study, cfg, out, result, cnns, evaluation, features, X_train, 
     return write_bundle(out / "model", models={**result.models, **cnns}, chosen=result.primary,
                         cutoffs=evaluation.cutoffs["threshold"].astype(float).to_dict(),
                         features={"radiomics_params": features.params, "deep": deep}, variables=study.variables,
-                        training_input=X_train, training_rois=stages.roi_table(cohort_table.loc[train]), card=card,
+                        training_input=X_train, training_rois=roi_table(cohort_table.loc[train]), card=card,
                         study=study.to_dict(), exclude=cfg.bundle_exclude, seed=study.seed)
 
 

@@ -33,14 +33,13 @@ import pandas as pd
 
 from sonorad.bundle._trust import BundleError
 from sonorad.bundle.summary import ROI_COLUMNS, apply_steps, explain_parts, roi_measures
-from sonorad.errors import CaseError, CohortError, Problem
+from sonorad.errors import FAILURE_COLUMNS, CaseError, CohortError, Problem
 
 __all__ = ["BundlePrediction", "CaseResult", "predict_cases", "predict_case", "read_cases_for_prediction",
            "PREDICTION_COLUMNS", "WARNING_COLUMNS", "FAILURE_COLUMNS", "CONTRIBUTION_COLUMNS", "TOP_CONTRIBUTIONS"]
 
 PREDICTION_COLUMNS = ["case_id", "model", "probability", "risk_group", "cutoff"]
 WARNING_COLUMNS = ["case_id", "column", "message"]
-FAILURE_COLUMNS = ["case_id", "stage", "error", "fix"]
 CONTRIBUTION_COLUMNS = ["case_id", "model", "rank", "feature", "value", "shap", "base_value", "output", "explainer"]
 #: SHAP contributions kept per case.
 TOP_CONTRIBUTIONS = 10

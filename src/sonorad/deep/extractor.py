@@ -25,9 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from sonorad.deep._runtime import resolve_device
 from sonorad.deep.backbones import Backbone, load_backbone
 from sonorad.deep.inputs import case_crop, case_ids, collect_crops, groups_of, normalize, resize_gray
-from sonorad.errors import CaseError, SonoradError
-
-FAILURE_COLUMNS = ["case_id", "stage", "error", "fix"]
+from sonorad.errors import FAILURE_COLUMNS, CaseError, SonoradError
 
 
 def embed_crops(

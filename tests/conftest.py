@@ -47,7 +47,11 @@ def _feature_blocks():
 
 
 def build_small_bundle(root: Path, *, exclude=(), n_patients: int = 40):
-    """Write a synthetic cohort and a real bundle of three pipelines fitted on its training centers.
+    """Write a synthetic cohort and a real bundle of four models fitted on its training centers.
+
+    Models: ``rad_clin/logistic_regression`` (the chosen one) and ``rad_clin/random_forest``
+    (FeatureBlocks: Rad-score + encoded variables -> zoo model), ``radiomics/knn`` (ColumnTransformer
+    -> k-NN) and ``stack/logistic_regression`` (a design's ScoreStack: Rad-score, then a second stage).
 
     Returns a SimpleNamespace: ``path`` (the bundle folder), ``cases_csv`` (the whole cohort, with
     labels), ``table`` (read_cases of it), ``train_ids`` / ``external_ids``, ``training_input``
@@ -57,17 +61,15 @@ def build_small_bundle(root: Path, *, exclude=(), n_patients: int = 40):
     """
     from types import SimpleNamespace
 
-    import numpy as np
     import pandas as pd
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
 
-    from sonorad.bundle import roi_measures, write_bundle
+    from sonorad.bundle import roi_table, write_bundle
     from sonorad.clinical import ClinicalEncoder
     from sonorad.cohort import read_cases
     from sonorad.evaluation.thresholds import YoudenThreshold
     from sonorad.features.extract import extract_radiomics
-    from sonorad.imaging import load_roi
     from sonorad.models import get_model
     from sonorad.scores import RadScore
     from sonorad.study import StudyConfig
@@ -98,14 +100,21 @@ def build_small_bundle(root: Path, *, exclude=(), n_patients: int = 40):
         "radiomics/knn": Pipeline([("select", ColumnTransformer([("rad", "passthrough", rad_cols)])),
                                    ("model", get_model("knn"))]),
     }
-    cutoffs = {}
-    for name, model in models.items():
+    for model in models.values():
         model.fit(X, y)
-        cutoffs[name] = float(YoudenThreshold().fit(y, model.predict_proba(X)[:, 1]).threshold_)
-    rois = {}
-    for cid in train_ids:
-        image, mask = load_roi(table.at[cid, "image"], table.at[cid, "mask"], case_id=cid)
-        rois[cid] = roi_measures(image, mask)
+    # the shape of a two-stage design's model (sonorad.designs.base): a Rad-score over its columns,
+    # then a second stage over the declared variables and the score
+    from sonorad.designs.base import ColumnModel, ScoreStack
+
+    score = ColumnModel.fitted(RadScore(cv=5).fit(X[rad_cols], y), rad_cols)
+    stage2_input = pd.concat([X[var_cols], pd.DataFrame({"rad_score": score.decision_function(X)}, index=X.index)],
+                             axis=1)
+    stage2 = Pipeline([("encode", FeatureBlocks([("clin", encoder, var_cols), ("scores", "passthrough", ["rad_score"])])),
+                       ("model", get_model("logistic_regression"))]).fit(stage2_input, y)
+    models["stack/logistic_regression"] = ScoreStack.fitted([("rad_score", score)], var_cols, stage2)
+    cutoffs = {name: float(YoudenThreshold().fit(y, model.predict_proba(X)[:, 1]).threshold_)
+               for name, model in models.items()}
+    rois = roi_table(table.loc[train_ids])
     card = {"intended_use": "Test bundle on a synthetic cohort; not for clinical use.",
             "cohorts": [{"cohort": "training", "n": len(train_ids), "events": int(y.sum())}],
             "external_auc": {"auc": 0.5, "low": 0.3, "high": 0.7, "cohort": "synthetic external"},
@@ -113,7 +122,7 @@ def build_small_bundle(root: Path, *, exclude=(), n_patients: int = 40):
     path = write_bundle(root / "model", models=models, chosen="rad_clin/logistic_regression", cutoffs=cutoffs,
                         features={"radiomics_params": SMALL_BUNDLE_PARAMS, "deep": None},
                         variables=study.variables, training_input=X,
-                        training_rois=pd.DataFrame.from_dict(rois, orient="index"), card=card, study=study_map,
+                        training_rois=rois, card=card, study=study_map,
                         exclude=exclude)
     return SimpleNamespace(path=path, cases_csv=csv, table=table, train_ids=train_ids, external_ids=external_ids,
                            training_input=X, external_input=model_input.loc[external_ids], models=models,
@@ -123,9 +132,21 @@ def build_small_bundle(root: Path, *, exclude=(), n_patients: int = 40):
 
 @pytest.fixture(scope="session")
 def small_bundle(tmp_path_factory):
-    """A small real model bundle (synthetic cohort, original-only PyRadiomics, three pipelines).
+    """A small real model bundle (synthetic cohort, original-only PyRadiomics, four models).
 
     See :func:`build_small_bundle` for the fields; ``small_bundle.path`` is the bundle folder.
     Read-only: tests that modify a bundle copy ``small_bundle.path`` first.
     """
     return build_small_bundle(tmp_path_factory.mktemp("small_bundle"))
+
+
+@pytest.fixture(scope="session")
+def bundle_builder():
+    """:func:`build_small_bundle` itself, for tests that need a bundle of their own (``exclude=``...)."""
+    return build_small_bundle
+
+
+@pytest.fixture(scope="session")
+def feature_blocks_class():
+    """sonorad's FeatureBlocks class, wherever the designs package keeps it."""
+    return _feature_blocks()

@@ -157,7 +157,13 @@ def _load_cnn(folder: Path, entry: dict, name: str):
     except Exception as exc:  # noqa: BLE001 - torch refuses non-tensor content with various errors
         raise BundleError(f"the weights of model {name!r} are not a plain state dict ({type(exc).__name__}: {exc}); "
                           "not loaded.") from None
-    params = meta["params"]
+    import inspect
+
+    params = meta.get("params") if isinstance(meta, dict) else None
+    allowed = set(inspect.signature(CNNClassifier).parameters) - {"weights", "device"}
+    if not isinstance(params, dict) or not set(params) <= allowed or "backbone" not in params:
+        raise BundleError(f"the parameters of model {name!r} ({entry['meta']}) are not those of a sonorad CNN "
+                          f"(allowed: {sorted(allowed)}); not loaded.")
     model = CNNClassifier(**params, weights=None)
     net = load_backbone(params["backbone"], None)
     try:
@@ -174,14 +180,22 @@ def _load_cnn(folder: Path, entry: dict, name: str):
 
 
 def _variables(schema: dict) -> dict:
+    import dataclasses
+
     from sonorad.study import VariableSpec
 
+    known = {f.name for f in dataclasses.fields(VariableSpec)}
     out = {}
     for v in schema.get("variables", []):
+        extra = {}
+        if v.get("plausible_range") and "range" in known:
+            extra["range"] = tuple(v["plausible_range"])
+        if v.get("unseen") and "unseen" in known:
+            extra["unseen"] = v["unseen"]
         out[v["name"]] = VariableSpec(name=v["name"], type=v["type"],
                                       levels=tuple(v["levels"]) if v.get("levels") else None,
                                       order=tuple(v["order"]) if v.get("order") else None,
-                                      role=v.get("role"), description=v.get("description"))
+                                      role=v.get("role"), description=v.get("description"), **extra)
     return out
 
 
@@ -325,13 +339,21 @@ def load_bundle(path) -> Bundle:
     manifest = _read_json(path, "manifest.json")
     _check_manifest(manifest, path)
     sha = _verify_files(manifest, path)
-    models = {}
-    for name, entry in manifest["models"].items():
-        if entry.get("kind") == "skops":
-            data = (path / _safe_relative(entry["file"])).read_bytes()
-            models[name] = load_skops(data, f"model {name!r} ({entry['file']})")
-        elif entry.get("kind") == "cnn":
-            models[name] = _load_cnn(path, entry, name)
-        else:
-            raise BundleError(f"model {name!r} has an unknown kind {entry.get('kind')!r}.")
-    return Bundle(path, manifest, sha, models, tmp=tmp)
+    try:
+        models = {}
+        for name, entry in manifest["models"].items():
+            listed = _safe_relative(entry["file"]).as_posix()
+            if listed not in manifest["files"]:
+                raise BundleError(f"model {name!r} is in {listed}, which the manifest's file list does not hold.")
+            if entry.get("kind") == "skops":
+                models[name] = load_skops((path / listed).read_bytes(), f"model {name!r} ({listed})")
+            elif entry.get("kind") == "cnn":
+                models[name] = _load_cnn(path, entry, name)
+            else:
+                raise BundleError(f"model {name!r} has an unknown kind {entry.get('kind')!r}.")
+        if not models or manifest["chosen"] not in models:
+            raise BundleError(f"the chosen model {manifest.get('chosen')!r} is not among the bundle's models.")
+        return Bundle(path, manifest, sha, models, tmp=tmp)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise BundleError(f"{path / 'manifest.json'} or a file it lists is malformed ({type(exc).__name__}: {exc}). "
+                          "Fix: use an unmodified bundle written by sonorad.") from None

@@ -32,15 +32,14 @@ import numpy as np
 import pandas as pd
 
 from sonorad.bundle._trust import BundleError
-from sonorad.bundle.summary import ROI_COLUMNS, apply_steps, explain_space, roi_measures
-from sonorad.errors import CaseError, CohortError, Problem
+from sonorad.bundle.summary import ROI_COLUMNS, apply_steps, explain_parts, roi_measures
+from sonorad.errors import FAILURE_COLUMNS, CaseError, CohortError, Problem
 
 __all__ = ["BundlePrediction", "CaseResult", "predict_cases", "predict_case", "read_cases_for_prediction",
            "PREDICTION_COLUMNS", "WARNING_COLUMNS", "FAILURE_COLUMNS", "CONTRIBUTION_COLUMNS", "TOP_CONTRIBUTIONS"]
 
 PREDICTION_COLUMNS = ["case_id", "model", "probability", "risk_group", "cutoff"]
 WARNING_COLUMNS = ["case_id", "column", "message"]
-FAILURE_COLUMNS = ["case_id", "stage", "error", "fix"]
 CONTRIBUTION_COLUMNS = ["case_id", "model", "rank", "feature", "value", "shap", "base_value", "output", "explainer"]
 #: SHAP contributions kept per case.
 TOP_CONTRIBUTIONS = 10
@@ -379,6 +378,26 @@ def _unseen_level(name: str, value, allowed, case_id) -> dict:
                     f"use one of {shown}, or leave the cell empty to have it imputed")
 
 
+def _unseen_policy():
+    """:func:`sonorad.cohort.apply_unseen_policy` when this sonorad has it."""
+    try:
+        from sonorad.cohort import apply_unseen_policy
+    except ImportError:
+        return None
+    return apply_unseen_policy
+
+
+def _apply_unseen(spec, case_id, raw, known) -> tuple[object, list, dict | None]:
+    """One categorical value outside the known levels under the variable's ``unseen`` policy:
+    ``(coded value, warnings, None)`` or ``(None, [], failure)``."""
+    try:
+        coded, notes = _unseen_policy()(pd.Series([raw], index=[case_id], dtype=object), spec, known)
+    except CohortError as exc:
+        problem = exc.problems[0]
+        return None, [], _failure(case_id, "variables", f"{spec.name}: {problem.message}", problem.fix)
+    return coded.iloc[0], notes, None
+
+
 def _apply_schema(bundle, values: pd.DataFrame) -> tuple[pd.DataFrame, list, list]:
     """Check and convert the declared variables: (clean values, warnings, failures)."""
     from sonorad.study import canonical_value
@@ -408,6 +427,13 @@ def _apply_schema(bundle, values: pd.DataFrame) -> tuple[pd.DataFrame, list, lis
                     failures.append(_failure(case_id, "variables", f"{name} = {raw!r} is not a number",
                                              "write a number (decimal point '.') or leave the cell empty"))
                     continue
+                plausible = getattr(spec, "range", None)
+                if plausible is not None and not (plausible[0] <= number <= plausible[1]):
+                    failures.append(_failure(case_id, "variables",
+                                             f"{name} = {_fmt(float(number))} is outside the plausible range "
+                                             f"[{_fmt(plausible[0])}, {_fmt(plausible[1])}] the study declares",
+                                             "correct the value (check its unit), or leave the cell empty"))
+                    continue
                 lo_hi = info.get("range")
                 if lo_hi and lo_hi[0] is not None and not (lo_hi[0] <= number <= lo_hi[1]):
                     warnings.append({"case_id": case_id, "column": name,
@@ -416,7 +442,14 @@ def _apply_schema(bundle, values: pd.DataFrame) -> tuple[pd.DataFrame, list, lis
                 continue
             seen = info.get("levels_seen") or []
             allowed = list(spec.allowed_values) if spec.allowed_values else list(seen)
-            if text not in allowed:
+            if text not in allowed and spec.type == "categorical" and _unseen_policy() is not None:
+                coded, notes, failure = _apply_unseen(spec, case_id, raw, allowed)
+                if failure is not None:
+                    failures.append(failure)
+                else:
+                    out.at[case_id, name] = coded
+                    warnings += [{"case_id": case_id, "column": name, "message": f"{p.message}. {p.fix}"} for p in notes]
+            elif text not in allowed:
                 failures.append(_unseen_level(name, raw, allowed, case_id))
             elif seen and text not in seen:
                 warnings.append({"case_id": case_id, "column": name,
@@ -462,11 +495,15 @@ def _outside(value: float, quantiles: list, tolerance: float = 0.0) -> bool:
 def _ood_warnings(bundle, inputs: _Inputs, X: pd.DataFrame) -> list:
     warnings = []
     rois = bundle.summary.get("rois") or {}
+    # without a physical pixel size (1 mm = 1 pixel, e.g. PNG) on both sides, mm² repeats the pixel area
+    unit_spacing = all(set((rois.get(c) or {}).get("quantiles") or [None]) == {1.0}
+                       for c in ("spacing_row_mm", "spacing_col_mm"))
     for cid in X.index:
         if cid in inputs.rois.index:
+            case_unit = (inputs.rois.at[cid, "spacing_row_mm"], inputs.rois.at[cid, "spacing_col_mm"]) == (1.0, 1.0)
             for column in ROI_COLUMNS:
                 info = rois.get(column)
-                if not info or "quantiles" not in info:
+                if not info or "quantiles" not in info or (column == "area_mm2" and unit_spacing and case_unit):
                     continue
                 v = float(inputs.rois.at[cid, column])
                 if _outside(v, info["quantiles"], _ROI_TOLERANCE):
@@ -501,23 +538,36 @@ def _ood_warnings(bundle, inputs: _Inputs, X: pd.DataFrame) -> list:
 
 
 # -- models --------------------------------------------------------------------------------------
+def _batch(model, X) -> pd.Series:
+    return pd.Series(np.asarray(model.predict_proba(X))[:, 1].astype(float), index=X.index)
+
+
 def _run_model(name: str, model, X, failures: list) -> pd.Series:
-    """Probabilities of the rows of X; a batch error is retried case by case so one case cannot stop all."""
+    """Probabilities of the rows of X, scored together.
+
+    When the batch fails, each case is tried alone to find the one(s) at fault; the others are then
+    scored together again (a model may use the batch, e.g. ComBat estimating a new center from its
+    cases), so one bad case never stops the rest.
+    """
     if len(X) == 0:
         return pd.Series(dtype=float)
     try:
-        return pd.Series(np.asarray(model.predict_proba(X))[:, 1].astype(float), index=X.index)
-    except Exception:  # noqa: BLE001 - find the case(s) it is about
-        pass
-    out = {}
+        return _batch(model, X)
+    except Exception:  # noqa: BLE001 - find the case(s) at fault below
+        alone = {}
     for cid in X.index:
         try:
-            out[cid] = float(np.asarray(model.predict_proba(X.loc[[cid]]))[0, 1])
+            alone[cid] = float(_batch(model, X.loc[[cid]]).iloc[0])
         except Exception as exc:  # noqa: BLE001
             failures.append(_failure(cid, f"model {name}", f"{type(exc).__name__}: {exc}",
                                      "check this case's values against the bundle's schema.json; the other "
                                      "models and cases are unaffected"))
-    return pd.Series(out, dtype=float)
+    if 1 < len(alone) < len(X):
+        try:
+            return _batch(model, X.loc[list(alone)])
+        except Exception:  # noqa: BLE001 - keep the one-by-one probabilities
+            pass
+    return pd.Series(alone, dtype=float)
 
 
 def _run_cnn(name: str, model, inputs: _Inputs, ids, failures: list) -> pd.Series:
@@ -549,7 +599,7 @@ def _shap(bundle, name: str, X: pd.DataFrame):
     entry = bundle.explain.get(name) or {"error": "no SHAP background was saved"}
     if "error" in entry:
         raise ValueError(entry["error"])
-    display, scale, final = explain_space(bundle.model(name))
+    display, scale, final, X = explain_parts(bundle.model(name), X)
     Xd = apply_steps(display, X)
     Xs = apply_steps(scale, Xd)
     background = pd.DataFrame(entry["centroids"], columns=entry["features"])
@@ -572,8 +622,10 @@ def _contribution_rows(name: str, result, Xd: pd.DataFrame, top: int = TOP_CONTR
     return rows
 
 
-def _nomogram(bundle):
-    """Nomogram of the chosen model when it is a logistic regression, in the predictors' own units."""
+def _nomogram(bundle, X: pd.DataFrame):
+    """Nomogram of the chosen model when it is a logistic regression, in the predictors' own units.
+
+    ``X`` (model input rows) is only used to find the classifier inside a design's model wrapper."""
     if "nomogram" in bundle._cache:
         return bundle._cache["nomogram"]
     nomo = None
@@ -584,7 +636,7 @@ def _nomogram(bundle):
 
         from sonorad.evaluation.nomogram import build_nomogram
 
-        _, scale, final = explain_space(bundle.model(bundle.chosen))
+        _, scale, final, _ = explain_parts(bundle.model(bundle.chosen), X)
         if isinstance(final, LogisticRegression):
             tail = Pipeline([(f"scale{i}", s) for i, s in enumerate(scale)] + [("clf", final)])
             d = entry["display"]
@@ -601,7 +653,6 @@ def _nomogram(bundle):
 def _dl_score_network(bundle):
     """The frozen backbone with the chosen model's DL-score as its one-logit head, when it has one
     that reads the deep features directly (no harmonisation in front)."""
-    import torch
 
     from sonorad.bundle.writer import _estimators
     from sonorad.scores import DLScore
@@ -615,17 +666,10 @@ def _dl_score_network(bundle):
             if not names or not all(re.fullmatch(rf"{re.escape(deep['backbone'])}_\d+", n) for n in names):
                 continue
             from sonorad.deep.backbones import load_backbone
+            from sonorad.deep.gradcam import score_network
 
-            net = load_backbone(deep["backbone"], deep.get("weights", "default"))
-            idx = np.asarray([int(f.rsplit("_", 1)[1]) for f in est.features_], dtype=int)
-            weight = np.zeros(net.spec.feature_dim)
-            weight[idx] = est.coef_ / est.sd_
-            bias = float(est.intercept_ - np.sum(est.coef_ * est.mean_ / est.sd_))
-            linear = net.head[1]
-            with torch.no_grad():
-                linear.weight.copy_(torch.as_tensor(weight, dtype=linear.weight.dtype)[None, :])
-                linear.bias.fill_(bias)
-            return net.eval(), (float(deep["margin"]), bool(deep["mask_background"])), None
+            net = score_network(load_backbone(deep["backbone"], deep.get("weights", "default")), est)
+            return net, (float(deep["margin"]), bool(deep["mask_background"])), None
     return None
 
 
@@ -803,7 +847,7 @@ def predict_cases(bundle, cases, *, models=None, explain: bool = True, gradcam_d
         cases = read_cases_for_prediction(cases)
     models = _selected(bundle, models)
     inputs = _inputs_from_table(bundle, cases, jobs=jobs, cache=cache, progress=progress)
-    result, X = _score(bundle, inputs, models, explain)
+    result, _ = _score(bundle, inputs, models, explain)
     if inputs.labels is not None and len(result.predictions):
         result.metrics = _metrics(bundle, result.predictions, inputs.labels)
     if gradcam_dir is not None:
@@ -865,10 +909,10 @@ def predict_case(bundle, image, mask, values: dict, *, case_id: str = "case", ex
     output = str(result.contributions["output"].iloc[0]) if len(result.contributions) else None
     nomogram = None
     if explain:
-        nomo = _nomogram(bundle)
+        nomo = _nomogram(bundle, X)
         if nomo is not None:
-            display, _, _ = explain_space(bundle.model(bundle.chosen))
-            row = apply_steps(display, X)
+            display, _, _, Xf = explain_parts(bundle.model(bundle.chosen), X)
+            row = apply_steps(display, Xf)
             pts = nomo.nomogram_points(row.iloc[[0]].reset_index(drop=True))
             nomogram = {"points": {k: float(v) for k, v in pts.points.items()}, "total_points": pts.total_points,
                         "linear_predictor": pts.linear_predictor, "probability": pts.probability}

@@ -1,10 +1,13 @@
 """What a bundle keeps of the training cohort: aggregate summaries, never rows.
 
 - :func:`training_summary`: per column of the model input table, quantiles (1st, 5th, 25th, 50th,
-  75th, 95th, 99th percentile, linearly interpolated), mean, SD and the number of missing values;
-  for declared numeric variables also the training range (min, max); for categorical ones the
-  levels seen; the training centers; and the same quantiles of the ROI measures
-  (:data:`ROI_COLUMNS`). Used for the out-of-distribution warnings at prediction time.
+  75th, 95th, 99th percentile), mean, SD and the number of missing values; for declared numeric
+  variables also the training range (min, max); for categorical ones the levels seen; the training
+  centers; and the same quantiles of the ROI measures (:data:`ROI_COLUMNS`). Used for the
+  out-of-distribution warnings at prediction time. Each quantile is the mean of the
+  :data:`MIN_CASES_PER_CENTROID` order statistics around it (:func:`pooled_quantiles`), so no stored
+  quantile is one case's value; the training range of a declared numeric variable is the one
+  exception (the youngest and the oldest patient's age, say: one value each, not a row).
 - :func:`shap_background`: k-means centroids of the training cases in the space the final
   classifier sees, each centroid the mean of at least :data:`MIN_CASES_PER_CENTROID` cases.
   The linear and permutation SHAP explainers take them as their background instead of raw rows.
@@ -19,8 +22,9 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["QUANTILES", "ROI_COLUMNS", "MIN_CASES_PER_CENTROID", "MAX_CENTROIDS", "roi_measures",
-           "training_summary", "explain_space", "apply_steps", "shap_background"]
+__all__ = ["QUANTILES", "ROI_COLUMNS", "MIN_CASES_PER_CENTROID", "MAX_CENTROIDS", "roi_measures", "roi_table",
+           "pooled_quantiles",
+           "training_summary", "explain_space", "explain_parts", "apply_steps", "shap_background"]
 
 #: Quantiles stored for every numeric column.
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -53,6 +57,52 @@ def roi_measures(image, mask: np.ndarray) -> dict[str, float]:
             "spacing_row_mm": row, "spacing_col_mm": col}
 
 
+def pooled_quantiles(values, probs=QUANTILES, k: int = MIN_CASES_PER_CENTROID) -> np.ndarray:
+    """Quantiles, each the mean of the ``k`` order statistics nearest its position ``p * (n - 1)``.
+
+    A plain sample quantile can be one case's exact value (the median of an odd number of cases);
+    a pooled one averages ``k`` cases. With fewer than ``k`` values every quantile is their mean.
+
+    >>> pooled_quantiles(np.arange(11.0), probs=(0.5,), k=5)
+    array([5.])
+    """
+    x = np.sort(np.asarray(values, dtype=float))
+    n = len(x)
+    if n == 0:
+        return np.full(len(probs), np.nan)
+    if n <= k:
+        return np.full(len(probs), x.mean())
+    out = []
+    for p in probs:
+        start = int(np.clip(round(p * (n - 1) - (k - 1) / 2), 0, n - k))
+        out.append(x[start:start + k].mean())
+    return np.asarray(out)
+
+
+def roi_table(table: pd.DataFrame) -> pd.DataFrame:
+    """ROI measures (:data:`ROI_COLUMNS`) of every case of a cohort table that can be read.
+
+    The ``training_rois`` argument of :func:`sonorad.bundle.write_bundle`. Each case is read with
+    :func:`sonorad.imaging.load_roi` (``frame`` and ``spacing_mm`` honoured); a case that cannot be
+    read is left out (the extraction stage reports it).
+    """
+    from sonorad.errors import CaseError
+    from sonorad.features.extract import cases_from_table
+    from sonorad.imaging import load_roi
+
+    rows = {}
+    for case in cases_from_table(table):
+        if not case.masks:
+            continue
+        try:
+            image, mask = load_roi(case.image, list(case.masks), case_id=case.case_id, frame=case.frame,
+                                   spacing=case.spacing)
+        except CaseError:
+            continue
+        rows[case.case_id] = roi_measures(image, mask)
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(ROI_COLUMNS)).rename_axis("case_id")
+
+
 def _number(value) -> float | None:
     value = float(value)
     return value if math.isfinite(value) else None
@@ -63,7 +113,7 @@ def _numeric_summary(values: pd.Series) -> dict:
     present = values.dropna().to_numpy(dtype=float)
     out = {"n": int(len(present)), "n_missing": int(values.isna().sum())}
     if len(present):
-        qs = np.quantile(present, QUANTILES)
+        qs = pooled_quantiles(present)
         out["quantiles"] = [_number(q) for q in qs]
         out["mean"] = _number(present.mean())
         out["sd"] = _number(present.std(ddof=1)) if len(present) > 1 else None
@@ -152,10 +202,29 @@ def explain_space(model) -> tuple[list, list, object]:
     return pre[:cut], pre[cut:], final
 
 
+def explain_parts(model, X: pd.DataFrame) -> tuple[list, list, object, pd.DataFrame]:
+    """:func:`explain_space` of what a model explains, with its input.
+
+    A design's model wrapper (``ColumnModel``, ``ScoreStack``) says with ``final_input(X)`` which
+    estimator over which table SHAP and the nomogram explain (e.g. the second stage over the
+    declared variables and the scores); a plain Pipeline explains itself over ``X``.
+
+    Returns
+    -------
+    display_steps, scale_steps, classifier, input_table
+    """
+    while hasattr(model, "final_input"):
+        model, X = model.final_input(X)
+    display, scale, final = explain_space(model)
+    return display, scale, final, X
+
+
 def apply_steps(steps: list, X):
     """Apply fitted transform steps in turn; returns a DataFrame with the predictor names."""
     out = X
     for step in steps:
+        if isinstance(out, pd.DataFrame) and hasattr(step, "n_features_in_") and not hasattr(step, "feature_names_in_"):
+            out = out.to_numpy()  # the step was fitted on an array (its input had no names then either)
         out = step.transform(out)
     if not isinstance(out, pd.DataFrame):
         names = None
@@ -174,9 +243,10 @@ def apply_steps(steps: list, X):
 def shap_background(Xt: pd.DataFrame, *, random_state: int = 0) -> tuple[np.ndarray, list[int]]:
     """K-means centroids of the training predictors, each the mean of >= MIN_CASES_PER_CENTROID cases.
 
-    Clusters are found on z-scored predictors (so no predictor dominates by its unit); the number
-    of clusters starts at ``min(MAX_CENTROIDS, n // MIN_CASES_PER_CENTROID)`` and is lowered until
-    every cluster has at least :data:`MIN_CASES_PER_CENTROID` cases.
+    Clusters are found by k-means on z-scored predictors (so no predictor dominates by its unit),
+    with ``min(MAX_CENTROIDS, n // MIN_CASES_PER_CENTROID)`` clusters; then, while a cluster has
+    fewer than :data:`MIN_CASES_PER_CENTROID` cases, the smallest one is dissolved and its cases
+    join the nearest remaining cluster.
 
     Returns
     -------
@@ -196,14 +266,17 @@ def shap_background(Xt: pd.DataFrame, *, random_state: int = 0) -> tuple[np.ndar
     sd = values.std(axis=0)
     z = (values - values.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
     k = max(1, min(MAX_CENTROIDS, n // MIN_CASES_PER_CENTROID, len(np.unique(z, axis=0))))
-    while True:
-        if k == 1:
-            labels = np.zeros(n, dtype=int)
-        else:
-            labels = KMeans(n_clusters=k, n_init=10, random_state=random_state).fit_predict(z)
-        sizes = np.bincount(labels, minlength=k)
-        if sizes.min() >= MIN_CASES_PER_CENTROID or k == 1:
-            break
-        k -= 1
-    centroids = np.vstack([values[labels == c].mean(axis=0) for c in range(k)])
-    return centroids, [int(s) for s in sizes]
+    labels = (np.zeros(n, dtype=int) if k == 1 else
+              KMeans(n_clusters=k, n_init=4, random_state=random_state).fit_predict(z))
+    clusters = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
+    while len(clusters) > 1 and min(len(m) for m in clusters.values()) < MIN_CASES_PER_CENTROID:
+        small = min(clusters, key=lambda c: (len(clusters[c]), c))
+        members = clusters.pop(small)
+        keys = sorted(clusters)
+        centres = np.vstack([z[clusters[c]].mean(axis=0) for c in keys])
+        nearest = np.argmin(((z[members, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)
+        for i, c in zip(members, nearest):
+            clusters[keys[c]] = np.append(clusters[keys[c]], i)
+    keys = sorted(clusters)
+    centroids = np.vstack([values[clusters[c]].mean(axis=0) for c in keys])
+    return centroids, [len(clusters[c]) for c in keys]

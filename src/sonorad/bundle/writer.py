@@ -30,7 +30,7 @@ import pandas as pd
 
 from sonorad.bundle._trust import BundleError, dump_skops, load_skops
 from sonorad.bundle.card import card_markdown, complete_card
-from sonorad.bundle.summary import apply_steps, explain_space, shap_background, training_summary
+from sonorad.bundle.summary import apply_steps, explain_parts, pooled_quantiles, shap_background, training_summary
 
 __all__ = ["BUNDLE_FORMAT", "BUNDLE_FORMAT_VERSION", "PACKAGES", "write_bundle", "backbone_weights_sha256",
            "column_kinds"]
@@ -203,14 +203,14 @@ def _check_round_trip(name: str, model, data: bytes, X: pd.DataFrame) -> None:
 
 
 def _explain_entry(model, X: pd.DataFrame, seed: int) -> dict:
-    display, scale, final = explain_space(model)
+    display, _, final, X = explain_parts(model, X)
     Xd = apply_steps(display, X)
     centroids, sizes = shap_background(Xd, random_state=seed)
     described = {}
     for column in Xd.columns:
         values = Xd[column].to_numpy(dtype=float)
         binary = bool(set(np.unique(values)) <= {0.0, 1.0})
-        low, high = (0.0, 1.0) if binary else (float(np.quantile(values, 0.01)), float(np.quantile(values, 0.99)))
+        low, high = (0.0, 1.0) if binary else (float(v) for v in pooled_quantiles(values, (0.01, 0.99)))
         described[str(column)] = {"low": low, "high": high, "binary": binary}
     return {"features": [str(c) for c in Xd.columns], "centroids": centroids.tolist(), "sizes": sizes,
             "classifier": type(final).__name__, "display": described}
@@ -237,6 +237,8 @@ def _schema(variables: dict, summary: dict, imputation: dict, study: dict, colum
             "training_range": col.get("range"),
             "training_levels": col.get("levels_seen"),
             "n_missing_in_training": col.get("n_missing"),
+            "plausible_range": list(spec.range) if getattr(spec, "range", None) else None,
+            "unseen": getattr(spec, "unseen", None),
         })
     return out
 
@@ -258,7 +260,7 @@ def _check_inputs(models, chosen, cutoffs, features, variables, training_input, 
     bad = {n: c for n, c in cutoffs.items() if n in kept and not (isinstance(c, (int, float)) and np.isfinite(c))}
     if bad:
         raise BundleError(f"cut-offs must be finite numbers; got {bad}.")
-    missing = set(("radiomics_params", "deep")) - set(features)
+    missing = {"radiomics_params", "deep"} - set(features)
     if missing:
         raise BundleError(f"features needs the keys radiomics_params and deep (None when unused); missing {sorted(missing)}.")
     deep = features.get("deep")

@@ -77,30 +77,17 @@ def nomogram_of(result: DesignResult, X_train: pd.DataFrame):
 def dl_score_network(result: DesignResult, backbone: str | None):
     """The frozen backbone with the DL-score as its one-logit head (for Grad-CAM of the DL-score).
 
-    The DL-score is linear in the z-scored pooled features, ``b0 + sum_i c_i (f_i - m_i) / s_i``,
-    so a linear head with weights ``c_i / s_i`` and bias ``b0 - sum_i c_i m_i / s_i`` on the pooled
-    features gives exactly the DL-score. Returns ``None`` when there is no DL-score or it is not
-    linear in the features (ComBat in front).
+    See :func:`sonorad.deep.gradcam.score_network`. Returns ``None`` when there is no DL-score or it
+    is not linear in the features (ComBat in front).
     """
-    import torch
-
     from sonorad.deep.backbones import load_backbone
+    from sonorad.deep.gradcam import score_network
 
     model = result.models.get("dl_score")
     pipe = getattr(model, "estimator_", None)
     if pipe is None or backbone is None or len(getattr(pipe, "steps", ())) != 1:
         return None
-    score = pipe[-1]
-    net = load_backbone(backbone)
-    idx = np.asarray([int(f.rsplit("_", 1)[1]) for f in score.features_], dtype=int)
-    weight = np.zeros(net.spec.feature_dim)
-    weight[idx] = score.coef_ / score.sd_
-    bias = float(score.intercept_ - np.sum(score.coef_ * score.mean_ / score.sd_))
-    linear = net.head[1]
-    with torch.no_grad():
-        linear.weight.copy_(torch.as_tensor(weight, dtype=linear.weight.dtype)[None, :])
-        linear.bias.fill_(bias)
-    return net.eval()
+    return score_network(load_backbone(backbone), pipe[-1])
 
 
 def gradcam_cases(y: pd.Series, n: int, seed: int) -> list[str]:

@@ -19,7 +19,7 @@ from sonorad.errors import FAILURE_COLUMNS, CohortError, ConfigError, Problem
 __all__ = ["COHORT_OF_PART", "Features", "Evaluation", "validate", "extract", "compute_icc", "included",
            "feature_columns", "model_inputs", "make_design", "fit", "cross_validate", "fine_tune", "predict",
            "evaluate", "CenterResults", "per_center", "Bootstrap", "bootstrap", "odds_ratio_tables", "empty_failures",
-           "check_parts", "cohort_ids", "roi_table", "model_card"]
+           "check_parts", "cohort_ids", "model_card", "with_mask_settings"]
 
 #: cohort name of each split part
 COHORT_OF_PART = {"train": "training", "internal": "internal", "external": "external"}
@@ -99,6 +99,16 @@ def extract(table: pd.DataFrame, config, *, cache, progress: bool = True, say=pr
     fails = pd.concat([f.reindex(columns=FAILURE_COLUMNS) for f in failures] or [empty_failures()],
                       ignore_index=True)
     return Features(radiomics=radiomics, deep=deep, failures=fails, params=params)
+
+
+def with_mask_settings(table: pd.DataFrame, study) -> pd.DataFrame:
+    """The cases table with the study's ``masks.label`` filled into ``mask_label`` where a case sets none."""
+    from sonorad.cohort import case_mask_settings
+
+    labels = case_mask_settings(table, study)["label"]
+    if labels.isna().all():
+        return table
+    return table.assign(mask_label=labels)
 
 
 def compute_icc(train_table: pd.DataFrame, config, *, seed: int, cache, progress: bool = True) -> pd.DataFrame:
@@ -388,23 +398,6 @@ def odds_ratio_tables(variables: dict, train_table: pd.DataFrame, y: pd.Series,
     except ValueError as exc:
         notes.append(f"multivariable table not computed: {exc}")
     return uni, multi, notes
-
-
-def roi_table(table: pd.DataFrame) -> pd.DataFrame:
-    """ROI area (pixels, mm²) and pixel spacing of every case that opens (for the bundle's summary)."""
-    from sonorad.bundle import roi_measures
-    from sonorad.features.extract import cases_from_table
-    from sonorad.imaging import load_roi
-
-    rows = {}
-    for case in cases_from_table(table):
-        try:
-            image, mask = load_roi(case.image, list(case.masks), case_id=case.case_id, frame=case.frame,
-                                   spacing=case.spacing)
-        except Exception:  # noqa: BLE001 - a case that does not open was excluded earlier
-            continue
-        rows[case.case_id] = roi_measures(image, mask)
-    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def model_card(study, result: DesignResult, evaluation: Evaluation, parts: pd.Series, y: pd.Series,

@@ -224,8 +224,8 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
         log.say(f"{failures['case_id'].nunique()} case(s) excluded at validation (files missing or unreadable)")
 
     cache = _cache_dir(cfg, out)
-    features = log.stage("features", stages.extract, cohort.table.loc[good], cfg, cache=cache, progress=progress,
-                         say=log.say)
+    table = stages.with_mask_settings(cohort.table.loc[good], study)
+    features = log.stage("features", stages.extract, table, cfg, cache=cache, progress=progress, say=log.say)
     outputs.write_features(features, out / "features")
     failures = pd.concat([failures, features.failures], ignore_index=True)
     failures.to_csv(out / "features" / "failures.csv", index=False)
@@ -297,8 +297,10 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
                                           jobs=cfg.jobs, progress=log.progress("training cross-validation")),
             metadata=meta, describe=lambda r: {"folds": r[1]})
         if n_folds < cfg.cv_folds:
-            notes.append(f"evaluation.cv_folds = {cfg.cv_folds} was lowered to {n_folds}: the smallest class of the "
-                         f"training cohort has too few patients for {cfg.cv_folds} stratified folds")
+            from sonorad.models import cv_folds_note
+
+            notes.append(cv_folds_note(cfg.cv_folds, y.loc[train])[1]
+                         or f"evaluation.cv_folds = {cfg.cv_folds} was lowered to {n_folds} patient-grouped folds")
             log.say(f"note: {notes[-1]}")
         probabilities = {"training": probabilities["training"], "training_cv": oof,
                          **{k: v for k, v in probabilities.items() if k != "training"}}
@@ -402,7 +404,7 @@ def _explain(result, study, cfg, inputs, probabilities, evaluation, cohort, part
 
 def _write_bundle(study, cfg, out, result, cnns, evaluation, features, X_train, parts, y, cohort_table) -> Path:
     """``OUT/model/``: every model, the feature settings, the variable schema and the model card."""
-    from sonorad.bundle import write_bundle
+    from sonorad.bundle import roi_table, write_bundle
 
     deep = None if cfg.dl_backbone is None else {"backbone": cfg.dl_backbone, "margin": cfg.margin,
                                                    "mask_background": cfg.mask_background,
@@ -412,7 +414,7 @@ def _write_bundle(study, cfg, out, result, cnns, evaluation, features, X_train, 
     return write_bundle(out / "model", models={**result.models, **cnns}, chosen=result.primary,
                         cutoffs=evaluation.cutoffs["threshold"].astype(float).to_dict(),
                         features={"radiomics_params": features.params, "deep": deep}, variables=study.variables,
-                        training_input=X_train, training_rois=stages.roi_table(cohort_table.loc[train]), card=card,
+                        training_input=X_train, training_rois=roi_table(cohort_table.loc[train]), card=card,
                         study=study.to_dict(), exclude=cfg.bundle_exclude, seed=study.seed)
 
 

@@ -8,9 +8,12 @@ from sonorad.serve.uploads import UploadError
 SCHEMA = [
     {"name": "age", "type": "numeric", "description": "Age at diagnosis", "unit": "years",
      "range": [21.0, 88.0], "required": True},
-    {"name": "calcification", "type": "binary", "description": "Microcalcification on ultrasound", "required": True},
+    {"name": "calcification", "type": "binary", "levels": ["absent", "present"],
+     "description": "Microcalcification on ultrasound", "required": True},
     {"name": "center", "type": "categorical", "levels": ["A", "B"], "description": "Hospital", "required": False},
-    {"name": "tirads", "type": "ordinal", "order": [3, 4, 5], "description": "TI-RADS category", "required": True},
+    {"name": "tirads", "type": "ordinal", "order": ["3", "4", "5"], "description": "TI-RADS category",
+     "imputation": None},
+    {"name": "size", "type": "numeric", "description": "Lesion size", "imputation": 12.0},
 ]
 
 
@@ -19,9 +22,15 @@ def test_each_type_gets_its_input_labelled_by_description():
     assert fields["age"]["input"] == "number" and fields["age"]["unit"] == "years"
     assert fields["age"]["range"] == [21.0, 88.0] and fields["age"]["label"] == "Age at diagnosis"
     assert fields["calcification"]["input"] == "yesno"
+    assert fields["calcification"]["choices"] == ["absent", "present"]
     assert fields["center"]["input"] == "select" and fields["center"]["choices"] == ["A", "B"]
-    assert fields["tirads"]["choices"] == [3, 4, 5] and fields["tirads"]["required"]
+    assert fields["tirads"]["choices"] == ["3", "4", "5"] and fields["tirads"]["required"]
     assert not fields["center"]["required"]
+    assert not fields["size"]["required"]  # the model imputes it
+    # Without declared levels: binary is 0/1, categorical lists the levels seen in training.
+    binary, cat = form_fields([{"name": "b", "type": "binary", "levels": None},
+                               {"name": "c", "type": "categorical", "levels": None, "training_levels": ["x", "y"]}])
+    assert binary["choices"] == ["0", "1"] and cat["choices"] == ["x", "y"]
     # Without a description the name is the label; a dict range is read too.
     [plain] = form_fields([{"name": "size_mm", "type": "numeric", "training_range": {"min": 2, "max": 40}}])
     assert plain["label"] == "size_mm" and plain["range"] == [2, 40] and plain["required"]
@@ -34,9 +43,11 @@ def test_a_broken_schema_is_a_bundle_error():
 
 def test_good_values_come_back_typed():
     fields = form_fields(SCHEMA)
-    values = check_values(fields, {"age": 54, "calcification": True, "tirads": "4"})
-    assert values == {"age": 54.0, "calcification": 1, "center": None, "tirads": 4}
-    assert check_values(fields, {"age": 54.5, "calcification": 0, "tirads": 5, "center": "B"})["center"] == "B"
+    values = check_values(fields, {"age": 54, "calcification": True, "tirads": 4})
+    assert values == {"age": 54.0, "calcification": "present", "center": None, "tirads": "4", "size": None}
+    again = check_values(fields, {"age": 54.5, "calcification": 0, "tirads": "5", "center": "B", "size": 3})
+    assert again["center"] == "B" and again["calcification"] == "absent" and again["size"] == 3.0
+    assert check_values(fields, {"age": 1, "calcification": "present", "tirads": "3"})["calcification"] == "present"
 
 
 @pytest.mark.parametrize("values, field, words", [

@@ -3,8 +3,8 @@
 The page builds its form from :func:`form_fields` (served as ``/api/schema``); the server checks what
 comes back with :func:`check_values` before the model sees it, so each mistake is answered with the
 variable's name and what it accepts (HTTP 422, ``field`` = the variable), not a failure deep inside a
-pipeline. Values travel as JSON: numbers as numbers, yes/no as ``true``/``false`` (or 1/0), categories
-as one of the listed levels. A variable that is not required may be left out (or ``null``); the
+pipeline. Values travel as JSON: numbers as numbers, yes/no as ``true``/``false`` (or 1/0, or the
+level's own text), categories as one of the listed levels. A variable that is not required may be left out (or ``null``); the
 model's own imputation then fills it in, as in ``sonorad predict``.
 """
 
@@ -58,7 +58,16 @@ def form_fields(schema: list[dict]) -> list[dict]:
         rng = _first(entry, "training_range", "range")
         if isinstance(rng, dict):
             rng = [_first(rng, "min", "low"), _first(rng, "max", "high")]
-        choices = _first(entry, "order", "levels", "categories", default=[]) if kind in ("categorical", "ordinal") else []
+        if kind == "ordinal":
+            choices = _first(entry, "order", "allowed_values", default=[])
+        elif kind == "categorical":
+            choices = _first(entry, "levels", "allowed_values", "training_levels", default=[])
+        elif kind == "binary":
+            choices = _first(entry, "levels", "allowed_values", default=["0", "1"])
+        else:
+            choices = []
+        # A variable the model can impute (it has an imputation value) may be left empty.
+        required = entry.get("required", entry.get("imputation") is None)
         fields.append({
             "name": str(name),
             "type": kind,
@@ -67,7 +76,7 @@ def form_fields(schema: list[dict]) -> list[dict]:
             "unit": entry.get("unit") or "",
             "range": list(rng) if rng is not None and kind == "numeric" else None,
             "choices": list(choices),
-            "required": bool(entry.get("required", True)),
+            "required": bool(required),
         })
     return fields
 
@@ -99,11 +108,14 @@ def _check_one(field: dict, value):
             raise _bad(field, value, "a finite number" + (f" in {field['unit']}" if field["unit"] else ""))
         return float(value)
     if kind == "binary":
+        no, yes = field["choices"][:2]
         if isinstance(value, bool):
-            return int(value)
+            return yes if value else no
         if isinstance(value, numbers.Integral) and value in (0, 1):
-            return int(value)
-        raise _bad(field, value, "yes or no (true/false or 1/0)")
+            return yes if value else no
+        if isinstance(value, str) and value in (no, yes):
+            return value
+        raise _bad(field, value, f"yes or no (true/false, 1/0, or {no!r}/{yes!r})")
     for choice in field["choices"]:
         # A JSON number 2 and a level 2.0, or the string "2" and a level 2, are the same choice.
         if value == choice or (not isinstance(value, bool) and str(value) == str(choice)):
@@ -127,8 +139,8 @@ def check_values(fields: list[dict], values: dict) -> dict:
     Returns
     -------
     dict
-        Name -> float (numeric), 0/1 (binary) or the matching level (categorical, ordinal); an optional
-        variable left out or null is None.
+        Name -> float (numeric) or the matching level as the schema spells it (binary: the second
+        level for yes/true/1; categorical, ordinal); an optional variable left out or null is None.
 
     Raises
     ------

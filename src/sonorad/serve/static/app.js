@@ -55,24 +55,19 @@ function fieldInput(field) {
     control.type = "number";
     control.step = "any";
     if (field.range) control.placeholder = `${field.range[0]} – ${field.range[1]}`;
-  } else if (field.input === "yesno") {
-    control = document.createElement("select");
-    for (const [value, text] of [["", "—"], ["1", "Yes"], ["0", "No"]]) {
-      const opt = document.createElement("option");
-      opt.value = value;
-      opt.textContent = text;
-      control.appendChild(opt);
-    }
   } else {
     control = document.createElement("select");
     const empty = document.createElement("option");
     empty.value = "";
-    empty.textContent = "choose…";
+    empty.textContent = field.input === "yesno" ? "—" : "choose…";
     control.appendChild(empty);
-    field.choices.forEach((choice, i) => {
+    // A yes/no variable lists its level coded 1 first; 0/1 levels read as Yes / No.
+    const plain = field.input === "yesno" && field.choices.join() === "0,1";
+    const order = field.input === "yesno" ? [1, 0] : field.choices.map((_, i) => i);
+    order.forEach((i) => {
       const opt = document.createElement("option");
       opt.value = String(i);
-      opt.textContent = String(choice);
+      opt.textContent = plain ? (i ? "Yes" : "No") : String(field.choices[i]);
       control.appendChild(opt);
     });
   }
@@ -112,9 +107,7 @@ function formValues() {
     const control = $(`var-${field.name}`);
     const raw = control.value;
     if (raw === "") continue;           // missing: the server says whether it is required
-    if (field.input === "number") values[field.name] = Number(raw);
-    else if (field.input === "yesno") values[field.name] = raw === "1";
-    else values[field.name] = field.choices[Number(raw)];
+    values[field.name] = field.input === "number" ? Number(raw) : field.choices[Number(raw)];
   }
   return values;
 }

@@ -246,6 +246,8 @@ class Calculator:
             "mask": encode_mask(mask),
             "result": _jsonable(result.to_dict()),
         }
+        # to_dict leaves the overlay out: it travels as a PNG, like every image of the page.
+        payload["result"]["gradcam"] = None if result.gradcam is None else png_data_url(result.gradcam)
         if folder is not None:
             (folder / "result.json").write_text(json.dumps(payload, indent=1))
         return payload

@@ -56,13 +56,14 @@ def allowed_hosts_for(host: str, port: int) -> list[str] | None:
 def serve(bundle_path, *, host: str = "127.0.0.1", port: int = 8000, token: str | None = None,
           keep=None, limits: UploadLimits | None = None, log_level: str = "info") -> None:
     """Load the bundle at ``bundle_path`` and serve the calculator until interrupted."""
+    keep = Path(keep) if keep is not None else None
+    check_binding(host, token, keep)  # before anything is loaded: a refused binding costs nothing
+
     import uvicorn
 
     from sonorad.bundle import load_bundle
     from sonorad.serve.app import create_app
 
-    keep = Path(keep) if keep is not None else None
-    check_binding(host, token, keep)
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
     bundle = load_bundle(Path(bundle_path))

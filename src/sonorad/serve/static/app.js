@@ -379,18 +379,14 @@ function svgEl(name, attrs, text) {
   return el;
 }
 
-function renderWaterfall(contributions, base) {
+function renderWaterfall(contributions, base, scale) {
   const box = $("shap");
   box.textContent = "";
   if (!contributions || !contributions.length) {
     box.textContent = "No SHAP contributions for this model.";
     return;
   }
-  const maxBars = 12;
-  const sorted = contributions.slice().sort((a, b) => Math.abs(b.shap) - Math.abs(a.shap));
-  const bars = sorted.slice(0, maxBars);
-  const rest = sorted.slice(maxBars);
-  if (rest.length) bars.push({feature: `${rest.length} other inputs`, value: null, shap: rest.reduce((s, c) => s + c.shap, 0)});
+  const bars = contributions.slice().sort((a, b) => Math.abs(b.shap) - Math.abs(a.shap));
   const start = Number(base || 0);
   let cum = start;
   const steps = bars.map((c) => { const from = cum; cum += c.shap; return {c, from, to: cum}; });
@@ -415,16 +411,19 @@ function renderWaterfall(contributions, base) {
   });
   const end = steps[steps.length - 1].to;
   svg.appendChild(svgEl("line", {x1: x(end), x2: x(end), y1: 18, y2: height - 30, class: "end"}));
-  svg.appendChild(svgEl("text", {x: x(end), y: height - 14, "text-anchor": "middle", class: "axis"}, `f(x) ${formatNumber(end)}`));
+  svg.appendChild(svgEl("text", {x: x(end), y: height - 14, "text-anchor": "middle", class: "axis"},
+    `base + these ${bars.length}: ${formatNumber(end)}`));
   box.appendChild(svg);
+  $("shap-caption").textContent = `SHAP waterfall of the ${bars.length} largest contributions` +
+    (scale ? ` (${scale} scale)` : "") + ": how each input moved this patient's prediction from the model's base value.";
 }
 
-function renderNomogram(points) {
+function renderNomogram(nomogram) {
   const body = document.querySelector("#nomogram tbody");
   body.textContent = "";
-  if (!points) { $("nomogram-box").hidden = true; return; }
-  const entries = Array.isArray(points) ? points.map((p) => [p.variable || p.name || p.feature, p.points])
-    : Object.entries(points.points || points);
+  if (!nomogram || !nomogram.points) { $("nomogram-box").hidden = true; return; }
+  const entries = Object.entries(nomogram.points);
+  if (nomogram.total_points !== undefined) entries.push(["Total points", nomogram.total_points]);
   entries.forEach(([name, value]) => {
     const tr = document.createElement("tr");
     [name, formatNumber(value, 1)].forEach((t) => { const td = document.createElement("td"); td.textContent = t; tr.appendChild(td); });
@@ -469,11 +468,10 @@ function renderResult(answer) {
   $("model-name").textContent = r.model ? `Model: ${r.model}` : "";
   $("result-case").textContent = `· ${answer.inputs.case_id}`;
   renderWarnings(r.warnings);
-  renderWaterfall(r.contributions, r.base_value);
-  const cam = r.gradcam || r.gradcam_overlay;
-  $("gradcam-figure").hidden = !cam;
-  if (cam) $("gradcam").src = cam;
-  renderNomogram(r.nomogram_points || r.nomogram);
+  renderWaterfall(r.contributions, r.base_value, r.shap_output);
+  $("gradcam-figure").hidden = !r.gradcam;
+  if (r.gradcam) $("gradcam").src = r.gradcam;
+  renderNomogram(r.nomogram);
   renderRoiUsed(answer.mask);
   $("result-meta").textContent = `Image ${answer.inputs.image.filename} (${answer.inputs.image.cols} × ${answer.inputs.image.rows}), ` +
     `ROI ${answer.mask.pixels} pixels (${answer.inputs.roi_source}); bundle sha256 ${answer.bundle.sha256}; sonorad ${answer.sonorad_version}.`;

@@ -31,6 +31,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+from fastapi import File, Form, UploadFile  # at module level: FastAPI resolves the endpoint annotations here
 
 from sonorad.errors import CaseError, SonoradError
 from sonorad.serve.form import check_values, form_fields, parse_values
@@ -267,24 +268,40 @@ def _version() -> str:
     return __version__
 
 
-def _card_html(card: dict, identity: dict) -> str:
-    def render(value) -> str:
-        if isinstance(value, dict):
-            rows = "".join(f"<tr><th>{html.escape(str(k).replace('_', ' '))}</th><td>{render(v)}</td></tr>"
-                           for k, v in value.items())
-            return f"<table>{rows}</table>"
-        if isinstance(value, (list, tuple)):
-            if all(not isinstance(v, (dict, list, tuple)) for v in value):
-                return html.escape(", ".join(str(v) for v in value))
-            return "<ul>" + "".join(f"<li>{render(v)}</li>" for v in value) + "</ul>"
-        if isinstance(value, float):
-            return f"{value:.3f}"
-        return html.escape(str(value))
+_CARD_SECTIONS = {"intended_use": "Intended use", "not_intended_for": "Not intended for", "cohorts": "Cohorts",
+                  "external_auc": "External validation (AUC, 95% CI)", "calibration": "Calibration",
+                  "limitations": "Limitations", "bundle": "Models in this bundle"}
 
+
+def _render_value(value) -> str:
+    """Nested card values as HTML tables and lists; every text escaped."""
+    if isinstance(value, dict):
+        rows = "".join(f"<tr><th>{html.escape(str(k).replace('_', ' '))}</th><td>{_render_value(v)}</td></tr>"
+                       for k, v in value.items())
+        return f"<table>{rows}</table>"
+    if isinstance(value, (list, tuple)):
+        if all(not isinstance(v, (dict, list, tuple)) for v in value):
+            return html.escape(", ".join(_render_value(v) if isinstance(v, float) else str(v) for v in value))
+        return "<ul>" + "".join(f"<li>{_render_value(v)}</li>" for v in value) + "</ul>"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if value is None:
+        return "—"
+    return html.escape(str(value))
+
+
+def _card_html(card: dict, identity: dict) -> str:
+    """The model card page: the card's sections in a fixed order, then anything else it holds."""
+    card = dict(_jsonable(card))
+    title = html.escape(str(card.pop("title", "Model card")))
+    order = [k for k in _CARD_SECTIONS if k in card] + [k for k in card if k not in _CARD_SECTIONS]
+    body = "".join(f'<section class="card-section" id="card-{html.escape(k)}"><h2>'
+                   f"{html.escape(_CARD_SECTIONS.get(k, k.replace('_', ' ').capitalize()))}</h2>"
+                   f"{_render_value(card[k])}</section>" for k in order)
     template = (STATIC / "card.html").read_text(encoding="utf-8")
-    return (template.replace("{{research_use}}", html.escape(RESEARCH_USE))
-            .replace("{{card}}", render(_jsonable(card)))
-            .replace("{{sha256}}", html.escape(str(identity["sha256"]))))
+    return (template.replace("{{sha256}}", html.escape(str(identity["sha256"])))
+            .replace("{{research_use}}", html.escape(RESEARCH_USE))
+            .replace("{{title}}", title).replace("{{card}}", body))
 
 
 def create_app(bundle, *, token: str | None = None, keep: Path | None = None,
@@ -307,7 +324,7 @@ def create_app(bundle, *, token: str | None = None, keep: Path | None = None,
     -------
     ASGI application
     """
-    from fastapi import FastAPI, File, Form, UploadFile
+    from fastapi import FastAPI
     from fastapi.responses import HTMLResponse, JSONResponse
     from fastapi.staticfiles import StaticFiles
     from starlette.formparsers import MultiPartParser

@@ -123,7 +123,6 @@ async function loadSchema() {
   state.fields = answer.body.variables;
   renderForm(state.fields);
   $("research-use").textContent = answer.body.research_use;
-  $("print-research").textContent = answer.body.research_use;
   const b = answer.body.bundle;
   $("bundle-info").textContent = `Model bundle sha256 ${b.sha256}`;
 }

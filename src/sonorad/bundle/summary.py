@@ -1,0 +1,209 @@
+"""What a bundle keeps of the training cohort: aggregate summaries, never rows.
+
+- :func:`training_summary`: per column of the model input table, quantiles (1st, 5th, 25th, 50th,
+  75th, 95th, 99th percentile, linearly interpolated), mean, SD and the number of missing values;
+  for declared numeric variables also the training range (min, max); for categorical ones the
+  levels seen; the training centers; and the same quantiles of the ROI measures
+  (:data:`ROI_COLUMNS`). Used for the out-of-distribution warnings at prediction time.
+- :func:`shap_background`: k-means centroids of the training cases in the space the final
+  classifier sees, each centroid the mean of at least :data:`MIN_CASES_PER_CENTROID` cases.
+  The linear and permutation SHAP explainers take them as their background instead of raw rows.
+- :func:`explain_space`: how a fitted Pipeline splits into the steps before its classifier (the
+  space SHAP explains) and the classifier itself.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["QUANTILES", "ROI_COLUMNS", "MIN_CASES_PER_CENTROID", "MAX_CENTROIDS", "roi_measures",
+           "training_summary", "explain_space", "apply_steps", "shap_background"]
+
+#: Quantiles stored for every numeric column.
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+#: ROI measures compared with the training cohort's.
+ROI_COLUMNS = ("area_px", "area_mm2", "spacing_row_mm", "spacing_col_mm")
+#: Smallest number of training cases averaged into one SHAP background centroid.
+MIN_CASES_PER_CENTROID = 5
+#: Largest SHAP background (the permutation explainer's cost grows with it).
+MAX_CENTROIDS = 20
+
+
+def roi_measures(image, mask: np.ndarray) -> dict[str, float]:
+    """ROI area (pixels, mm²) and pixel spacing of one case, the measures of :data:`ROI_COLUMNS`.
+
+    Parameters
+    ----------
+    image : sonorad.imaging.UltrasoundImage
+    mask : ndarray of bool, shape = image.pixels.shape
+
+    Examples
+    --------
+    >>> from sonorad.imaging import UltrasoundImage
+    >>> m = np.zeros((10, 10), bool); m[2:6, 2:7] = True
+    >>> roi_measures(UltrasoundImage(np.zeros((10, 10)), spacing=(0.1, 0.2)), m)["area_mm2"]
+    0.4
+    """
+    area = int(np.count_nonzero(mask))
+    row, col = (float(s) for s in image.spacing)
+    return {"area_px": float(area), "area_mm2": round(area * row * col, 12),
+            "spacing_row_mm": row, "spacing_col_mm": col}
+
+
+def _number(value) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _numeric_summary(values: pd.Series) -> dict:
+    values = pd.to_numeric(values, errors="coerce")
+    present = values.dropna().to_numpy(dtype=float)
+    out = {"n": int(len(present)), "n_missing": int(values.isna().sum())}
+    if len(present):
+        qs = np.quantile(present, QUANTILES)
+        out["quantiles"] = [_number(q) for q in qs]
+        out["mean"] = _number(present.mean())
+        out["sd"] = _number(present.std(ddof=1)) if len(present) > 1 else None
+    return out
+
+
+def training_summary(training_input: pd.DataFrame, training_rois: pd.DataFrame | None,
+                     variables: dict, kinds: dict[str, str]) -> dict:
+    """Aggregate summary of the training cohort (see the module docstring); JSON-able.
+
+    Parameters
+    ----------
+    training_input : DataFrame
+        The training cohort's model input table.
+    training_rois : DataFrame or None
+        One row per training case with the :data:`ROI_COLUMNS` that are known.
+    variables : dict of str -> VariableSpec
+        The study's declared variables.
+    kinds : dict of str -> str
+        Column -> ``"radiomics"``, ``"deep"``, ``"variable"`` or ``"center"``.
+    """
+    from sonorad.study import canonical_value
+
+    summary = {"n_cases": int(len(training_input)), "quantiles": list(QUANTILES), "columns": {}}
+    for column in training_input.columns:
+        kind = kinds[column]
+        values = training_input[column]
+        if kind == "center":
+            summary["centers"] = sorted({str(v) for v in values.dropna()})
+            continue
+        spec = variables.get(column) if kind == "variable" else None
+        if spec is not None and spec.type != "numeric":
+            levels = sorted({canonical_value(v) for v in values} - {None})
+            summary["columns"][column] = {"kind": kind, "levels_seen": levels,
+                                          "n_missing": int(values.map(canonical_value).isna().sum())}
+            continue
+        entry = {"kind": kind, **_numeric_summary(values)}
+        if spec is not None:  # a declared numeric variable: its training range is shown and checked
+            present = pd.to_numeric(values, errors="coerce").dropna()
+            entry["range"] = [_number(present.min()), _number(present.max())] if len(present) else None
+        summary["columns"][column] = entry
+    summary["rois"] = {}
+    if training_rois is not None:
+        for column in ROI_COLUMNS:
+            if column in training_rois.columns:
+                summary["rois"][column] = _numeric_summary(training_rois[column])
+    return summary
+
+
+def _is_identity_scaler(step) -> bool:
+    """A per-column affine step after which SHAP values are unchanged (only the displayed value is)."""
+    from sklearn.preprocessing import StandardScaler
+
+    from sonorad.selection import ZScore
+
+    return isinstance(step, (StandardScaler, ZScore)) or step == "passthrough" or step is None
+
+
+def _flat_steps(model) -> list:
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(model, Pipeline):
+        out = []
+        for _, step in model.steps:
+            if step is None or (isinstance(step, str) and step == "passthrough"):
+                continue
+            out += _flat_steps(step)
+        return out
+    return [model]
+
+
+def explain_space(model) -> tuple[list, list, object]:
+    """Split a fitted model into ``(display_steps, scale_steps, classifier)``.
+
+    ``display_steps`` turn the model input table into the predictors in their own units (selected
+    features, scores, encoded variables); ``scale_steps`` are trailing per-column scalers (a zoo
+    model's ``StandardScaler``); ``classifier`` is the final estimator. SHAP values are the same in
+    the scaled and the unscaled space, so contributions are computed after ``scale_steps`` and
+    shown with the unscaled values.
+    """
+    steps = _flat_steps(model)
+    *pre, final = steps
+    cut = len(pre)
+    while cut > 0 and _is_identity_scaler(pre[cut - 1]):
+        cut -= 1
+    return pre[:cut], pre[cut:], final
+
+
+def apply_steps(steps: list, X):
+    """Apply fitted transform steps in turn; returns a DataFrame with the predictor names."""
+    out = X
+    for step in steps:
+        out = step.transform(out)
+    if not isinstance(out, pd.DataFrame):
+        names = None
+        if steps:
+            try:
+                names = [str(n) for n in steps[-1].get_feature_names_out()]
+            except Exception:  # noqa: BLE001 - some transformers cannot name their outputs
+                names = None
+        arr = np.asarray(out, dtype=float)
+        if names is None or len(names) != arr.shape[1]:
+            names = [f"x{i}" for i in range(arr.shape[1])]
+        out = pd.DataFrame(arr, index=X.index, columns=names)
+    return out
+
+
+def shap_background(Xt: pd.DataFrame, *, random_state: int = 0) -> tuple[np.ndarray, list[int]]:
+    """K-means centroids of the training predictors, each the mean of >= MIN_CASES_PER_CENTROID cases.
+
+    Clusters are found on z-scored predictors (so no predictor dominates by its unit); the number
+    of clusters starts at ``min(MAX_CENTROIDS, n // MIN_CASES_PER_CENTROID)`` and is lowered until
+    every cluster has at least :data:`MIN_CASES_PER_CENTROID` cases.
+
+    Returns
+    -------
+    centroids : ndarray, shape (k, n_predictors)
+        Means of the cases of each cluster, in the predictors' own units.
+    sizes : list of int
+        Cases per centroid.
+    """
+    from sklearn.cluster import KMeans
+
+    values = np.asarray(Xt, dtype=float)
+    n = len(values)
+    if n < MIN_CASES_PER_CENTROID:
+        raise ValueError(f"{n} training cases: at least {MIN_CASES_PER_CENTROID} are needed for one centroid")
+    if not np.isfinite(values).all():
+        raise ValueError("the training predictors have missing or infinite values")
+    sd = values.std(axis=0)
+    z = (values - values.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    k = max(1, min(MAX_CENTROIDS, n // MIN_CASES_PER_CENTROID, len(np.unique(z, axis=0))))
+    while True:
+        if k == 1:
+            labels = np.zeros(n, dtype=int)
+        else:
+            labels = KMeans(n_clusters=k, n_init=10, random_state=random_state).fit_predict(z)
+        sizes = np.bincount(labels, minlength=k)
+        if sizes.min() >= MIN_CASES_PER_CENTROID or k == 1:
+            break
+        k -= 1
+    centroids = np.vstack([values[labels == c].mean(axis=0) for c in range(k)])
+    return centroids, [int(s) for s in sizes]

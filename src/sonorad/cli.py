@@ -95,7 +95,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     limits = UploadLimits(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=args.max_pixels)
     serve(Path(args.bundle), host=args.host, port=args.port, token=args.token,
-          keep=Path(args.keep) if args.keep else None, limits=limits)
+          keep=Path(args.keep) if args.keep else None, limits=limits, allow_missing=args.allow_missing)
     return 0
 
 
@@ -210,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--token", help="access token; required when --host is not a loopback address")
     p.add_argument("--keep", help="write each request's image, mask and result under this folder")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="let the model impute variables left empty (default: every variable is required)")
     p.add_argument("--max-upload-mb", type=float, default=32.0, help="largest request body in MB (default 32)")
     p.add_argument("--max-pixels", type=int, default=16 * 1024 * 1024,
                    help="largest image in decoded pixels, checked from the header (default 16777216)")

@@ -18,7 +18,7 @@ SCHEMA = [
 
 
 def test_each_type_gets_its_input_labelled_by_description():
-    fields = {f["name"]: f for f in form_fields(SCHEMA)}
+    fields = {f["name"]: f for f in form_fields(SCHEMA, allow_missing=True)}
     assert fields["age"]["input"] == "number" and fields["age"]["unit"] == "years"
     assert fields["age"]["range"] == [21.0, 88.0] and fields["age"]["label"] == "Age at diagnosis"
     assert fields["calcification"]["input"] == "yesno"
@@ -26,7 +26,9 @@ def test_each_type_gets_its_input_labelled_by_description():
     assert fields["center"]["input"] == "select" and fields["center"]["choices"] == ["A", "B"]
     assert fields["tirads"]["choices"] == ["3", "4", "5"] and fields["tirads"]["required"]
     assert not fields["center"]["required"]
-    assert not fields["size"]["required"]  # the model imputes it
+    assert not fields["size"]["required"]  # the model imputes it, and the server allows that
+    strict = {f["name"]: f for f in form_fields(SCHEMA)}
+    assert strict["size"]["required"] and not strict["center"]["required"]  # the schema's own word stands
     # Without declared levels: binary is 0/1, categorical lists the levels seen in training.
     binary, cat = form_fields([{"name": "b", "type": "binary", "levels": None},
                                {"name": "c", "type": "categorical", "levels": None, "training_levels": ["x", "y"]}])
@@ -42,7 +44,7 @@ def test_a_broken_schema_is_a_bundle_error():
 
 
 def test_good_values_come_back_typed():
-    fields = form_fields(SCHEMA)
+    fields = form_fields(SCHEMA, allow_missing=True)
     values = check_values(fields, {"age": 54, "calcification": True, "tirads": 4})
     assert values == {"age": 54.0, "calcification": "present", "center": None, "tirads": "4", "size": None}
     again = check_values(fields, {"age": 54.5, "calcification": 0, "tirads": "5", "center": "B", "size": 3})
@@ -63,8 +65,14 @@ def test_good_values_come_back_typed():
 ])
 def test_each_mistake_names_the_variable(values, field, words):
     with pytest.raises(UploadError) as err:
-        check_values(form_fields(SCHEMA), values)
+        check_values(form_fields(SCHEMA, allow_missing=True), values)
     assert err.value.field == field and words in err.value.message and err.value.status == 422
+
+
+def test_without_allow_missing_an_imputable_variable_is_still_required():
+    with pytest.raises(UploadError) as err:
+        check_values(form_fields(SCHEMA), {"age": 50, "calcification": 1, "tirads": 4})
+    assert err.value.field == "size" and "required and missing" in err.value.message
 
 
 def test_variables_field_must_be_a_json_object():

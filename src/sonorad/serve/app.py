@@ -140,7 +140,7 @@ def _install_error_handlers(app):
 
     @app.exception_handler(Exception)
     async def _unexpected(request, exc: Exception):
-        log.exception("unexpected failure on %s %s", request.method, request.url.path)
+        # Starlette re-raises after this response is sent, so uvicorn logs the traceback server-side.
         return _error_response(500, "the server failed on this request; the details are in the server log")
 
 
@@ -178,11 +178,11 @@ def _read_upload(upload, field: str) -> bytes:
 class Calculator:
     """The request-independent state: the bundle (loaded once, read-only), its form, the lock."""
 
-    def __init__(self, bundle, limits: UploadLimits, keep: Path | None):
+    def __init__(self, bundle, limits: UploadLimits, keep: Path | None, allow_missing: bool = False):
         self.bundle = bundle
         self.limits = limits
         self.keeper = _Keeper(keep)
-        self.fields = form_fields(bundle.schema())
+        self.fields = form_fields(bundle.schema(), allow_missing=allow_missing)
         # One prediction at a time: Grad-CAM registers hooks on the shared network and PyRadiomics
         # keeps per-call state, so parallel calls on one model are not guaranteed to be independent.
         # Parsing, decoding, rasterizing and encoding still run concurrently.
@@ -305,7 +305,8 @@ def _card_html(card: dict, identity: dict) -> str:
 
 
 def create_app(bundle, *, token: str | None = None, keep: Path | None = None,
-               limits: UploadLimits | None = None, allowed_hosts: list[str] | None = None):
+               limits: UploadLimits | None = None, allowed_hosts: list[str] | None = None,
+               allow_missing: bool = False):
     """Build the calculator's ASGI application around a loaded bundle.
 
     Parameters
@@ -319,6 +320,8 @@ def create_app(bundle, *, token: str | None = None, keep: Path | None = None,
     limits : UploadLimits, optional
     allowed_hosts : list of str, optional
         Accepted ``Host`` headers (refuses DNS-rebinding pages); default: any.
+    allow_missing : bool
+        Let the model impute variables left empty (see :func:`sonorad.serve.form.form_fields`).
 
     Returns
     -------
@@ -331,7 +334,7 @@ def create_app(bundle, *, token: str | None = None, keep: Path | None = None,
     from starlette.middleware.trustedhost import TrustedHostMiddleware
 
     limits = limits or UploadLimits()
-    calc = Calculator(bundle, limits, keep)
+    calc = Calculator(bundle, limits, keep, allow_missing)
     # Starlette spools file parts to a temporary file above spool_max_size (1 MB by default). The body is
     # already capped by the guard, so a spool as large as the cap keeps every upload in memory.
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, limits.max_upload_bytes + 1)

@@ -4,8 +4,9 @@ The page builds its form from :func:`form_fields` (served as ``/api/schema``); t
 comes back with :func:`check_values` before the model sees it, so each mistake is answered with the
 variable's name and what it accepts (HTTP 422, ``field`` = the variable), not a failure deep inside a
 pipeline. Values travel as JSON: numbers as numbers, yes/no as ``true``/``false`` (or 1/0, or the
-level's own text), categories as one of the listed levels. A variable that is not required may be left out (or ``null``); the
-model's own imputation then fills it in, as in ``sonorad predict``.
+level's own text), categories as one of the listed levels. Every variable is required unless the server was started with
+``--allow-missing``; then a variable the model can impute may be left out (or ``null``) and the
+model's own imputation fills it in, with a warning, as in ``sonorad predict``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def _first(entry: dict, *keys, default=None):
     return default
 
 
-def form_fields(schema: list[dict]) -> list[dict]:
+def form_fields(schema: list[dict], *, allow_missing: bool = False) -> list[dict]:
     """One form field per schema variable, in schema order.
 
     Parameters
@@ -66,8 +67,7 @@ def form_fields(schema: list[dict]) -> list[dict]:
             choices = _first(entry, "levels", "allowed_values", default=["0", "1"])
         else:
             choices = []
-        # A variable the model can impute (it has an imputation value) may be left empty.
-        required = entry.get("required", entry.get("imputation") is None)
+        required = entry.get("required", not (allow_missing and entry.get("imputation") is not None))
         fields.append({
             "name": str(name),
             "type": kind,

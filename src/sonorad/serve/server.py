@@ -54,7 +54,8 @@ def allowed_hosts_for(host: str, port: int) -> list[str] | None:
 
 
 def serve(bundle_path, *, host: str = "127.0.0.1", port: int = 8000, token: str | None = None,
-          keep=None, limits: UploadLimits | None = None, log_level: str = "info") -> None:
+          keep=None, limits: UploadLimits | None = None, allow_missing: bool = False,
+          log_level: str = "info") -> None:
     """Load the bundle at ``bundle_path`` and serve the calculator until interrupted."""
     keep = Path(keep) if keep is not None else None
     check_binding(host, token, keep)  # before anything is loaded: a refused binding costs nothing
@@ -67,7 +68,8 @@ def serve(bundle_path, *, host: str = "127.0.0.1", port: int = 8000, token: str 
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
     bundle = load_bundle(Path(bundle_path))
-    app = create_app(bundle, token=token, keep=keep, limits=limits, allowed_hosts=allowed_hosts_for(host, port))
+    app = create_app(bundle, token=token, keep=keep, limits=limits, allowed_hosts=allowed_hosts_for(host, port),
+                     allow_missing=allow_missing)
     logging.getLogger("sonorad.serve").info("serving %s on http://%s:%d", bundle_path, host, port)
     print(f"sonorad serve: http://{host}:{port}/  (bundle {str(bundle.sha256)[:12]}; Ctrl-C stops)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)

@@ -76,8 +76,10 @@ def one_request(client, url: str, case: dict) -> tuple[float, int, float | None,
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", required=True, type=Path)
-    parser.add_argument("--cases", required=True, type=Path, help="cases.csv with image, mask and variable columns")
+    parser.add_argument("--bundle", type=Path, help="model bundle folder")
+    parser.add_argument("--cases", type=Path, help="cases.csv with image, mask and variable columns")
+    parser.add_argument("--build-small", type=Path, metavar="DIR",
+                        help="instead: build the test suite's small bundle (tests/conftest.py) in DIR and use it")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--n-cases", type=int, default=4, help="distinct cases cycled through")
@@ -87,6 +89,17 @@ def main(argv=None) -> int:
 
     import httpx2 as httpx
 
+    if args.build_small is not None:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests.conftest import build_small_bundle
+
+        small = build_small_bundle(args.build_small)
+        args.bundle, args.cases = small.path, small.cases_csv
+        external = small.table.loc[small.external_ids].reset_index(drop=True)
+        args.cases = args.build_small / "external_cases.csv"
+        external.to_csv(args.cases, index=False)
+    if args.bundle is None or args.cases is None:
+        parser.error("give --bundle and --cases, or --build-small DIR")
     cases = case_requests(args.bundle, args.cases, args.n_cases)
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}

@@ -39,17 +39,21 @@ def client(bundle):
 
 
 def _case(small_bundle, index: int) -> dict:
-    """One external case: file bytes, its mask, its variables as the form sends them, a box polygon."""
+    """One external case: file bytes, its mask, its variables as the form sends them, and a polygon
+    around the lesion (the convex hull of its pixel centres, as a reader would click it)."""
+    from scipy.spatial import ConvexHull
+
     table = small_bundle.table
     cid = small_bundle.external_ids[index]
     row = table.loc[cid]
     image, mask = load_roi(row["image"], row["mask"], case_id=cid)
     rows, cols = np.nonzero(mask)
-    box = [[cols.min() + 0.5, rows.min() + 0.5], [cols.max() + 0.5, rows.min() + 0.5],
-           [cols.max() + 0.5, rows.max() + 0.5], [cols.min() + 0.5, rows.max() + 0.5]]
+    centres = np.column_stack([cols + 0.5, rows + 0.5])
+    hull = ConvexHull(centres)
+    box = [[float(x), float(y)] for x, y in centres[hull.vertices]]
     values = {"age": float(row["age"]), "tumor_edge": str(row["tumor_edge"]),
               "calcification": str(row["calcification"]), "noise_cat1": str(row["noise_cat1"])}
-    return {"case_id": cid, "image_path": Path(row["image"]), "image": Path(row["image"]).read_bytes(),
+    return {"case_id": cid, "patient_id": str(row["patient_id"]), "center": str(row["center"]), "image_path": Path(row["image"]), "image": Path(row["image"]).read_bytes(),
             "mask_bytes": Path(row["mask"]).read_bytes(), "mask": mask, "values": values, "polygon": box,
             "shape": image.shape}
 

@@ -431,6 +431,23 @@ function renderNomogram(nomogram) {
   $("nomogram-box").hidden = !entries.length;
 }
 
+function renderInputs(inputs) {
+  const body = document.querySelector("#inputs tbody");
+  body.textContent = "";
+  const rows = state.fields.map((f) => [f.label + (f.unit ? ` (${f.unit})` : ""), inputs.variables[f.name]]);
+  rows.push(["Image", `${inputs.image.filename}, ${inputs.image.cols} × ${inputs.image.rows} px`]);
+  rows.push(["ROI", `${inputs.roi_source === "file" ? "mask file" : "drawn"}`]);
+  rows.forEach(([name, value]) => {
+    const tr = document.createElement("tr");
+    [name, value === null || value === undefined ? "— (imputed)" : String(value)].forEach((t) => {
+      const td = document.createElement("td");
+      td.textContent = t;
+      tr.appendChild(td);
+    });
+    body.appendChild(tr);
+  });
+}
+
 function renderRoiUsed(mask) {
   const canvas = $("roi-used");
   canvas.width = mask.cols;
@@ -471,6 +488,7 @@ function renderResult(answer) {
   $("gradcam-figure").hidden = !r.gradcam;
   if (r.gradcam) $("gradcam").src = r.gradcam;
   renderNomogram(r.nomogram);
+  renderInputs(answer.inputs);
   renderRoiUsed(answer.mask);
   $("result-meta").textContent = `Image ${answer.inputs.image.filename} (${answer.inputs.image.cols} × ${answer.inputs.image.rows}), ` +
     `ROI ${answer.mask.pixels} pixels (${answer.inputs.roi_source}); bundle sha256 ${answer.bundle.sha256}; sonorad ${answer.sonorad_version}.`;

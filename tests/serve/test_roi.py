@@ -5,7 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from sonorad.serve.roi import MAX_SHAPES, parse_roi, rasterize_polygon, rasterize_roi, rasterize_stroke
+from sonorad.serve.roi import (
+    MAX_SHAPES,
+    parse_roi,
+    rasterize_polygon,
+    rasterize_roi,
+    rasterize_stroke,
+)
 from sonorad.serve.uploads import UploadError
 
 

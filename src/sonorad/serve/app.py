@@ -24,14 +24,14 @@ import hashlib
 import html
 import io
 import json
-import logging
 import threading
 import uuid
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from fastapi import File, Form, UploadFile  # at module level: FastAPI resolves the endpoint annotations here
+# At module level: FastAPI resolves the endpoint annotations in this module's namespace.
+from fastapi import File, Form, UploadFile
 
 from sonorad.errors import CaseError, SonoradError
 from sonorad.serve.form import check_values, form_fields, parse_values
@@ -39,9 +39,7 @@ from sonorad.serve.guard import COOKIE, Guard
 from sonorad.serve.roi import parse_roi, rasterize_roi
 from sonorad.serve.uploads import UploadError, UploadLimits, read_uploaded_image, read_uploaded_mask
 
-__all__ = ["create_app", "encode_mask", "decode_mask", "png_data_url"]
-
-log = logging.getLogger("sonorad.serve")
+__all__ = ["create_app", "decode_mask", "encode_mask", "png_data_url"]
 
 STATIC = resources.files("sonorad.serve") / "static"
 RESEARCH_USE = ("Research use only. This calculator is not a medical device and has not been cleared for "
@@ -156,7 +154,7 @@ class _Keeper:
     def folder(self) -> Path | None:
         if self.root is None:
             return None
-        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+        stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%S")
         folder = self.root / f"{stamp}-{uuid.uuid4().hex[:8]}"
         folder.mkdir(parents=True, exist_ok=False)
         return folder

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from http.cookies import SimpleCookie
+from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlsplit
 
 __all__ = ["COOKIE", "PUBLIC_PATHS", "Guard"]
@@ -28,8 +28,8 @@ PUBLIC_PREFIXES = ("/static/",)
 
 SECURITY_HEADERS = [
     (b"content-security-policy",
-     b"default-src 'self'; img-src 'self' data: blob:; script-src 'self'; style-src 'self'; "
-     b"object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"),
+     (b"default-src 'self'; img-src 'self' data: blob:; script-src 'self'; style-src 'self'; "
+      b"object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
@@ -81,7 +81,7 @@ class Guard:
             jar = SimpleCookie()
             try:
                 jar.load(cookie)
-            except Exception:  # a malformed cookie header is simply no token
+            except CookieError:  # a malformed cookie header is simply no token
                 jar = SimpleCookie()
             if COOKIE in jar:
                 offered.append(jar[COOKIE].value)

@@ -26,7 +26,7 @@ import numpy as np
 
 from sonorad.serve.uploads import UploadError
 
-__all__ = ["MAX_SHAPES", "MAX_POINTS", "parse_roi", "rasterize_roi", "rasterize_polygon", "rasterize_stroke"]
+__all__ = ["MAX_POINTS", "MAX_SHAPES", "parse_roi", "rasterize_polygon", "rasterize_roi", "rasterize_stroke"]
 
 #: Bounds on what one request may draw (a hostile client could send millions of points).
 MAX_SHAPES = 200
@@ -94,10 +94,10 @@ def parse_roi(text: str) -> list[dict]:
 def _window(points: np.ndarray, pad: float, shape: tuple[int, int]):
     """Row/col slices of the pixels whose centres may be covered, clipped to the image."""
     rows, cols = shape
-    c0 = max(int(math.floor(points[:, 0].min() - pad)), 0)
-    c1 = min(int(math.ceil(points[:, 0].max() + pad)) + 1, cols)
-    r0 = max(int(math.floor(points[:, 1].min() - pad)), 0)
-    r1 = min(int(math.ceil(points[:, 1].max() + pad)) + 1, rows)
+    c0 = max(math.floor(points[:, 0].min() - pad), 0)
+    c1 = min(math.ceil(points[:, 0].max() + pad) + 1, cols)
+    r0 = max(math.floor(points[:, 1].min() - pad), 0)
+    r1 = min(math.ceil(points[:, 1].max() + pad) + 1, rows)
     return slice(r0, max(r0, r1)), slice(c0, max(c0, c1))
 
 
@@ -139,7 +139,7 @@ def rasterize_stroke(points, radius: float, shape: tuple[int, int]) -> np.ndarra
     best = np.full(x.shape, np.inf)
     starts = points if len(points) == 1 else points[:-1]
     ends = points if len(points) == 1 else points[1:]
-    for (ax, ay), (bx, by) in zip(starts, ends):
+    for (ax, ay), (bx, by) in zip(starts, ends, strict=True):
         dx, dy = bx - ax, by - ay
         length2 = dx * dx + dy * dy
         t = 0.0 if length2 == 0 else np.clip(((x - ax) * dx + (y - ay) * dy) / length2, 0.0, 1.0)

@@ -24,6 +24,7 @@ import hashlib
 import html
 import io
 import json
+import re
 import threading
 import uuid
 from importlib import resources
@@ -271,13 +272,21 @@ _CARD_SECTIONS = {"intended_use": "Intended use", "not_intended_for": "Not inten
                   "limitations": "Limitations", "bundle": "Models in this bundle"}
 
 
+def _key_text(key) -> str:
+    """A card field name as words (``keeps_training_vectors``); a model name (``a/b_c``) as it is."""
+    text = str(key)
+    return text.replace("_", " ") if re.fullmatch(r"[a-z0-9_]+", text) else text
+
+
 def _render_value(value) -> str:
     """Nested card values as HTML tables and lists; every text escaped."""
     if isinstance(value, dict):
-        rows = "".join(f"<tr><th>{html.escape(str(k).replace('_', ' '))}</th><td>{_render_value(v)}</td></tr>"
+        rows = "".join(f"<tr><th>{html.escape(_key_text(k))}</th><td>{_render_value(v)}</td></tr>"
                        for k, v in value.items())
         return f"<table>{rows}</table>"
     if isinstance(value, (list, tuple)):
+        if not value:
+            return "—"
         if all(not isinstance(v, (dict, list, tuple)) for v in value):
             return html.escape(", ".join(_render_value(v) if isinstance(v, float) else str(v) for v in value))
         return "<ul>" + "".join(f"<li>{_render_value(v)}</li>" for v in value) + "</ul>"

@@ -90,6 +90,30 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from sonorad.bundle import load_bundle
+
+    bundle = load_bundle(Path(args.bundle))
+    for warning in bundle.load_warnings:
+        print(f"sonorad predict: warning: {warning}", file=sys.stderr)
+    out = Path(args.out)
+    result = bundle.predict(Path(args.cases), gradcam_dir=out / "gradcam" if args.gradcam else None,
+                            jobs=args.jobs, cache=Path(args.cache) if args.cache else None, progress=not args.quiet)
+    written = result.write(out)
+    n_cases = len(set(result.scored_cases) | set(result.failures["case_id"]))
+    print(f"sonorad predict: {len(result.scored_cases)} of {n_cases} case(s) scored with {len(bundle.models)} "
+          f"model(s) (chosen: {bundle.chosen}); {result.warnings['case_id'].nunique()} case(s) with warnings, "
+          f"{result.failures['case_id'].nunique()} with failures")
+    for note in result.notes:
+        print(f"sonorad predict: note: {note}")
+    print("written: " + ", ".join(str(p) for p in written))
+    if not result.scored_cases:
+        print(f"sonorad predict: error: no case could be scored; reasons and fixes in {out / 'failures.csv'}",
+              file=sys.stderr)
+        return 2
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from sonorad.serve import UploadLimits, serve
 
@@ -196,6 +220,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser(
+        "predict",
+        help="score new cases with a saved model bundle (OUT/model of a run)",
+        description=(
+            "Score every case of CASES.csv with the models of BUNDLE (features are extracted with the "
+            "bundle's saved settings). Writes DIR/predictions.csv (case_id, model, probability, risk group at "
+            "the saved cut-off), contributions.csv (top SHAP contributions of the chosen model), warnings.csv "
+            "(inputs unlike the training cohort's), failures.csv (cases that could not be scored, with the fix) "
+            "and, when CASES.csv has labels, metrics.csv. Exit status 2 when no case could be scored."
+        ),
+    )
+    p.add_argument("bundle", help="model bundle folder (OUT/model of sonorad run) or a zip of it")
+    p.add_argument("cases", help="cases table (CSV with case_id, patient_id, center, image, mask and the "
+                                 "study's variables; label optional)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--gradcam", action="store_true", help="also write a Grad-CAM PNG per case (DIR/gradcam)")
+    p.add_argument("--jobs", type=int, default=1, help="parallel worker processes for radiomics (default 1)")
+    p.add_argument("--cache", help="feature cache folder to reuse (e.g. a run's features/.cache)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser(
         "serve",
         help="web risk calculator for one patient: image, ROI and clinical values -> risk, SHAP, Grad-CAM",
         description=(
@@ -205,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
             "See docs/serve.md."
         ),
     )
-    p.add_argument("bundle", help="model bundle written by sonorad run")
+    p.add_argument("bundle", help="model bundle folder (OUT/model of sonorad run) or a zip of it")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this computer only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--token", help="access token; required when --host is not a loopback address")

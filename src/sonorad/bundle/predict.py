@@ -462,11 +462,15 @@ def _outside(value: float, quantiles: list, tolerance: float = 0.0) -> bool:
 def _ood_warnings(bundle, inputs: _Inputs, X: pd.DataFrame) -> list:
     warnings = []
     rois = bundle.summary.get("rois") or {}
+    # without a physical pixel size (1 mm = 1 pixel, e.g. PNG) on both sides, mm² repeats the pixel area
+    unit_spacing = all(set((rois.get(c) or {}).get("quantiles") or [None]) == {1.0}
+                       for c in ("spacing_row_mm", "spacing_col_mm"))
     for cid in X.index:
         if cid in inputs.rois.index:
+            case_unit = (inputs.rois.at[cid, "spacing_row_mm"], inputs.rois.at[cid, "spacing_col_mm"]) == (1.0, 1.0)
             for column in ROI_COLUMNS:
                 info = rois.get(column)
-                if not info or "quantiles" not in info:
+                if not info or "quantiles" not in info or (column == "area_mm2" and unit_spacing and case_unit):
                     continue
                 v = float(inputs.rois.at[cid, column])
                 if _outside(v, info["quantiles"], _ROI_TOLERANCE):

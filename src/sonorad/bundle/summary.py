@@ -1,10 +1,13 @@
 """What a bundle keeps of the training cohort: aggregate summaries, never rows.
 
 - :func:`training_summary`: per column of the model input table, quantiles (1st, 5th, 25th, 50th,
-  75th, 95th, 99th percentile, linearly interpolated), mean, SD and the number of missing values;
-  for declared numeric variables also the training range (min, max); for categorical ones the
-  levels seen; the training centers; and the same quantiles of the ROI measures
-  (:data:`ROI_COLUMNS`). Used for the out-of-distribution warnings at prediction time.
+  75th, 95th, 99th percentile), mean, SD and the number of missing values; for declared numeric
+  variables also the training range (min, max); for categorical ones the levels seen; the training
+  centers; and the same quantiles of the ROI measures (:data:`ROI_COLUMNS`). Used for the
+  out-of-distribution warnings at prediction time. Each quantile is the mean of the
+  :data:`MIN_CASES_PER_CENTROID` order statistics around it (:func:`pooled_quantiles`), so no stored
+  quantile is one case's value; the training range of a declared numeric variable is the one
+  exception (the youngest and the oldest patient's age, say: one value each, not a row).
 - :func:`shap_background`: k-means centroids of the training cases in the space the final
   classifier sees, each centroid the mean of at least :data:`MIN_CASES_PER_CENTROID` cases.
   The linear and permutation SHAP explainers take them as their background instead of raw rows.
@@ -19,7 +22,7 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["QUANTILES", "ROI_COLUMNS", "MIN_CASES_PER_CENTROID", "MAX_CENTROIDS", "roi_measures",
+__all__ = ["QUANTILES", "ROI_COLUMNS", "MIN_CASES_PER_CENTROID", "MAX_CENTROIDS", "roi_measures", "pooled_quantiles",
            "training_summary", "explain_space", "apply_steps", "shap_background"]
 
 #: Quantiles stored for every numeric column.
@@ -53,6 +56,28 @@ def roi_measures(image, mask: np.ndarray) -> dict[str, float]:
             "spacing_row_mm": row, "spacing_col_mm": col}
 
 
+def pooled_quantiles(values, probs=QUANTILES, k: int = MIN_CASES_PER_CENTROID) -> np.ndarray:
+    """Quantiles, each the mean of the ``k`` order statistics nearest its position ``p * (n - 1)``.
+
+    A plain sample quantile can be one case's exact value (the median of an odd number of cases);
+    a pooled one averages ``k`` cases. With fewer than ``k`` values every quantile is their mean.
+
+    >>> pooled_quantiles(np.arange(11.0), probs=(0.5,), k=5)
+    array([5.])
+    """
+    x = np.sort(np.asarray(values, dtype=float))
+    n = len(x)
+    if n == 0:
+        return np.full(len(probs), np.nan)
+    if n <= k:
+        return np.full(len(probs), x.mean())
+    out = []
+    for p in probs:
+        start = int(np.clip(round(p * (n - 1) - (k - 1) / 2), 0, n - k))
+        out.append(x[start:start + k].mean())
+    return np.asarray(out)
+
+
 def _number(value) -> float | None:
     value = float(value)
     return value if math.isfinite(value) else None
@@ -63,7 +88,7 @@ def _numeric_summary(values: pd.Series) -> dict:
     present = values.dropna().to_numpy(dtype=float)
     out = {"n": int(len(present)), "n_missing": int(values.isna().sum())}
     if len(present):
-        qs = np.quantile(present, QUANTILES)
+        qs = pooled_quantiles(present)
         out["quantiles"] = [_number(q) for q in qs]
         out["mean"] = _number(present.mean())
         out["sd"] = _number(present.std(ddof=1)) if len(present) > 1 else None

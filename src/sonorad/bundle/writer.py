@@ -30,7 +30,7 @@ import pandas as pd
 
 from sonorad.bundle._trust import BundleError, dump_skops, load_skops
 from sonorad.bundle.card import card_markdown, complete_card
-from sonorad.bundle.summary import apply_steps, explain_space, shap_background, training_summary
+from sonorad.bundle.summary import apply_steps, explain_space, pooled_quantiles, shap_background, training_summary
 
 __all__ = ["BUNDLE_FORMAT", "BUNDLE_FORMAT_VERSION", "PACKAGES", "write_bundle", "backbone_weights_sha256",
            "column_kinds"]
@@ -210,7 +210,7 @@ def _explain_entry(model, X: pd.DataFrame, seed: int) -> dict:
     for column in Xd.columns:
         values = Xd[column].to_numpy(dtype=float)
         binary = bool(set(np.unique(values)) <= {0.0, 1.0})
-        low, high = (0.0, 1.0) if binary else (float(np.quantile(values, 0.01)), float(np.quantile(values, 0.99)))
+        low, high = (0.0, 1.0) if binary else (float(v) for v in pooled_quantiles(values, (0.01, 0.99)))
         described[str(column)] = {"low": low, "high": high, "binary": binary}
     return {"features": [str(c) for c in Xd.columns], "centroids": centroids.tolist(), "sizes": sizes,
             "classifier": type(final).__name__, "display": described}

@@ -144,6 +144,21 @@ def test_drawn_polygon_is_rasterized_and_scored(client, bundle, case):
     assert body["inputs"]["roi"][0]["points"] == case["polygon"]
 
 
+def test_dicom_upload_keeps_its_spacing(client, bundle, case, tmp_path):
+    """A DICOM of the same pixels with PixelSpacing: read as read_image reads it, spacing included."""
+    from .conftest import dicom_bytes
+
+    pixels = read_image(case["image_path"]).pixels.astype(np.uint8)
+    data = dicom_bytes(pixels, PixelSpacing=[0.2, 0.25])
+    (tmp_path / "case.dcm").write_bytes(data)
+    preview = client.post("/api/image", files={"image": ("case.dcm", data)}).json()
+    assert preview["format"] == "dicom" and preview["spacing_mm"] == [0.2, 0.25]
+    body = _post(client, case, image=data, mask=case["mask_bytes"]).json()
+    direct = bundle.predict_case(read_image(tmp_path / "case.dcm"), case["mask"], case["values"])
+    assert body["inputs"]["image"]["spacing_mm"] == [0.2, 0.25]
+    assert body["result"]["probability"] == direct.probability
+
+
 def test_warnings_of_predict_are_passed_on(client, case):
     body = _post(client, case, mask=case["mask_bytes"], variables={**case["values"], "age": 130.0}).json()
     assert any("age" in w and "outside the training range" in w for w in body["result"]["warnings"])
@@ -307,6 +322,7 @@ def test_concurrent_requests_are_deterministic_and_independent(bundle, small_bun
             answers = list(pool.map(one, range(16)))
     assert all(status == 200 for _, status, _ in answers)
     assert all(p == expected[k] for k, _, p in answers)
+    assert load_bundle(small_bundle.path).sha256 == bundle.sha256  # the bundle's files are untouched
 
 
 def _peak_rss_during(fn, interval: float = 0.002) -> tuple[object, int, int]:

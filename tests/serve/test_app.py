@@ -276,10 +276,15 @@ def test_nothing_is_written_to_disk_without_keep(client, case, monkeypatch, tmp_
 def test_keep_writes_each_request_to_its_own_folder(bundle, case, tmp_path):
     with TestClient(create_app(bundle, keep=tmp_path), base_url=BASE) as keeping:
         body = _post(keeping, case, mask=case["mask_bytes"]).json()
-    [folder] = list(tmp_path.iterdir())
-    assert {p.name for p in folder.iterdir()} == {"image.upload", "mask.upload", "result.json"}
+        refused = _post(keeping, case, mask=case["mask_bytes"], variables={**case["values"], "age": "old"})
+    assert refused.status_code == 422
+    kept = {tuple(sorted(p.name for p in folder.iterdir())): folder for folder in tmp_path.iterdir()}
+    assert set(kept) == {("image.upload", "mask.upload", "result.json"), ("error.json", "image.upload", "mask.upload")}
+    folder = kept[("image.upload", "mask.upload", "result.json")]
     assert (folder / "image.upload").read_bytes() == case["image"]
     assert json.loads((folder / "result.json").read_text())["result"]["probability"] == body["result"]["probability"]
+    error = json.loads((kept[("error.json", "image.upload", "mask.upload")] / "error.json").read_text())
+    assert "age" in error["error"]
 
 
 def test_token_guards_the_api_and_the_card(bundle):

@@ -161,12 +161,13 @@ class _Keeper:
         return folder
 
 
-def _clean_case_id(case_id: str | None) -> str:
-    text = "".join(ch for ch in (case_id or "case") if ch.isprintable()).strip()[:64]
-    return text or "case"
+def _clean_text(text: str | None, default: str, limit: int) -> str:
+    """A client-given name (case id, file name) as printable text of bounded length, for echoing only."""
+    text = "".join(ch for ch in (text or default) if ch.isprintable()).strip()[:limit]
+    return text or default
 
 
-def _read_upload(upload, field: str) -> bytes:
+def _read_upload(upload) -> bytes:
     if upload is None:
         return b""
     data = upload.file.read()
@@ -220,13 +221,24 @@ class Calculator:
 
     def predict(self, image_upload, mask_upload, roi, variables, case_id, frame) -> dict:
         folder = self.keeper.folder()
-        image_bytes = _read_upload(image_upload, "image")
-        mask_bytes = _read_upload(mask_upload, "mask")
+        try:
+            payload = self._predict(image_upload, mask_upload, roi, variables, case_id, frame, folder)
+        except SonoradError as exc:
+            if folder is not None:  # a refused request is kept too, with the reason
+                (folder / "error.json").write_text(json.dumps({"error": str(exc)}, indent=1))
+            raise
+        if folder is not None:
+            (folder / "result.json").write_text(json.dumps(payload, indent=1))
+        return payload
+
+    def _predict(self, image_upload, mask_upload, roi, variables, case_id, frame, folder) -> dict:
+        image_bytes = _read_upload(image_upload)
+        mask_bytes = _read_upload(mask_upload)
         image, mask, shapes, source = self.image_and_mask(
-            image_bytes, getattr(image_upload, "filename", None) or "image", mask_bytes,
-            getattr(mask_upload, "filename", None) or "mask", roi, frame, folder)
+            image_bytes, _clean_text(getattr(image_upload, "filename", None), "image", 200), mask_bytes,
+            _clean_text(getattr(mask_upload, "filename", None), "mask", 200), roi, frame, folder)
         values = check_values(self.fields, parse_values(variables))
-        case_id = _clean_case_id(case_id)
+        case_id = _clean_text(case_id, "case", 64)
         with self.lock:
             result = self.bundle.predict_case(image, mask, values, case_id=case_id, explain=True, gradcam=True)
         payload = {
@@ -248,14 +260,12 @@ class Calculator:
         }
         # to_dict leaves the overlay out: it travels as a PNG, like every image of the page.
         payload["result"]["gradcam"] = None if result.gradcam is None else png_data_url(result.gradcam)
-        if folder is not None:
-            (folder / "result.json").write_text(json.dumps(payload, indent=1))
         return payload
 
     def preview(self, image_upload, frame) -> dict:
-        data = _read_upload(image_upload, "image")
-        image = read_uploaded_image(data, self.limits, filename=getattr(image_upload, "filename", None) or "image",
-                                    frame=frame)
+        data = _read_upload(image_upload)
+        image = read_uploaded_image(data, self.limits, frame=frame,
+                                    filename=_clean_text(getattr(image_upload, "filename", None), "image", 200))
         return {"rows": image.shape[0], "cols": image.shape[1], "spacing_mm": list(image.spacing),
                 "spacing_source": image.meta.get("spacing_source"), "format": image.meta.get("format"),
                 "preview": png_data_url(_display_gray(image.pixels))}

@@ -47,7 +47,11 @@ def _feature_blocks():
 
 
 def build_small_bundle(root: Path, *, exclude=(), n_patients: int = 40):
-    """Write a synthetic cohort and a real bundle of three pipelines fitted on its training centers.
+    """Write a synthetic cohort and a real bundle of four models fitted on its training centers.
+
+    Models: ``rad_clin/logistic_regression`` (the chosen one) and ``rad_clin/random_forest``
+    (FeatureBlocks: Rad-score + encoded variables -> zoo model), ``radiomics/knn`` (ColumnTransformer
+    -> k-NN) and ``stack/logistic_regression`` (a design's ScoreStack: Rad-score, then a second stage).
 
     Returns a SimpleNamespace: ``path`` (the bundle folder), ``cases_csv`` (the whole cohort, with
     labels), ``table`` (read_cases of it), ``train_ids`` / ``external_ids``, ``training_input``
@@ -98,10 +102,20 @@ def build_small_bundle(root: Path, *, exclude=(), n_patients: int = 40):
         "radiomics/knn": Pipeline([("select", ColumnTransformer([("rad", "passthrough", rad_cols)])),
                                    ("model", get_model("knn"))]),
     }
-    cutoffs = {}
-    for name, model in models.items():
+    for model in models.values():
         model.fit(X, y)
-        cutoffs[name] = float(YoudenThreshold().fit(y, model.predict_proba(X)[:, 1]).threshold_)
+    # the shape of a two-stage design's model (sonorad.designs.base): a Rad-score over its columns,
+    # then a second stage over the declared variables and the score
+    from sonorad.designs.base import ColumnModel, ScoreStack
+
+    score = ColumnModel.fitted(RadScore(cv=5).fit(X[rad_cols], y), rad_cols)
+    stage2_input = pd.concat([X[var_cols], pd.DataFrame({"rad_score": score.decision_function(X)}, index=X.index)],
+                             axis=1)
+    stage2 = Pipeline([("encode", FeatureBlocks([("clin", encoder, var_cols), ("scores", "passthrough", ["rad_score"])])),
+                       ("model", get_model("logistic_regression"))]).fit(stage2_input, y)
+    models["stack/logistic_regression"] = ScoreStack.fitted([("rad_score", score)], var_cols, stage2)
+    cutoffs = {name: float(YoudenThreshold().fit(y, model.predict_proba(X)[:, 1]).threshold_)
+               for name, model in models.items()}
     rois = {}
     for cid in train_ids:
         image, mask = load_roi(table.at[cid, "image"], table.at[cid, "mask"], case_id=cid)
@@ -123,9 +137,21 @@ def build_small_bundle(root: Path, *, exclude=(), n_patients: int = 40):
 
 @pytest.fixture(scope="session")
 def small_bundle(tmp_path_factory):
-    """A small real model bundle (synthetic cohort, original-only PyRadiomics, three pipelines).
+    """A small real model bundle (synthetic cohort, original-only PyRadiomics, four models).
 
     See :func:`build_small_bundle` for the fields; ``small_bundle.path`` is the bundle folder.
     Read-only: tests that modify a bundle copy ``small_bundle.path`` first.
     """
     return build_small_bundle(tmp_path_factory.mktemp("small_bundle"))
+
+
+@pytest.fixture(scope="session")
+def bundle_builder():
+    """:func:`build_small_bundle` itself, for tests that need a bundle of their own (``exclude=``...)."""
+    return build_small_bundle
+
+
+@pytest.fixture(scope="session")
+def feature_blocks_class():
+    """sonorad's FeatureBlocks class, wherever the designs package keeps it."""
+    return _feature_blocks()

@@ -39,6 +39,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from sonorad.study import load_study
 
     study = load_study(Path(args.study)) if args.study else None
+    if study is not None:
+        from sonorad.runner import run_config
+
+        run_config(study)  # the features / models / evaluation sections, before the table's files are read
     cohort = load_cohort(Path(args.cases), study=study)
     print(cohort.summary())
     return 0
@@ -77,9 +81,18 @@ def _cmd_icc(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from sonorad.runner import run_study
 
-    run = run_study(Path(args.study), Path(args.out), cohort=Path(args.cohort) if args.cohort else None,
-                    jobs=args.jobs, progress=not args.quiet, report=not args.no_report)
-    print(f"sonorad run: done; report {run.out / 'report.html'}, tables {run.out / 'tables'}")
+    result = run_study(Path(args.study), Path(args.out), cohort=Path(args.cohort) if args.cohort else None,
+                       jobs=args.jobs, progress=not args.quiet, report=not args.no_report)
+    print(f"sonorad run: done; report {result.out / 'report.html'}, tables {result.out / 'tables'}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from sonorad.pipeline.result import StudyResult
+    from sonorad.report.study_report import write_study_report
+
+    path = write_study_report(StudyResult.load(Path(args.out)))
+    print(f"sonorad report: {path}")
     return 0
 
 
@@ -218,6 +231,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-report", action="store_true", help="tables only: no figures and no report.html")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "report",
+        help="draw the figures and report.html of a finished run again, without refitting anything",
+        description="Re-render OUT/report.html and OUT/figures/ from the result a finished `sonorad run` saved.",
+    )
+    p.add_argument("out", help="the run's output folder")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser(
         "predict",

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+#: Columns of every table of excluded cases (``failures.csv``): one row per case and stage.
+FAILURE_COLUMNS = ["case_id", "stage", "error", "fix"]
+
 
 @dataclass(frozen=True)
 class Problem:

@@ -35,6 +35,9 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sonorad.selection.CorrelationFilter",
     "sonorad.selection.LassoSelector",
     "sonorad.selection.MRMRSelector",
+    # the design contract's model wrappers
+    "sonorad.designs.base.ColumnModel",
+    "sonorad.designs.base.ScoreStack",
     # FeatureBlocks, wherever the designs package keeps it
     "sonorad.families.FeatureBlocks",
     "sonorad.designs.FeatureBlocks",

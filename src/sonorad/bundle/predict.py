@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from sonorad.bundle._trust import BundleError
-from sonorad.bundle.summary import ROI_COLUMNS, apply_steps, explain_space, roi_measures
+from sonorad.bundle.summary import ROI_COLUMNS, apply_steps, explain_parts, roi_measures
 from sonorad.errors import CaseError, CohortError, Problem
 
 __all__ = ["BundlePrediction", "CaseResult", "predict_cases", "predict_case", "read_cases_for_prediction",
@@ -553,7 +553,7 @@ def _shap(bundle, name: str, X: pd.DataFrame):
     entry = bundle.explain.get(name) or {"error": "no SHAP background was saved"}
     if "error" in entry:
         raise ValueError(entry["error"])
-    display, scale, final = explain_space(bundle.model(name))
+    display, scale, final, X = explain_parts(bundle.model(name), X)
     Xd = apply_steps(display, X)
     Xs = apply_steps(scale, Xd)
     background = pd.DataFrame(entry["centroids"], columns=entry["features"])
@@ -576,8 +576,10 @@ def _contribution_rows(name: str, result, Xd: pd.DataFrame, top: int = TOP_CONTR
     return rows
 
 
-def _nomogram(bundle):
-    """Nomogram of the chosen model when it is a logistic regression, in the predictors' own units."""
+def _nomogram(bundle, X: pd.DataFrame):
+    """Nomogram of the chosen model when it is a logistic regression, in the predictors' own units.
+
+    ``X`` (model input rows) is only used to find the classifier inside a design's model wrapper."""
     if "nomogram" in bundle._cache:
         return bundle._cache["nomogram"]
     nomo = None
@@ -588,7 +590,7 @@ def _nomogram(bundle):
 
         from sonorad.evaluation.nomogram import build_nomogram
 
-        _, scale, final = explain_space(bundle.model(bundle.chosen))
+        _, scale, final, _ = explain_parts(bundle.model(bundle.chosen), X)
         if isinstance(final, LogisticRegression):
             tail = Pipeline([(f"scale{i}", s) for i, s in enumerate(scale)] + [("clf", final)])
             d = entry["display"]
@@ -869,10 +871,10 @@ def predict_case(bundle, image, mask, values: dict, *, case_id: str = "case", ex
     output = str(result.contributions["output"].iloc[0]) if len(result.contributions) else None
     nomogram = None
     if explain:
-        nomo = _nomogram(bundle)
+        nomo = _nomogram(bundle, X)
         if nomo is not None:
-            display, _, _ = explain_space(bundle.model(bundle.chosen))
-            row = apply_steps(display, X)
+            display, _, _, Xf = explain_parts(bundle.model(bundle.chosen), X)
+            row = apply_steps(display, Xf)
             pts = nomo.nomogram_points(row.iloc[[0]].reset_index(drop=True))
             nomogram = {"points": {k: float(v) for k, v in pts.points.items()}, "total_points": pts.total_points,
                         "linear_predictor": pts.linear_predictor, "probability": pts.probability}

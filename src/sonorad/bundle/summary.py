@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["QUANTILES", "ROI_COLUMNS", "MIN_CASES_PER_CENTROID", "MAX_CENTROIDS", "roi_measures", "pooled_quantiles",
-           "training_summary", "explain_space", "apply_steps", "shap_background"]
+           "training_summary", "explain_space", "explain_parts", "apply_steps", "shap_background"]
 
 #: Quantiles stored for every numeric column.
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -175,6 +175,23 @@ def explain_space(model) -> tuple[list, list, object]:
     while cut > 0 and _is_identity_scaler(pre[cut - 1]):
         cut -= 1
     return pre[:cut], pre[cut:], final
+
+
+def explain_parts(model, X: pd.DataFrame) -> tuple[list, list, object, pd.DataFrame]:
+    """:func:`explain_space` of what a model explains, with its input.
+
+    A design's model wrapper (``ColumnModel``, ``ScoreStack``) says with ``final_input(X)`` which
+    estimator over which table SHAP and the nomogram explain (e.g. the second stage over the
+    declared variables and the scores); a plain Pipeline explains itself over ``X``.
+
+    Returns
+    -------
+    display_steps, scale_steps, classifier, input_table
+    """
+    while hasattr(model, "final_input"):
+        model, X = model.final_input(X)
+    display, scale, final = explain_space(model)
+    return display, scale, final, X
 
 
 def apply_steps(steps: list, X):

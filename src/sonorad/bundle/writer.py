@@ -30,7 +30,7 @@ import pandas as pd
 
 from sonorad.bundle._trust import BundleError, dump_skops, load_skops
 from sonorad.bundle.card import card_markdown, complete_card
-from sonorad.bundle.summary import apply_steps, explain_space, pooled_quantiles, shap_background, training_summary
+from sonorad.bundle.summary import apply_steps, explain_parts, pooled_quantiles, shap_background, training_summary
 
 __all__ = ["BUNDLE_FORMAT", "BUNDLE_FORMAT_VERSION", "PACKAGES", "write_bundle", "backbone_weights_sha256",
            "column_kinds"]
@@ -203,7 +203,7 @@ def _check_round_trip(name: str, model, data: bytes, X: pd.DataFrame) -> None:
 
 
 def _explain_entry(model, X: pd.DataFrame, seed: int) -> dict:
-    display, scale, final = explain_space(model)
+    display, scale, final, X = explain_parts(model, X)
     Xd = apply_steps(display, X)
     centroids, sizes = shap_background(Xd, random_state=seed)
     described = {}

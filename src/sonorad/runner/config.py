@@ -1,4 +1,4 @@
-"""The ``features``, ``models`` and ``evaluation`` sections of a study file, checked for ``sonorad run``.
+"""The ``features``, ``models`` and ``evaluation`` sections of a study file, checked before any work starts.
 
 :class:`~sonorad.study.StudyConfig` keeps these sections as plain dicts; :func:`run_config` reads
 them into a :class:`RunConfig` with defaults filled in, and reports every unknown key or bad value
@@ -56,7 +56,7 @@ class RunConfig:
         CNN input crop settings and batch size of the frozen extraction.
     family : dict
         The ``models:`` section without the runner's own keys, for
-        :func:`sonorad.families.build_family`.
+        :func:`sonorad.designs.build_design`.
     cnn : dict or None
         Fine-tuned CNN classifiers (``models.cnn``): ``backbones`` plus
         :class:`sonorad.deep.finetune.CNNClassifier` parameters.
@@ -252,15 +252,11 @@ def run_config(study: StudyConfig, *, jobs: int | None = None) -> RunConfig:
     features = _features(c, dict(study.features), base)
     models = _models(c, dict(study.models), base)
     evaluation = _evaluation(c, dict(study.evaluation))
-    if models["family"].get("design", "study1") not in ("study1", "study2"):
-        c.add("models.design", f"must be study1 or study2, got {models['family'].get('design')!r}")
-    else:
-        from sonorad.families import build_family
+    from sonorad.designs import check_models_section
 
-        try:  # unknown keys of the family builder are found now, not after hours of extraction
-            build_family(models["family"], variables=study.variables, seed=study.seed)
-        except ConfigError as exc:
-            c.add("models", str(exc))
+    # the design's own schema: unknown keys, model names and selection keys are found now, not after
+    # hours of extraction
+    c.problems.extend(check_models_section(models["family"]))
     if jobs is not None:
         if jobs < 1:
             c.add("--jobs", f"must be >= 1, got {jobs}")

@@ -83,3 +83,30 @@ def bomb_png() -> bytes:
 def gray_image() -> np.ndarray:
     rng = np.random.default_rng(0)
     return rng.integers(0, 256, size=(48, 64), dtype=np.uint8)
+
+
+@pytest.fixture(scope="session")
+def gradcam_bundle(small_bundle, tmp_path_factory):
+    """The small bundle's chosen logistic regression plus a small CNN, so that cases get a Grad-CAM.
+
+    The CNN has seeded random weights (an untrained network): its heat map checks the display path,
+    not what a trained network attends to.
+    """
+    import torch
+
+    from sonorad.bundle import write_bundle
+    from sonorad.deep.backbones import load_backbone
+    from sonorad.deep.finetune import CNNClassifier
+
+    torch.manual_seed(0)
+    cnn = CNNClassifier(backbone="small_cnn", weights=None, margin=0.2)
+    cnn.model_, cnn.classes_, cnn.best_epoch_ = load_backbone("small_cnn", None), np.array([0, 1]), 1
+    chosen = small_bundle.chosen
+    card = {"intended_use": "Test bundle on a synthetic cohort with an untrained CNN; not for clinical use.",
+            "external_auc": {"auc": 0.5, "low": 0.3, "high": 0.7}, "calibration": {"intercept": 0.0, "slope": 1.0}}
+    return write_bundle(tmp_path_factory.mktemp("gradcam_bundle") / "model",
+                        models={chosen: small_bundle.models[chosen], "cnn": cnn},
+                        chosen=chosen, cutoffs={chosen: small_bundle.cutoffs[chosen], "cnn": 0.5},
+                        features={"radiomics_params": small_bundle.params, "deep": None},
+                        variables=small_bundle.variables, training_input=small_bundle.training_input,
+                        training_rois=None, card=card, study={"seed": 0})

@@ -159,6 +159,22 @@ def test_dicom_upload_keeps_its_spacing(client, bundle, case, tmp_path):
     assert body["result"]["probability"] == direct.probability
 
 
+def test_gradcam_overlay_travels_as_a_png(gradcam_bundle, case):
+    import base64
+    import io
+
+    from PIL import Image
+
+    bundle = load_bundle(gradcam_bundle)
+    with TestClient(create_app(bundle), base_url=BASE) as c:
+        body = _post(c, case, mask=case["mask_bytes"]).json()
+    direct = bundle.predict_case(read_image(case["image_path"]), case["mask"], case["values"])
+    assert direct.gradcam is not None and body["result"]["has_gradcam"]
+    data = base64.b64decode(body["result"]["gradcam"].split(",", 1)[1])
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), direct.gradcam)
+    assert body["result"]["probability"] == direct.probability
+
+
 def test_warnings_of_predict_are_passed_on(client, case):
     body = _post(client, case, mask=case["mask_bytes"], variables={**case["values"], "age": 130.0}).json()
     assert any("age" in w and "outside the training range" in w for w in body["result"]["warnings"])

@@ -1,6 +1,8 @@
 """The calculator as a person uses it, in headless Chromium: load an image, draw, fill in, submit.
 
-Set ``SONORAD_SERVE_SCREENSHOTS=DIR`` to also write the screenshots used by docs/serve.md there.
+Set ``SONORAD_SERVE_SCREENSHOTS=DIR`` to also write the screenshots used by docs/serve.md there
+(the printed page as ``serve_print.pdf``; docs/screenshots/serve_print.png is its rendering by
+Ghostscript: ``gs -q -sDEVICE=png16m -r80 -o serve_print.png serve_print.pdf``).
 """
 
 from __future__ import annotations
@@ -46,11 +48,11 @@ def _screenshot(page, dirs, name, **kwargs):
         page.screenshot(path=str(d / name), **kwargs)
 
 
-def test_draw_fill_submit_gives_the_predict_probability(small_bundle, tmp_path):
+def test_draw_fill_submit_gives_the_predict_probability(small_bundle, gradcam_bundle, tmp_path):
     from playwright.sync_api import sync_playwright
 
     executable = _chromium()
-    bundle = load_bundle(small_bundle.path)
+    bundle = load_bundle(gradcam_bundle)  # the small bundle's models plus a CNN, for the Grad-CAM figure
     case = _case(small_bundle, 0)
     rows, cols = case["shape"]
     outside = []
@@ -107,15 +109,15 @@ def test_draw_fill_submit_gives_the_predict_probability(small_bundle, tmp_path):
             shown_text = page.text_content("#probability")
             shown_value = float(page.get_attribute("#probability", "data-value"))
             page.wait_for_timeout(300)  # the ROI figure draws from a decoded PNG
+            gradcam_width = page.evaluate("document.getElementById('gradcam').naturalWidth")
             _screenshot(page, dirs, "serve_result.png", full_page=True)
 
             with page.expect_download() as download:
                 page.click("#download")
             saved = json.loads(Path(download.value.path()).read_text())
             pdf = page.pdf(format="A4")
-            page.emulate_media(media="print")
-            _screenshot(page, dirs, "serve_print.png", full_page=True)
-            page.emulate_media(media="screen")
+            for d in dirs:
+                (d / "serve_print.pdf").write_bytes(pdf)
             page.goto(url + "/model-card")
             _screenshot(page, dirs, "serve_model_card.png", full_page=True)
             assert errors == []
@@ -123,6 +125,7 @@ def test_draw_fill_submit_gives_the_predict_probability(small_bundle, tmp_path):
             browser.close()
 
     assert outside == []  # the page loaded nothing from anywhere but the calculator
+    assert gradcam_width > 0 and result["result"]["gradcam"].startswith("data:image/png;base64,")
     assert result["inputs"]["variables"] == case["values"] and result["inputs"]["roi_source"] == "drawn"
     mask = decode_mask(result["mask"])
     assert mask.shape == (rows, cols) and mask.sum() > 0.8 * case["mask"].sum()

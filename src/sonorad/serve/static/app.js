@@ -355,8 +355,9 @@ async function submit(event) {
 
 function formatNumber(v, digits) {
   if (v === null || v === undefined) return "—";
-  if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toFixed(digits === undefined ? 3 : digits);
-  return String(v);
+  if (typeof v !== "number") return String(v);
+  const text = Number.isInteger(v) ? String(v) : v.toFixed(digits === undefined ? 3 : digits);
+  return /^-0(\.0*)?$/.test(text) ? text.slice(1) : text;  // no "-0.0" for a tiny negative
 }
 
 function renderWarnings(warnings) {

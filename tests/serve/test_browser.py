@@ -118,6 +118,15 @@ def test_draw_fill_submit_gives_the_predict_probability(small_bundle, gradcam_bu
             pdf = page.pdf(format="A4")
             for d in dirs:
                 (d / "serve_print.pdf").write_bytes(pdf)
+
+            # The same case with its mask file instead of the drawing.
+            page.set_input_files("#mask-input", str(case["mask_path"]))
+            assert "will be used" in page.text_content("#roi-info")
+            with page.expect_response(lambda r: r.url.endswith("/api/predict")) as answer_file:
+                page.click("#submit")
+            from_file = answer_file.value.json()
+            page.wait_for_function("document.getElementById('result-meta').textContent.includes('(file)')")
+            shown_file = float(page.get_attribute("#probability", "data-value"))
             page.goto(url + "/model-card")
             _screenshot(page, dirs, "serve_model_card.png", full_page=True)
             assert errors == []
@@ -145,6 +154,32 @@ def test_draw_fill_submit_gives_the_predict_probability(small_bundle, gradcam_bu
     assert re.match(rf"{direct.probability:.4f} \(", shown_text), shown_text
 
     assert saved["result"]["probability"] == direct.probability and saved["bundle"]["sha256"] == bundle.sha256
+    direct_file = bundle.predict_case(read_image(case["image_path"]), case["mask"], case["values"])
+    assert from_file["inputs"]["roi_source"] == "file" and shown_file == direct_file.probability
     np.testing.assert_array_equal(decode_mask(saved["mask"]), mask)
     assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1  # prints on one A4 page
     assert (tmp_path / "serve_result.png").stat().st_size > 10_000
+
+
+def test_with_a_token_the_page_asks_for_it_first(small_bundle):
+    from playwright.sync_api import sync_playwright
+
+    executable = _chromium()
+    token = "browser-test-token"
+    with live_server(create_app(load_bundle(small_bundle.path), token=token)) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(url + "/")
+            page.wait_for_selector("#login:not([hidden])")
+            assert page.locator("#calculator").is_hidden()
+            page.fill("#token-input", "not-the-token")
+            page.click("#login-form button")
+            page.wait_for_selector("#login-error:not([hidden])")
+            page.fill("#token-input", token)
+            page.click("#login-form button")
+            page.wait_for_selector("#var-age")  # the form, loaded with the cookie
+            assert page.locator("#login").is_hidden()
+            assert token not in page.url  # never in the address
+        finally:
+            browser.close()

@@ -64,6 +64,7 @@ def test_draw_fill_submit_gives_the_predict_probability(small_bundle, gradcam_bu
             page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((url, "data:", "blob:")) else None)
             errors = []
             page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
             page.goto(url + "/")
             page.wait_for_selector("#var-age")
             page.set_input_files("#image-input", str(case["image_path"]))

@@ -66,12 +66,11 @@ def build_small_bundle(root: Path, *, exclude=(), n_patients: int = 40):
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
 
-    from sonorad.bundle import roi_measures, write_bundle
+    from sonorad.bundle import roi_table, write_bundle
     from sonorad.clinical import ClinicalEncoder
     from sonorad.cohort import read_cases
     from sonorad.evaluation.thresholds import YoudenThreshold
     from sonorad.features.extract import extract_radiomics
-    from sonorad.imaging import load_roi
     from sonorad.models import get_model
     from sonorad.scores import RadScore
     from sonorad.study import StudyConfig
@@ -116,10 +115,7 @@ def build_small_bundle(root: Path, *, exclude=(), n_patients: int = 40):
     models["stack/logistic_regression"] = ScoreStack.fitted([("rad_score", score)], var_cols, stage2)
     cutoffs = {name: float(YoudenThreshold().fit(y, model.predict_proba(X)[:, 1]).threshold_)
                for name, model in models.items()}
-    rois = {}
-    for cid in train_ids:
-        image, mask = load_roi(table.at[cid, "image"], table.at[cid, "mask"], case_id=cid)
-        rois[cid] = roi_measures(image, mask)
+    rois = roi_table(table.loc[train_ids])
     card = {"intended_use": "Test bundle on a synthetic cohort; not for clinical use.",
             "cohorts": [{"cohort": "training", "n": len(train_ids), "events": int(y.sum())}],
             "external_auc": {"auc": 0.5, "low": 0.3, "high": 0.7, "cohort": "synthetic external"},
@@ -127,7 +123,7 @@ def build_small_bundle(root: Path, *, exclude=(), n_patients: int = 40):
     path = write_bundle(root / "model", models=models, chosen="rad_clin/logistic_regression", cutoffs=cutoffs,
                         features={"radiomics_params": SMALL_BUNDLE_PARAMS, "deep": None},
                         variables=study.variables, training_input=X,
-                        training_rois=pd.DataFrame.from_dict(rois, orient="index"), card=card, study=study_map,
+                        training_rois=rois, card=card, study=study_map,
                         exclude=exclude)
     return SimpleNamespace(path=path, cases_csv=csv, table=table, train_ids=train_ids, external_ids=external_ids,
                            training_input=X, external_input=model_input.loc[external_ids], models=models,

@@ -82,7 +82,7 @@ def test_one_bad_case_does_not_stop_the_others(bundle, external, small_bundle, t
     failures = result.failures.set_index("case_id")
     assert failures.at[ids[0], "stage"] == "image" and "missing.png" in failures.at[ids[0], "error"]
     assert failures.at[ids[1], "stage"] == "variables" and "not a number" in failures.at[ids[1], "error"]
-    assert "'z' is not a level the model knows (a, b, c)" in failures.at[ids[2], "error"]
+    assert "noise_cat1" in failures.at[ids[2], "error"] and "'z'" in failures.at[ids[2], "error"]
     assert all(failures["fix"].str.len() > 10)
     assert set(result.scored_cases) == set(ids[3:])
 
@@ -216,3 +216,25 @@ def test_a_design_model_wrapper_is_explained_in_its_second_stage(small_bundle, t
     assert sum(c["shap"] for c in result.contributions) + result.base_value == pytest.approx(logit, abs=1e-9)
     assert result.nomogram is not None and set(result.nomogram["points"]) == features
     assert result.nomogram["probability"] == pytest.approx(result.probability, abs=1e-9)
+
+
+def test_unseen_policy_other_codes_a_new_category_and_warns(small_bundle, external, tmp_path):
+    import dataclasses
+
+    from sonorad.bundle import write_bundle
+    from sonorad.study import VariableSpec
+
+    if "unseen" not in {f.name for f in dataclasses.fields(VariableSpec)}:
+        pytest.skip("this sonorad has no variables.X.unseen policy")
+    variables = dict(small_bundle.variables)
+    variables["noise_cat1"] = dataclasses.replace(variables["noise_cat1"], unseen="other")
+    path = write_bundle(tmp_path / "model", models={"lr": small_bundle.models[small_bundle.chosen]}, chosen="lr",
+                        cutoffs={}, features={"radiomics_params": small_bundle.params, "deep": None},
+                        variables=variables, training_input=small_bundle.training_input, training_rois=None,
+                        card={}, study={"seed": 0})
+    cases = external.head(2).astype({"noise_cat1": object}).copy()
+    cases.iloc[0, cases.columns.get_loc("noise_cat1")] = "z"
+    result = load_bundle(path).predict(cases, cache=small_bundle.cache, explain=False)
+    assert result.failures.empty and set(result.scored_cases) == set(cases.index)
+    w = result.warnings[result.warnings["column"] == "noise_cat1"]
+    assert list(w["case_id"]) == [cases.index[0]] and "never seen in training" in w["message"].iloc[0]

@@ -11,9 +11,9 @@ See ``docs/predict.md``.
 from sonorad.bundle._trust import TRUSTED_TYPES, BundleError
 from sonorad.bundle.bundle import Bundle, compatible_versions, load_bundle
 from sonorad.bundle.predict import BundlePrediction, CaseResult, read_cases_for_prediction
-from sonorad.bundle.summary import ROI_COLUMNS, roi_measures
+from sonorad.bundle.summary import ROI_COLUMNS, roi_measures, roi_table
 from sonorad.bundle.writer import BUNDLE_FORMAT_VERSION, backbone_weights_sha256, write_bundle
 
 __all__ = ["BUNDLE_FORMAT_VERSION", "Bundle", "BundleError", "BundlePrediction", "CaseResult", "ROI_COLUMNS",
            "TRUSTED_TYPES", "backbone_weights_sha256", "compatible_versions", "load_bundle",
-           "read_cases_for_prediction", "roi_measures", "write_bundle"]
+           "read_cases_for_prediction", "roi_measures", "roi_table", "write_bundle"]

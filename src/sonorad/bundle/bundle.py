@@ -174,14 +174,22 @@ def _load_cnn(folder: Path, entry: dict, name: str):
 
 
 def _variables(schema: dict) -> dict:
+    import dataclasses
+
     from sonorad.study import VariableSpec
 
+    known = {f.name for f in dataclasses.fields(VariableSpec)}
     out = {}
     for v in schema.get("variables", []):
+        extra = {}
+        if v.get("plausible_range") and "range" in known:
+            extra["range"] = tuple(v["plausible_range"])
+        if v.get("unseen") and "unseen" in known:
+            extra["unseen"] = v["unseen"]
         out[v["name"]] = VariableSpec(name=v["name"], type=v["type"],
                                       levels=tuple(v["levels"]) if v.get("levels") else None,
                                       order=tuple(v["order"]) if v.get("order") else None,
-                                      role=v.get("role"), description=v.get("description"))
+                                      role=v.get("role"), description=v.get("description"), **extra)
     return out
 
 

@@ -379,6 +379,26 @@ def _unseen_level(name: str, value, allowed, case_id) -> dict:
                     f"use one of {shown}, or leave the cell empty to have it imputed")
 
 
+def _unseen_policy():
+    """:func:`sonorad.cohort.apply_unseen_policy` when this sonorad has it."""
+    try:
+        from sonorad.cohort import apply_unseen_policy
+    except ImportError:
+        return None
+    return apply_unseen_policy
+
+
+def _apply_unseen(spec, case_id, raw, known) -> tuple[object, list, dict | None]:
+    """One categorical value outside the known levels under the variable's ``unseen`` policy:
+    ``(coded value, warnings, None)`` or ``(None, [], failure)``."""
+    try:
+        coded, notes = _unseen_policy()(pd.Series([raw], index=[case_id], dtype=object), spec, known)
+    except CohortError as exc:
+        problem = exc.problems[0]
+        return None, [], _failure(case_id, "variables", f"{spec.name}: {problem.message}", problem.fix)
+    return coded.iloc[0], notes, None
+
+
 def _apply_schema(bundle, values: pd.DataFrame) -> tuple[pd.DataFrame, list, list]:
     """Check and convert the declared variables: (clean values, warnings, failures)."""
     from sonorad.study import canonical_value
@@ -408,6 +428,13 @@ def _apply_schema(bundle, values: pd.DataFrame) -> tuple[pd.DataFrame, list, lis
                     failures.append(_failure(case_id, "variables", f"{name} = {raw!r} is not a number",
                                              "write a number (decimal point '.') or leave the cell empty"))
                     continue
+                plausible = getattr(spec, "range", None)
+                if plausible is not None and not (plausible[0] <= number <= plausible[1]):
+                    failures.append(_failure(case_id, "variables",
+                                             f"{name} = {_fmt(float(number))} is outside the plausible range "
+                                             f"[{_fmt(plausible[0])}, {_fmt(plausible[1])}] the study declares",
+                                             "correct the value (check its unit), or leave the cell empty"))
+                    continue
                 lo_hi = info.get("range")
                 if lo_hi and lo_hi[0] is not None and not (lo_hi[0] <= number <= lo_hi[1]):
                     warnings.append({"case_id": case_id, "column": name,
@@ -416,7 +443,14 @@ def _apply_schema(bundle, values: pd.DataFrame) -> tuple[pd.DataFrame, list, lis
                 continue
             seen = info.get("levels_seen") or []
             allowed = list(spec.allowed_values) if spec.allowed_values else list(seen)
-            if text not in allowed:
+            if text not in allowed and spec.type == "categorical" and _unseen_policy() is not None:
+                coded, notes, failure = _apply_unseen(spec, case_id, raw, allowed)
+                if failure is not None:
+                    failures.append(failure)
+                else:
+                    out.at[case_id, name] = coded
+                    warnings += [{"case_id": case_id, "column": name, "message": f"{p.message}. {p.fix}"} for p in notes]
+            elif text not in allowed:
                 failures.append(_unseen_level(name, raw, allowed, case_id))
             elif seen and text not in seen:
                 warnings.append({"case_id": case_id, "column": name,

@@ -22,7 +22,8 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["QUANTILES", "ROI_COLUMNS", "MIN_CASES_PER_CENTROID", "MAX_CENTROIDS", "roi_measures", "pooled_quantiles",
+__all__ = ["QUANTILES", "ROI_COLUMNS", "MIN_CASES_PER_CENTROID", "MAX_CENTROIDS", "roi_measures", "roi_table",
+           "pooled_quantiles",
            "training_summary", "explain_space", "explain_parts", "apply_steps", "shap_background"]
 
 #: Quantiles stored for every numeric column.
@@ -76,6 +77,30 @@ def pooled_quantiles(values, probs=QUANTILES, k: int = MIN_CASES_PER_CENTROID) -
         start = int(np.clip(round(p * (n - 1) - (k - 1) / 2), 0, n - k))
         out.append(x[start:start + k].mean())
     return np.asarray(out)
+
+
+def roi_table(table: pd.DataFrame) -> pd.DataFrame:
+    """ROI measures (:data:`ROI_COLUMNS`) of every case of a cohort table that can be read.
+
+    The ``training_rois`` argument of :func:`sonorad.bundle.write_bundle`. Each case is read with
+    :func:`sonorad.imaging.load_roi` (``frame`` and ``spacing_mm`` honoured); a case that cannot be
+    read is left out (the extraction stage reports it).
+    """
+    from sonorad.errors import CaseError
+    from sonorad.features.extract import cases_from_table
+    from sonorad.imaging import load_roi
+
+    rows = {}
+    for case in cases_from_table(table):
+        if not case.masks:
+            continue
+        try:
+            image, mask = load_roi(case.image, list(case.masks), case_id=case.case_id, frame=case.frame,
+                                   spacing=case.spacing)
+        except CaseError:
+            continue
+        rows[case.case_id] = roi_measures(image, mask)
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(ROI_COLUMNS)).rename_axis("case_id")
 
 
 def _number(value) -> float | None:

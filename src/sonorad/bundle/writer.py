@@ -237,6 +237,8 @@ def _schema(variables: dict, summary: dict, imputation: dict, study: dict, colum
             "training_range": col.get("range"),
             "training_levels": col.get("levels_seen"),
             "n_missing_in_training": col.get("n_missing"),
+            "plausible_range": list(spec.range) if getattr(spec, "range", None) else None,
+            "unseen": getattr(spec, "unseen", None),
         })
     return out
 

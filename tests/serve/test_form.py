@@ -82,3 +82,17 @@ def test_variables_field_must_be_a_json_object():
         with pytest.raises(UploadError) as err:
             parse_values(bad)
         assert err.value.field == "variables"
+
+
+def test_declared_plausible_range_and_unseen_policy():
+    schema = [{"name": "age", "type": "numeric", "plausible_range": [0, 120]},
+              {"name": "site", "type": "categorical", "levels": ["a", "b"], "unseen": "other"},
+              {"name": "shape", "type": "categorical", "levels": ["oval", "round"], "unseen": "error"}]
+    fields = form_fields(schema)
+    assert check_values(fields, {"age": 120, "site": "z", "shape": "oval"}) == {"age": 120.0, "site": "z",
+                                                                                 "shape": "oval"}
+    with pytest.raises(UploadError) as err:
+        check_values(fields, {"age": 540, "site": "a", "shape": "oval"})
+    assert err.value.field == "age" and "plausible range [0, 120]" in err.value.message
+    with pytest.raises(UploadError, match="never saw in training"):
+        check_values(fields, {"age": 50, "site": "a", "shape": "star"})

@@ -77,6 +77,10 @@ def form_fields(schema: list[dict], *, allow_missing: bool = False) -> list[dict
             "range": list(rng) if rng is not None and kind == "numeric" else None,
             "choices": list(choices),
             "required": bool(required),
+            # Declared by the study (see docs/study-file.md): a value outside it is an error, and
+            # ``unseen: other`` lets the model take an unknown category as its "other" level.
+            "plausible_range": list(entry["plausible_range"]) if entry.get("plausible_range") else None,
+            "unseen": entry.get("unseen") or "error",
         })
     return fields
 
@@ -106,6 +110,11 @@ def _check_one(field: dict, value):
     if kind == "numeric":
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
             raise _bad(field, value, "a finite number" + (f" in {field['unit']}" if field["unit"] else ""))
+        low_high = field.get("plausible_range")
+        if low_high and not low_high[0] <= value <= low_high[1]:
+            raise UploadError(f"variable {field['name']!r} ({field['label']}): {value:g} is outside the plausible "
+                              f"range [{low_high[0]:g}, {low_high[1]:g}] the study declares", field=field["name"],
+                              fix="correct the value (check its unit)")
         return float(value)
     if kind == "binary":
         no, yes = field["choices"][:2]
@@ -120,6 +129,8 @@ def _check_one(field: dict, value):
         # A JSON number 2 and a level 2.0, or the string "2" and a level 2, are the same choice.
         if value == choice or (not isinstance(value, bool) and str(value) == str(choice)):
             return choice
+    if kind == "categorical" and field.get("unseen") == "other" and isinstance(value, str) and value.strip():
+        return value.strip()  # the model maps it to its "other" level, with a warning
     listed = ", ".join(repr(c) for c in field["choices"])
     raise UploadError(f"variable {field['name']!r} ({field['label']}): {value!r} is a category the model "
                       f"never saw in training; it knows {listed}", field=field["name"],

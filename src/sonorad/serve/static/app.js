@@ -77,6 +77,7 @@ function fieldInput(field) {
   const hint = [];
   if (field.unit) hint.push(field.unit);
   if (field.range) hint.push(`training range ${field.range[0]} – ${field.range[1]}`);
+  if (field.plausible_range) hint.push(`accepted ${field.plausible_range[0]} – ${field.plausible_range[1]}`);
   if (field.type === "ordinal") hint.push("ordered");
   if (!field.required) hint.push("optional: left empty, the model imputes it");
   if (hint.length) {

@@ -102,8 +102,13 @@ def gradcam_bundle(small_bundle, tmp_path_factory):
     cnn = CNNClassifier(backbone="small_cnn", weights=None, margin=0.2)
     cnn.model_, cnn.classes_, cnn.best_epoch_ = load_backbone("small_cnn", None), np.array([0, 1]), 1
     chosen = small_bundle.chosen
+    n_train = len(small_bundle.train_ids)
+    events = int(small_bundle.labels.loc[small_bundle.train_ids].astype(int).sum())
     card = {"intended_use": "Test bundle on a synthetic cohort with an untrained CNN; not for clinical use.",
-            "external_auc": {"auc": 0.5, "low": 0.3, "high": 0.7}, "calibration": {"intercept": 0.0, "slope": 1.0}}
+            "cohorts": [{"cohort": "training (synthetic centers C1, C2)", "n": n_train, "events": events},
+                        {"cohort": "external (synthetic centers C3, C4)", "n": len(small_bundle.external_ids)}],
+            "external_auc": {"auc": 0.5, "low": 0.3, "high": 0.7, "note": "placeholder values of a test bundle"},
+            "calibration": {"intercept": 0.0, "slope": 1.0, "note": "placeholder values of a test bundle"}}
     return write_bundle(tmp_path_factory.mktemp("gradcam_bundle") / "model",
                         models={chosen: small_bundle.models[chosen], "cnn": cnn},
                         chosen=chosen, cutoffs={chosen: small_bundle.cutoffs[chosen], "cnn": 0.5},

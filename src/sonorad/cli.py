@@ -130,7 +130,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from sonorad.serve import UploadLimits, serve
 
-    limits = UploadLimits(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=args.max_pixels)
+    limits = UploadLimits(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=args.max_pixels,
+                          max_inflight=args.max_inflight)
     serve(Path(args.bundle), host=args.host, port=args.port, token=args.token,
           keep=Path(args.keep) if args.keep else None, limits=limits, allow_missing=args.allow_missing)
     return 0
@@ -281,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-upload-mb", type=float, default=32.0, help="largest request body in MB (default 32)")
     p.add_argument("--max-pixels", type=int, default=16 * 1024 * 1024,
                    help="largest image in decoded pixels, checked from the header (default 16777216)")
+    p.add_argument("--max-inflight", type=int, default=16,
+                   help="uploads handled at once; more are answered 503 (default 16)")
     p.set_defaults(func=_cmd_serve)
     return parser
 

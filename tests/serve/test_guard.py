@@ -78,3 +78,40 @@ def test_body_cap_by_content_length_and_while_streaming():
         streamed = client.post("/api/echo", content=chunks())
     assert declared.status_code == 413 and "1001 bytes" in declared.json()["error"]
     assert streamed.status_code == 413 and "limit of 1000 bytes" in streamed.json()["error"]
+
+
+def test_more_uploads_than_max_inflight_are_answered_busy():
+    """With one upload in progress and max_inflight=1, the next one gets 503 at once."""
+    import asyncio
+
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_app(scope, receive, send):
+        started.set()
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    guard = Guard(slow_app, max_body_bytes=100, max_inflight=1)
+
+    async def request():
+        sent = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"x", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/api/predict", "headers": [(b"host", b"127.0.0.1")]}
+        await guard(scope, receive, send)
+        return sent[0]["status"]
+
+    async def both():
+        first = asyncio.create_task(request())
+        await started.wait()
+        second = await request()
+        release.set()
+        return await first, second, guard.inflight
+
+    assert asyncio.run(both()) == (200, 503, 0)

@@ -413,7 +413,7 @@ def create_app(bundle, *, token: str | None = None, keep: Path | None = None,
         return calc.predict(image, mask, roi, variables, case_id, frame)
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    wrapped = Guard(app, max_body_bytes=limits.max_upload_bytes, token=token)
+    wrapped = Guard(app, max_body_bytes=limits.max_upload_bytes, token=token, max_inflight=limits.max_inflight)
     if allowed_hosts:
         wrapped = TrustedHostMiddleware(wrapped, allowed_hosts=allowed_hosts)
     wrapped.calculator = calc  # for tests and the server wrapper

@@ -4,6 +4,9 @@ It is plain ASGI (no framework) so that it runs before anything parses the reque
 
 * a request body above the byte limit is refused with 413 while it streams in, before the
   multipart parser sees it (``Content-Length`` is checked first when the client sends one);
+* at most ``max_inflight`` uploads (POST requests) are handled at once; one more is answered 503
+  at once, so memory stays bounded by about ``max_inflight`` x (body limit + one decoded image)
+  however many clients connect;
 * with a token, every path except the page's static files, ``/healthz`` and ``/api/login`` needs
   ``Authorization: Bearer T``, ``X-Sonorad-Token: T`` or the ``sonorad_token`` cookie that
   ``/api/login`` sets (HttpOnly, SameSite=Strict, so other sites cannot send it);
@@ -61,12 +64,16 @@ class Guard:
         Largest request body accepted.
     token : str, optional
         Access token; None leaves the calculator open (only allowed on loopback, see ``serve``).
+    max_inflight : int
+        POST requests handled at once; more get 503.
     """
 
-    def __init__(self, app, *, max_body_bytes: int, token: str | None = None):
+    def __init__(self, app, *, max_body_bytes: int, token: str | None = None, max_inflight: int = 16):
         self.app = app
         self.max_body_bytes = int(max_body_bytes)
         self.token = token
+        self.max_inflight = int(max_inflight)
+        self.inflight = 0  # only touched on the event loop's thread
 
     def token_ok(self, scope) -> bool:
         if self.token is None:
@@ -110,10 +117,22 @@ class Guard:
         length = _header(scope, b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
             return await _send_json(send, 413, self._too_large(int(length)))
-        receive = await self._capped(receive, send) if scope.get("method") in ("POST", "PUT") else receive
-        if receive is None:
-            return None
+        if scope.get("method") not in ("POST", "PUT"):
+            return await self._forward(scope, receive, send, path)
+        if self.inflight >= self.max_inflight:
+            return await _send_json(send, 503, {"error": f"the calculator is busy ({self.inflight} requests in "
+                                                         "progress)", "field": None, "fix": "retry in a moment"},
+                                    extra_headers=[(b"retry-after", b"2")])
+        self.inflight += 1
+        try:
+            receive = await self._capped(receive, send)
+            if receive is None:
+                return None
+            return await self._forward(scope, receive, send, path)
+        finally:
+            self.inflight -= 1
 
+    async def _forward(self, scope, receive, send, path: str):
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))

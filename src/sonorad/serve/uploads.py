@@ -72,13 +72,17 @@ class UploadLimits:
         Largest request body accepted (HTTP 413 above it).
     max_pixels : int
         Largest decoded image, rows x cols (x frames for a DICOM cine), checked from the header.
+    max_inflight : int
+        Uploads handled at once; one more is answered 503 (bounds memory, see
+        :class:`sonorad.serve.guard.Guard`).
     """
 
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     max_pixels: int = DEFAULT_MAX_PIXELS
+    max_inflight: int = 16
 
     def __post_init__(self):
-        if self.max_upload_bytes < 1 or self.max_pixels < 1:
+        if self.max_upload_bytes < 1 or self.max_pixels < 1 or self.max_inflight < 1:
             raise ValueError(f"upload limits must be positive, got {self}")
 
 

@@ -190,7 +190,7 @@ def test_report_rerenders_from_the_saved_result_without_refitting(study1_run, mo
         raise AssertionError("sonorad report must not fit")
 
     monkeypatch.setattr(stages, "fit", refit)
-    (run.out / "report.html").unlink()
+    (run.out / "report.html").unlink(missing_ok=True)
     assert main(["report", str(run.out)]) == 0
     html = (run.out / "report.html").read_text()
     assert 'id="shap"' in html and "Rad-score =" in html
@@ -244,3 +244,30 @@ def test_radiomics_nomogram_study_file(tmp_path):
     points = pd.read_csv(run.out / "tables" / "nomogram_points.csv")
     assert "Rad-score" in set(points.iloc[:, 0].astype(str)) or "rad_score" in set(points.iloc[:, 0].astype(str))
     assert (run.out / "figures" / "nomogram.png").exists()
+
+
+def test_bundle_scores_new_cases_as_the_run_did(study1_run, tmp_path):
+    """sonorad predict on the external cases without labels reproduces the run's probabilities."""
+    from sonorad.cli import main
+
+    study, run = study1_run
+    cases = pd.read_csv(study.cohort, dtype=str)
+    external = cases[cases["case_id"].isin(run.ids("external"))].drop(columns=["label"])
+    csv = Path(study.cohort).parent / "external_without_labels.csv"
+    external.to_csv(csv, index=False)
+    assert main(["predict", str(run.out / "model"), str(csv), "--out", str(tmp_path / "pred")]) == 0
+    got = pd.read_csv(tmp_path / "pred" / "predictions.csv", dtype={"case_id": str})
+    got = got.pivot(index="case_id", columns="model", values="probability")
+    expected = run.probabilities["external"]
+    assert set(expected.columns) <= set(got.columns)
+    np.testing.assert_allclose(got.loc[expected.index, expected.columns].to_numpy(), expected.to_numpy(),
+                               rtol=0, atol=1e-9)
+
+
+def test_bundle_holds_no_training_case_id(study1_run):
+    _, run = study1_run
+    blobs = b"".join(p.read_bytes() for p in (run.out / "model").rglob("*") if p.is_file())
+    for case_id in run.ids("train"):
+        assert case_id.encode() not in blobs, case_id
+    card = (run.out / "model" / "card.md").read_text()
+    assert run.design.primary in card and "Research use only" in card

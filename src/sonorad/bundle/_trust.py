@@ -35,7 +35,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sonorad.selection.CorrelationFilter",
     "sonorad.selection.LassoSelector",
     "sonorad.selection.MRMRSelector",
-    # the design contract's model wrappers
+    # the designs' models over the model input table
     "sonorad.designs.base.ColumnModel",
     "sonorad.designs.base.ScoreStack",
     # FeatureBlocks, wherever the designs package keeps it

@@ -18,7 +18,7 @@ from sonorad.errors import FAILURE_COLUMNS, CohortError, ConfigError, Problem
 
 __all__ = ["COHORT_OF_PART", "Features", "Evaluation", "validate", "extract", "compute_icc", "included",
            "feature_columns", "model_inputs", "make_design", "fit", "cross_validate", "fine_tune", "predict",
-           "evaluate", "odds_ratio_tables", "empty_failures", "check_parts", "cohort_ids"]
+           "evaluate", "odds_ratio_tables", "empty_failures", "check_parts", "cohort_ids", "roi_table", "model_card"]
 
 #: cohort name of each split part
 COHORT_OF_PART = {"train": "training", "internal": "internal", "external": "external"}
@@ -289,6 +289,57 @@ def odds_ratio_tables(variables: dict, train_table: pd.DataFrame, y: pd.Series,
     except ValueError as exc:
         notes.append(f"multivariable table not computed: {exc}")
     return uni, multi, notes
+
+
+def roi_table(table: pd.DataFrame) -> pd.DataFrame:
+    """ROI area (pixels, mm²) and pixel spacing of every case that opens (for the bundle's summary)."""
+    from sonorad.bundle import roi_measures
+    from sonorad.features.extract import cases_from_table
+    from sonorad.imaging import load_roi
+
+    rows = {}
+    for case in cases_from_table(table):
+        try:
+            image, mask = load_roi(case.image, list(case.masks), case_id=case.case_id, frame=case.frame,
+                                   spacing=case.spacing)
+        except Exception:  # noqa: BLE001 - a case that does not open was excluded earlier
+            continue
+        rows[case.case_id] = roi_measures(image, mask)
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def model_card(study, result: DesignResult, evaluation: Evaluation, parts: pd.Series, y: pd.Series,
+               cohort_table: pd.DataFrame) -> dict:
+    """The model card of a study's bundle: intended use, cohorts, external AUC with CI, calibration."""
+    positive = study.label.positive
+    cohorts = []
+    for part, name in COHORT_OF_PART.items():
+        ids = parts.index[parts == part]
+        if len(ids):
+            centers = sorted(cohort_table.loc[ids, "center"].astype(str).unique())
+            cohorts.append({"cohort": name, "cases": len(ids), "positives": int(y.loc[ids].sum()),
+                            "centers": ", ".join(centers)})
+    card = {"intended_use": (f"Research use only; not a medical device. Estimates the probability that "
+                             f"{study.label.column} = {positive!r} for one lesion from its ultrasound image, the "
+                             f"lesion ROI and the declared variables. Study: {study.description or study.name}. "
+                             "The estimate supports, and never replaces, clinical judgement."),
+            "not_intended_for": ["images, scanners or populations unlike the training cohort without local "
+                                 "validation (see the out-of-distribution warnings)",
+                                 "use without recalibration at a site whose calibration was not checked"],
+            "cohorts": cohorts, "design": result.design, "chosen_model": result.primary}
+    metrics = evaluation.metrics
+    row = metrics[(metrics["cohort"] == evaluation.primary_cohort) & (metrics["model"] == result.primary)]
+    if len(row) and "auc" in row.columns and pd.notna(row["auc"].iloc[0]):
+        r = row.iloc[0]
+        card["external_auc"] = {"auc": float(r["auc"]), "low": float(r["auc_low"]), "high": float(r["auc_high"]),
+                                "cohort": evaluation.primary_cohort, "model": result.primary}
+    cal = evaluation.calibration
+    crow = cal[(cal["cohort"] == evaluation.primary_cohort) & (cal["model"] == result.primary)] if len(cal) else cal
+    if len(crow):
+        keep = [c for c in ("citl", "intercept", "slope", "brier", "eavg", "hl_p") if c in crow.columns]
+        card["calibration"] = {"cohort": evaluation.primary_cohort,
+                               **{c: (None if pd.isna(crow.iloc[0][c]) else float(crow.iloc[0][c])) for c in keep}}
+    return card
 
 
 def cohort_ids(parts: pd.Series) -> dict[str, pd.Index]:

@@ -23,7 +23,7 @@ FEATURE_KEYS = ("radiomics", "params", "deep", "dl_backbone", "jobs", "cache", "
 #: Keys of the ``evaluation:`` section.
 EVALUATION_KEYS = ("cv_folds", "level", "shap", "shap_cases", "gradcam", "nomogram", "highlight")
 #: Keys of the ``models:`` section read by the runner itself (the rest go to ``build_family``).
-RUNNER_MODEL_KEYS = ("cnn",)
+RUNNER_MODEL_KEYS = ("cnn", "bundle_exclude")
 _ICC_KEYS = ("n_cases", "threshold")
 _CNN_KEYS = ("backbones", "weights", "epochs", "batch_size", "lr", "patience", "val_fraction", "augment",
              "margin", "mask_background", "input_size", "device")
@@ -57,6 +57,9 @@ class RunConfig:
     family : dict
         The ``models:`` section without the runner's own keys, for
         :func:`sonorad.designs.build_design`.
+    bundle_exclude : tuple of str
+        Models left out of the model bundle (``models.bundle_exclude``; e.g. ``[knn, svm]``, which
+        keep training feature vectors).
     cnn : dict or None
         Fine-tuned CNN classifiers (``models.cnn``): ``backbones`` plus
         :class:`sonorad.deep.finetune.CNNClassifier` parameters.
@@ -86,6 +89,7 @@ class RunConfig:
     batch_size: int = 32
     family: dict = field(default_factory=dict)
     cnn: dict | None = None
+    bundle_exclude: tuple[str, ...] = ()
     cv_folds: int = 5
     level: float = 0.95
     shap: bool = True
@@ -216,7 +220,8 @@ def _models(c: _Checker, section: dict, base: Path | None) -> dict:
             weights = cnn.get("weights")
             if isinstance(weights, str) and weights not in ("default", "random"):
                 cnn["weights"] = str(_relative(weights, base))
-    return {"family": family, "cnn": cnn}
+    exclude = c.names(section, "models", "bundle_exclude", ()) or ()
+    return {"family": family, "cnn": cnn, "bundle_exclude": tuple(exclude)}
 
 
 def _evaluation(c: _Checker, section: dict) -> dict:

@@ -261,6 +261,9 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
         explanations=explanations, notes=tuple(notes), timings=dict(log.timings), reused=tuple(log.reused))
     written = outputs.write_tables(study_result)
     outputs.write_gradcams(explanations, out / "figures" / "gradcam")
+    bundle = log.stage("model bundle", _write_bundle, study, cfg, out, result, cnns, evaluation, features, X_train,
+                       parts, y, cohort.table)
+    log.say(f"model bundle: {bundle}")
     _show_results(study_result, log)
     study_result.save()
     if report:
@@ -281,6 +284,22 @@ def _explain(result, study, cfg, inputs, probabilities, evaluation, cohort, part
     return explain(result, study=study, config=cfg, inputs=inputs, probabilities=probabilities,
                    primary=evaluation.primary_cohort, cohort_table=cohort.table, parts=parts, y=y, cnns=cnns,
                    say=log.say)
+
+
+def _write_bundle(study, cfg, out, result, cnns, evaluation, features, X_train, parts, y, cohort_table) -> Path:
+    """``OUT/model/``: every model, the feature settings, the variable schema and the model card."""
+    from sonorad.bundle import write_bundle
+
+    deep = None if cfg.dl_backbone is None else {"backbone": cfg.dl_backbone, "margin": cfg.margin,
+                                                   "mask_background": cfg.mask_background,
+                                                   "batch_size": cfg.batch_size}
+    train = X_train.index
+    card = stages.model_card(study, result, evaluation, parts, y, cohort_table)
+    return write_bundle(out / "model", models={**result.models, **cnns}, chosen=result.primary,
+                        cutoffs=evaluation.cutoffs["threshold"].astype(float).to_dict(),
+                        features={"radiomics_params": features.params, "deep": deep}, variables=study.variables,
+                        training_input=X_train, training_rois=stages.roi_table(cohort_table.loc[train]), card=card,
+                        study=study.to_dict(), exclude=cfg.bundle_exclude, seed=study.seed)
 
 
 def _feature_summary(features: stages.Features, cfg: RunConfig) -> dict:

@@ -61,7 +61,6 @@ def build_small_bundle(root: Path, *, exclude=(), n_patients: int = 40):
     """
     from types import SimpleNamespace
 
-    import numpy as np
     import pandas as pd
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline

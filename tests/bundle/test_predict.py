@@ -238,3 +238,18 @@ def test_unseen_policy_other_codes_a_new_category_and_warns(small_bundle, extern
     assert result.failures.empty and set(result.scored_cases) == set(cases.index)
     w = result.warnings[result.warnings["column"] == "noise_cat1"]
     assert list(w["case_id"]) == [cases.index[0]] and "never seen in training" in w["message"].iloc[0]
+
+
+def test_a_case_a_model_refuses_fails_alone_and_the_rest_are_scored_together():
+    from sklearn.linear_model import LogisticRegression
+
+    from sonorad.bundle.predict import _run_model
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(20, 2)), columns=["a", "b"], index=[f"c{i}" for i in range(20)])
+    model = LogisticRegression().fit(X, (X["a"] > 0).astype(int))
+    X.loc["c3", "a"] = np.nan
+    failures = []
+    p = _run_model("lr", model, X, failures)
+    assert [f["case_id"] for f in failures] == ["c3"] and "NaN" in failures[0]["error"]
+    np.testing.assert_allclose(p, model.predict_proba(X.drop(index="c3"))[:, 1], rtol=0, atol=0)

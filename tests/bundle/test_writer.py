@@ -16,7 +16,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
 from sonorad.bundle import BundleError, load_bundle, write_bundle
-from sonorad.bundle.summary import _flat_steps
+from sonorad.bundle.summary import explain_parts
 from sonorad.clinical import ClinicalEncoder
 from sonorad.harmonize import ComBatHarmonizer
 from sonorad.models import available_models, get_model
@@ -60,11 +60,17 @@ def _sonorad_front(FeatureBlocks):
 
 
 def _models(FeatureBlocks) -> dict:
+    """Every zoo model once, and every sonorad estimator at least once."""
     models = {}
     for name in available_models():
-        front = _sonorad_front(FeatureBlocks)
-        models[f"scores/{name}"] = Pipeline([("encode", front), ("lasso", LassoSelector(standardize=True, cv=3, n_lambdas=8)),
-                                             ("model", get_model(name))])
+        if name in ("logistic_regression", "xgboost", "knn"):  # behind every sonorad step
+            front = _sonorad_front(FeatureBlocks)
+            models[f"scores/{name}"] = Pipeline([("encode", front),
+                                                 ("lasso", LassoSelector(standardize=True, cv=3, n_lambdas=8)),
+                                                 ("model", get_model(name))])
+        else:
+            front = FeatureBlocks([("rad", "passthrough", RAD), ("clin", _encoder(), ["age", "edge", "grade"])])
+            models[f"plain/{name}"] = Pipeline([("encode", front), ("model", get_model(name))])
     selection = Pipeline([("zscore", ZScore()), ("icc", ICCFilter({f: 0.9 for f in RAD})),
                           ("univariate", UnivariateFilter(alpha=0.5)), ("correlation", CorrelationFilter()),
                           ("mrmr", MRMRSelector(n_features=2))])
@@ -100,7 +106,7 @@ def test_every_zoo_model_and_sonorad_estimator_round_trips_exactly(zoo_bundle):
 
 
 def test_models_are_skops_files_and_no_pickle(zoo_bundle):
-    path, models, _ = zoo_bundle
+    path, _, _ = zoo_bundle
     manifest = json.loads((path / "manifest.json").read_text())
     assert {e["kind"] for e in manifest["models"].values()} == {"skops"}
     assert not list(path.rglob("*.pkl")) and not list(path.rglob("*.joblib"))
@@ -112,7 +118,7 @@ def test_card_names_the_models_that_keep_training_vectors(zoo_bundle):
     path, _, _ = zoo_bundle
     card = json.loads((path / "card.json").read_text())
     kept = set(card["bundle"]["models_keeping_training_vectors"])
-    assert kept == {"scores/svm", "scores/knn", "selection/svm_balanced", "selection/knn_oversampled"}
+    assert kept == {"plain/svm", "scores/knn", "selection/svm_balanced", "selection/knn_oversampled"}
     text = (path / "card.md").read_text()
     assert "keep training feature vectors" in text and "scores/knn" in text
 
@@ -166,8 +172,9 @@ def _row_representations(models: dict, X: pd.DataFrame) -> list[pd.DataFrame]:
     numeric = X.select_dtypes("number")
     tables = [numeric]
     for model in models.values():
-        out = X
-        for step in _flat_steps(model)[:-1]:
+        display, scale, _, out = explain_parts(model, X)  # a design wrapper: its second stage's input
+        tables.append(out.select_dtypes("number"))
+        for step in display + scale:
             out = step.transform(out)
             tables.append(pd.DataFrame(np.asarray(out, dtype=float), index=X.index))
     return tables
@@ -209,10 +216,10 @@ def test_no_training_case_id_in_any_bundle_file(small_bundle):
             assert cid.encode() not in data, f"{cid} found in {name}"
 
 
-def test_no_training_row_in_a_bundle_without_knn(tmp_path, bundle_builder):
-    built = bundle_builder(tmp_path, exclude=["radiomics/knn"])
-    kept = {n: m for n, m in built.models.items() if n != "radiomics/knn"}
-    hits = _row_hits(_bundle_bytes(built.path), _row_representations(kept, built.training_input))
+def test_no_training_row_in_any_bundle_file_but_the_knn_model(small_bundle):
+    files = {n: d for n, d in _bundle_bytes(small_bundle.path).items() if not n.startswith("radiomics_knn.skops")}
+    kept = {n: m for n, m in small_bundle.models.items() if n != "radiomics/knn"}
+    hits = _row_hits(files, _row_representations(kept, small_bundle.training_input))
     assert hits.max() == 0, hits.sort_values().tail()
 
 
@@ -281,3 +288,13 @@ def test_rewriting_a_bundle_replaces_it(tmp_path, small_bundle):
                   card={}, study={})
     write_bundle(target, models={"knn": small_bundle.models["radiomics/knn"]}, chosen="knn", **common)
     assert load_bundle(target).models == ["knn"]
+
+
+def test_shap_background_never_averages_fewer_than_five_cases():
+    from sonorad.bundle.summary import shap_background
+
+    rng = np.random.default_rng(1)
+    values = np.vstack([rng.normal(size=(40, 3)), rng.normal(8, 0.1, size=(2, 3))])  # 2 outliers
+    centroids, sizes = shap_background(pd.DataFrame(values))
+    assert min(sizes) >= 5 and sum(sizes) == 42 and len(centroids) == len(sizes) <= 8
+    assert not any((np.abs(values - c).max(axis=1) < 1e-12).any() for c in centroids)

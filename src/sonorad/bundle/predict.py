@@ -539,23 +539,36 @@ def _ood_warnings(bundle, inputs: _Inputs, X: pd.DataFrame) -> list:
 
 
 # -- models --------------------------------------------------------------------------------------
+def _batch(model, X) -> pd.Series:
+    return pd.Series(np.asarray(model.predict_proba(X))[:, 1].astype(float), index=X.index)
+
+
 def _run_model(name: str, model, X, failures: list) -> pd.Series:
-    """Probabilities of the rows of X; a batch error is retried case by case so one case cannot stop all."""
+    """Probabilities of the rows of X, scored together.
+
+    When the batch fails, each case is tried alone to find the one(s) at fault; the others are then
+    scored together again (a model may use the batch, e.g. ComBat estimating a new center from its
+    cases), so one bad case never stops the rest.
+    """
     if len(X) == 0:
         return pd.Series(dtype=float)
     try:
-        return pd.Series(np.asarray(model.predict_proba(X))[:, 1].astype(float), index=X.index)
-    except Exception:  # noqa: BLE001 - find the case(s) it is about
-        pass
-    out = {}
+        return _batch(model, X)
+    except Exception:  # noqa: BLE001 - find the case(s) at fault below
+        alone = {}
     for cid in X.index:
         try:
-            out[cid] = float(np.asarray(model.predict_proba(X.loc[[cid]]))[0, 1])
+            alone[cid] = float(_batch(model, X.loc[[cid]]).iloc[0])
         except Exception as exc:  # noqa: BLE001
             failures.append(_failure(cid, f"model {name}", f"{type(exc).__name__}: {exc}",
                                      "check this case's values against the bundle's schema.json; the other "
                                      "models and cases are unaffected"))
-    return pd.Series(out, dtype=float)
+    if 1 < len(alone) < len(X):
+        try:
+            return _batch(model, X.loc[list(alone)])
+        except Exception:  # noqa: BLE001 - keep the one-by-one probabilities
+            pass
+    return pd.Series(alone, dtype=float)
 
 
 def _run_cnn(name: str, model, inputs: _Inputs, ids, failures: list) -> pd.Series:
@@ -843,7 +856,7 @@ def predict_cases(bundle, cases, *, models=None, explain: bool = True, gradcam_d
         cases = read_cases_for_prediction(cases)
     models = _selected(bundle, models)
     inputs = _inputs_from_table(bundle, cases, jobs=jobs, cache=cache, progress=progress)
-    result, X = _score(bundle, inputs, models, explain)
+    result, _ = _score(bundle, inputs, models, explain)
     if inputs.labels is not None and len(result.predictions):
         result.metrics = _metrics(bundle, result.predictions, inputs.labels)
     if gradcam_dir is not None:

@@ -241,9 +241,10 @@ def apply_steps(steps: list, X):
 def shap_background(Xt: pd.DataFrame, *, random_state: int = 0) -> tuple[np.ndarray, list[int]]:
     """K-means centroids of the training predictors, each the mean of >= MIN_CASES_PER_CENTROID cases.
 
-    Clusters are found on z-scored predictors (so no predictor dominates by its unit); the number
-    of clusters starts at ``min(MAX_CENTROIDS, n // MIN_CASES_PER_CENTROID)`` and is lowered until
-    every cluster has at least :data:`MIN_CASES_PER_CENTROID` cases.
+    Clusters are found by k-means on z-scored predictors (so no predictor dominates by its unit),
+    with ``min(MAX_CENTROIDS, n // MIN_CASES_PER_CENTROID)`` clusters; then, while a cluster has
+    fewer than :data:`MIN_CASES_PER_CENTROID` cases, the smallest one is dissolved and its cases
+    join the nearest remaining cluster.
 
     Returns
     -------
@@ -263,14 +264,17 @@ def shap_background(Xt: pd.DataFrame, *, random_state: int = 0) -> tuple[np.ndar
     sd = values.std(axis=0)
     z = (values - values.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
     k = max(1, min(MAX_CENTROIDS, n // MIN_CASES_PER_CENTROID, len(np.unique(z, axis=0))))
-    while True:
-        if k == 1:
-            labels = np.zeros(n, dtype=int)
-        else:
-            labels = KMeans(n_clusters=k, n_init=10, random_state=random_state).fit_predict(z)
-        sizes = np.bincount(labels, minlength=k)
-        if sizes.min() >= MIN_CASES_PER_CENTROID or k == 1:
-            break
-        k -= 1
-    centroids = np.vstack([values[labels == c].mean(axis=0) for c in range(k)])
-    return centroids, [int(s) for s in sizes]
+    labels = (np.zeros(n, dtype=int) if k == 1 else
+              KMeans(n_clusters=k, n_init=4, random_state=random_state).fit_predict(z))
+    clusters = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
+    while len(clusters) > 1 and min(len(m) for m in clusters.values()) < MIN_CASES_PER_CENTROID:
+        small = min(clusters, key=lambda c: (len(clusters[c]), c))
+        members = clusters.pop(small)
+        keys = sorted(clusters)
+        centres = np.vstack([z[clusters[c]].mean(axis=0) for c in keys])
+        nearest = np.argmin(((z[members, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)
+        for i, c in zip(members, nearest):
+            clusters[keys[c]] = np.append(clusters[keys[c]], i)
+    keys = sorted(clusters)
+    centroids = np.vstack([values[clusters[c]].mean(axis=0) for c in keys])
+    return centroids, [len(clusters[c]) for c in keys]

@@ -203,7 +203,7 @@ def _check_round_trip(name: str, model, data: bytes, X: pd.DataFrame) -> None:
 
 
 def _explain_entry(model, X: pd.DataFrame, seed: int) -> dict:
-    display, scale, final, X = explain_parts(model, X)
+    display, _, final, X = explain_parts(model, X)
     Xd = apply_steps(display, X)
     centroids, sizes = shap_background(Xd, random_state=seed)
     described = {}
@@ -260,7 +260,7 @@ def _check_inputs(models, chosen, cutoffs, features, variables, training_input, 
     bad = {n: c for n, c in cutoffs.items() if n in kept and not (isinstance(c, (int, float)) and np.isfinite(c))}
     if bad:
         raise BundleError(f"cut-offs must be finite numbers; got {bad}.")
-    missing = set(("radiomics_params", "deep")) - set(features)
+    missing = {"radiomics_params", "deep"} - set(features)
     if missing:
         raise BundleError(f"features needs the keys radiomics_params and deep (None when unused); missing {sorted(missing)}.")
     deep = features.get("deep")

@@ -2,7 +2,7 @@
 
 Every upload is hostile until checked. The order of the checks is what makes them safe:
 
-1. the byte count (the request body is capped before it is parsed, see :mod:`sonorad.serve.app`);
+1. the byte count (the request body is capped before it is parsed, see :mod:`sonorad.serve.guard`);
 2. the format, from the file's first bytes (its signature), never from its name;
 3. the pixel count, from the header alone (PNG IHDR read directly; JPEG SOF and BMP info header via
    Pillow's lazy ``Image.open``; DICOM Rows x Columns via pydicom with ``stop_before_pixels``), so a decompression

@@ -8,7 +8,7 @@ latency, throughput, errors, whether every answer for the same case had the same
 server's RSS at the start (after the warm-up), at the end and its peak (VmHWM). The server is always
 stopped; the whole run is bounded by ``--time-limit`` seconds.
 
-    python benchmarks/bench_serve.py --bundle demo_out/model --cases demo_out/cohort/cases.csv
+    python benchmarks/bench_serve.py --bundle demo_out/model --cases demo_out/cohort/cases.csv --split external
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,12 +41,14 @@ def rss_mib(pid: int) -> dict:
     return {key: int(fields[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM")}
 
 
-def case_requests(bundle_path: Path, cases_csv: Path, n_cases: int) -> list[dict]:
-    """The multipart pieces of ``n_cases`` cases: image bytes, mask bytes, variables JSON."""
+def case_requests(bundle_path: Path, cases_csv: Path, n_cases: int, split: str | None = None) -> list[dict]:
+    """The multipart pieces of ``n_cases`` cases (of ``split`` only, when given): image, mask, variables."""
     from sonorad.bundle import load_bundle
 
     schema = load_bundle(bundle_path).schema()
     table = pd.read_csv(cases_csv, dtype=str, keep_default_na=False)
+    if split is not None:
+        table = table[table["split"] == split]
     out = []
     for _, row in table.head(n_cases).iterrows():
         def resolve(p):
@@ -83,6 +86,7 @@ def main(argv=None) -> int:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--n-cases", type=int, default=4, help="distinct cases cycled through")
+    parser.add_argument("--split", help="use only the cases whose `split` column has this value (e.g. external)")
     parser.add_argument("--time-limit", type=float, default=900.0, help="seconds for the whole load phase")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
@@ -100,18 +104,20 @@ def main(argv=None) -> int:
         external.to_csv(args.cases, index=False)
     if args.bundle is None or args.cases is None:
         parser.error("give --bundle and --cases, or --build-small DIR")
-    cases = case_requests(args.bundle, args.cases, args.n_cases)
+    cases = case_requests(args.bundle, args.cases, args.n_cases, args.split)
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    # The server's log goes to a file: an undrained pipe would fill up and stall the server.
+    log = tempfile.NamedTemporaryFile("w+", prefix="bench_serve_", suffix=".log", delete=False)
     server = subprocess.Popen([sys.executable, "-m", "sonorad", "serve", str(args.bundle), "--port", str(port)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client() as client:
             deadline = time.monotonic() + 120
             while True:
                 if server.poll() is not None:
-                    raise SystemExit(f"the server stopped: {server.stdout.read()}")
+                    raise SystemExit(f"the server stopped; its log: {log.name}")
                 try:
                     if client.get(f"{url}/healthz", timeout=2).status_code == 200:
                         break
@@ -143,6 +149,8 @@ def main(argv=None) -> int:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
+        log.close()
+        print(f"server log: {log.name}", file=sys.stderr)
 
     latencies = sorted(r[1][0] for r in results)
     errors = [r for r in results if r[1][1] != 200]

@@ -168,6 +168,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from sonorad.serve import UploadLimits, serve
+
+    limits = UploadLimits(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=args.max_pixels,
+                          max_inflight=args.max_inflight)
+    serve(Path(args.bundle), host=args.host, port=args.port, token=args.token,
+          keep=Path(args.keep) if args.keep else None, limits=limits, allow_missing=args.allow_missing)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sonorad",
@@ -317,6 +327,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", help="feature cache folder to reuse (e.g. a run's features/.cache)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser(
+        "serve",
+        help="web risk calculator for one patient: image, ROI and clinical values -> risk, SHAP, Grad-CAM",
+        description=(
+            "Serve a model bundle as a web calculator (page and JSON API, POST /api/predict) that works "
+            "offline. Binds 127.0.0.1 unless --host says otherwise; any other binding needs --token. "
+            "Uploads are read in memory and nothing is written to disk unless --keep DIR is given. "
+            "See docs/serve.md."
+        ),
+    )
+    p.add_argument("bundle", help="model bundle folder (OUT/model of sonorad run) or a zip of it")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this computer only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--token", help="access token; required when --host is not a loopback address")
+    p.add_argument("--keep", help="write each request's image, mask and result under this folder")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="let the model impute variables left empty (default: every variable is required)")
+    p.add_argument("--max-upload-mb", type=float, default=32.0, help="largest request body in MB (default 32)")
+    p.add_argument("--max-pixels", type=int, default=16 * 1024 * 1024,
+                   help="largest image in decoded pixels, checked from the header (default 16777216)")
+    p.add_argument("--max-inflight", type=int, default=16,
+                   help="uploads handled at once; more are answered 503 (default 16)")
+    p.set_defaults(func=_cmd_serve)
     return parser
 
 

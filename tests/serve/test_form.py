@@ -1,0 +1,98 @@
+"""The form built from a variable schema, and posted values checked against it."""
+
+import pytest
+
+from sonorad.serve.form import check_values, form_fields, parse_values
+from sonorad.serve.uploads import UploadError
+
+SCHEMA = [
+    {"name": "age", "type": "numeric", "description": "Age at diagnosis", "unit": "years",
+     "range": [21.0, 88.0], "required": True},
+    {"name": "calcification", "type": "binary", "levels": ["absent", "present"],
+     "description": "Microcalcification on ultrasound", "required": True},
+    {"name": "center", "type": "categorical", "levels": ["A", "B"], "description": "Hospital", "required": False},
+    {"name": "tirads", "type": "ordinal", "order": ["3", "4", "5"], "description": "TI-RADS category",
+     "imputation": None},
+    {"name": "size", "type": "numeric", "description": "Lesion size", "imputation": 12.0},
+]
+
+
+def test_each_type_gets_its_input_labelled_by_description():
+    fields = {f["name"]: f for f in form_fields(SCHEMA, allow_missing=True)}
+    assert fields["age"]["input"] == "number" and fields["age"]["unit"] == "years"
+    assert fields["age"]["range"] == [21.0, 88.0] and fields["age"]["label"] == "Age at diagnosis"
+    assert fields["calcification"]["input"] == "yesno"
+    assert fields["calcification"]["choices"] == ["absent", "present"]
+    assert fields["center"]["input"] == "select" and fields["center"]["choices"] == ["A", "B"]
+    assert fields["tirads"]["choices"] == ["3", "4", "5"] and fields["tirads"]["required"]
+    assert not fields["center"]["required"]
+    assert not fields["size"]["required"]  # the model imputes it, and the server allows that
+    strict = {f["name"]: f for f in form_fields(SCHEMA)}
+    assert strict["size"]["required"] and not strict["center"]["required"]  # the schema's own word stands
+    # Without declared levels: binary is 0/1, categorical lists the levels seen in training.
+    binary, cat = form_fields([{"name": "b", "type": "binary", "levels": None},
+                               {"name": "c", "type": "categorical", "levels": None, "training_levels": ["x", "y"]}])
+    assert binary["choices"] == ["0", "1"] and cat["choices"] == ["x", "y"]
+    # Without a description the name is the label; a dict range is read too.
+    [plain] = form_fields([{"name": "size_mm", "type": "numeric", "training_range": {"min": 2, "max": 40}}])
+    assert plain["label"] == "size_mm" and plain["range"] == [2, 40] and plain["required"]
+
+
+def test_a_broken_schema_is_a_bundle_error():
+    with pytest.raises(ValueError, match="type"):
+        form_fields([{"name": "x", "type": "text"}])
+
+
+def test_good_values_come_back_typed():
+    fields = form_fields(SCHEMA, allow_missing=True)
+    values = check_values(fields, {"age": 54, "calcification": True, "tirads": 4})
+    assert values == {"age": 54.0, "calcification": "present", "center": None, "tirads": "4", "size": None}
+    again = check_values(fields, {"age": 54.5, "calcification": 0, "tirads": "5", "center": "B", "size": 3})
+    assert again["center"] == "B" and again["calcification"] == "absent" and again["size"] == 3.0
+    assert check_values(fields, {"age": 1, "calcification": "present", "tirads": "3"})["calcification"] == "present"
+
+
+@pytest.mark.parametrize("values, field, words", [
+    ({"calcification": True, "tirads": 4}, "age", "required and missing"),
+    ({"age": None, "calcification": True, "tirads": 4}, "age", "required and missing"),
+    ({"age": "fifty", "calcification": True, "tirads": 4}, "age", "not a finite number in years"),
+    ({"age": True, "calcification": True, "tirads": 4}, "age", "not a finite number"),
+    ({"age": 50, "calcification": "maybe", "tirads": 4}, "calcification", "not yes or no"),
+    ({"age": 50, "calcification": 2, "tirads": 4}, "calcification", "not yes or no"),
+    ({"age": 50, "calcification": 1, "tirads": 6}, "tirads", "never saw in training"),
+    ({"age": 50, "calcification": 1, "tirads": 4, "center": "C"}, "center", "never saw in training"),
+    ({"age": 50, "calcification": 1, "tirads": 4, "agee": 3}, "agee", "unknown variable"),
+])
+def test_each_mistake_names_the_variable(values, field, words):
+    with pytest.raises(UploadError) as err:
+        check_values(form_fields(SCHEMA, allow_missing=True), values)
+    assert err.value.field == field and words in err.value.message and err.value.status == 422
+
+
+def test_without_allow_missing_an_imputable_variable_is_still_required():
+    with pytest.raises(UploadError) as err:
+        check_values(form_fields(SCHEMA), {"age": 50, "calcification": 1, "tirads": 4})
+    assert err.value.field == "size" and "required and missing" in err.value.message
+
+
+def test_variables_field_must_be_a_json_object():
+    assert parse_values(None) == {} and parse_values("  ") == {}
+    assert parse_values('{"age": 3}') == {"age": 3}
+    for bad in ("[1, 2]", "{age: 3}"):
+        with pytest.raises(UploadError) as err:
+            parse_values(bad)
+        assert err.value.field == "variables"
+
+
+def test_declared_plausible_range_and_unseen_policy():
+    schema = [{"name": "age", "type": "numeric", "plausible_range": [0, 120]},
+              {"name": "site", "type": "categorical", "levels": ["a", "b"], "unseen": "other"},
+              {"name": "shape", "type": "categorical", "levels": ["oval", "round"], "unseen": "error"}]
+    fields = form_fields(schema)
+    assert check_values(fields, {"age": 120, "site": "z", "shape": "oval"}) == {"age": 120.0, "site": "z",
+                                                                                 "shape": "oval"}
+    with pytest.raises(UploadError) as err:
+        check_values(fields, {"age": 540, "site": "a", "shape": "oval"})
+    assert err.value.field == "age" and "plausible range [0, 120]" in err.value.message
+    with pytest.raises(UploadError, match="never saw in training"):
+        check_values(fields, {"age": 50, "site": "a", "shape": "star"})

@@ -537,7 +537,7 @@ def _stage(run: StudyRun, log: RunLog, name: str, function, *args):
 
 
 def run_study(study, out, *, cohort: str | Path | None = None, jobs: int | None = None, progress: bool = True,
-              echo: bool = True, report: bool = True) -> StudyRun:
+              echo: bool = True, report: bool = True, scheduler=None, shared_fs: bool = False) -> StudyRun:
     """Run a whole study: validate, extract, fit, cross-validate, predict, evaluate and report.
 
     Parameters
@@ -554,6 +554,9 @@ def run_study(study, out, *, cohort: str | Path | None = None, jobs: int | None 
         Progress bars; progress lines on the console (always written to ``out/run.log``).
     report : bool
         Draw figures and write ``report.html`` (tables are always written).
+    scheduler, shared_fs
+        Run extraction, tuning and cross-validation on a Dask cluster (``--scheduler``; default
+        ``SONORAD_SCHEDULER``, else ``features.executor``); see :func:`sonorad.parallel.use_cluster`.
 
     Returns
     -------
@@ -572,8 +575,11 @@ def run_study(study, out, *, cohort: str | Path | None = None, jobs: int | None 
     out.mkdir(parents=True, exist_ok=True)
     log = RunLog(out / "run.log", echo=echo)
     run = StudyRun(study=study, config=config, out=out)
+    from sonorad.parallel import resolve_scheduler, use_cluster
+
     try:
-        _run(run, log, progress, report)
+        with use_cluster(resolve_scheduler(scheduler, study.features.get("executor")), shared_fs=shared_fs):
+            _run(run, log, progress, report)
     finally:
         log.close()
     return run

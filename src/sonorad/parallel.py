@@ -200,7 +200,7 @@ class Cluster:
             self.owned.close()
 
 
-def _connect(scheduler, *, shared_fs: bool, timeout: float) -> Cluster:
+def _connect(scheduler, *, shared_fs: bool, timeout: float | None) -> Cluster:
     from distributed import Client
 
     owned = None
@@ -222,7 +222,8 @@ def _connect(scheduler, *, shared_fs: bool, timeout: float) -> Cluster:
     else:
         raise ConfigError(f"scheduler {scheduler!r}: give an address such as tcp://host:8786, or 'slurm'")
     try:
-        client = Client(address, timeout=timeout, set_as_default=True)
+        options = {} if timeout is None else {"timeout": timeout}
+        client = Client(address, set_as_default=True, **options)
     except (OSError, TimeoutError) as exc:
         if owned is not None:
             owned.close()
@@ -235,7 +236,7 @@ def _connect(scheduler, *, shared_fs: bool, timeout: float) -> Cluster:
 
 
 @contextmanager
-def use_cluster(scheduler=None, *, shared_fs: bool = False, timeout: float = 20.0):
+def use_cluster(scheduler=None, *, shared_fs: bool = False, timeout: float | None = None):
     """Run sonorad's parallel work on a Dask cluster inside the ``with`` block.
 
     Parameters
@@ -245,8 +246,9 @@ def use_cluster(scheduler=None, *, shared_fs: bool = False, timeout: float = 20.
     shared_fs : bool, default False
         Workers read image and mask paths directly (a shared filesystem). Otherwise the file bytes
         travel with each task.
-    timeout : float
-        Seconds to wait for the scheduler when connecting.
+    timeout : float or None
+        Seconds to wait for the scheduler when connecting; ``None``: Dask's
+        ``distributed.comm.timeouts.connect`` (30 s unless configured).
 
     Yields
     ------

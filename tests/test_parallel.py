@@ -352,8 +352,8 @@ def _small_study(folder: Path, cases: Path, params: Path) -> Path:
         "name": "cluster", "cohort": str(cases), "seed": 4, "label": {"positive": 1},
         "split": {"by": "center", "train": ["C1", "C2"], "external": ["C3", "C4"]},
         "features": {"radiomics": True, "params": str(params), "jobs": 1},
-        "models": {"design": "study1", "models": ["logistic_regression", "random_forest"], "cv": 3, "n_iter": 2},
-        "evaluation": {"cv_folds": 3, "shap": False, "nomogram": False, "gradcam": 0},
+        "models": {"design": "study1", "models": ["logistic_regression"], "cv": 2, "n_iter": 2},
+        "evaluation": {"cv_folds": 2, "shap": False, "nomogram": False, "gradcam": 0},
     }
     path = folder / "study.yaml"
     path.write_text(yaml.safe_dump(study))
@@ -364,7 +364,7 @@ def _small_study(folder: Path, cases: Path, params: Path) -> Path:
 @pytest.mark.timeout(300)
 def test_a_small_run_on_the_cluster_gives_the_local_predictions(tmp_path, dask_cluster):
     folder = tmp_path / "study"
-    cases = make_cohort(folder / "cohort", design="clnm", seed=6, n_patients=40, image_size=(96, 120))
+    cases = make_cohort(folder / "cohort", design="clnm", seed=6, n_patients=32, image_size=(96, 120))
     params = folder / "params.yaml"
     params.write_text(yaml.safe_dump(PARAMS))
     study = _small_study(folder, cases, params)

@@ -364,7 +364,7 @@ def _small_study(folder: Path, cases: Path, params: Path) -> Path:
 @pytest.mark.timeout(300)
 def test_a_small_run_on_the_cluster_gives_the_local_predictions(tmp_path, dask_cluster):
     folder = tmp_path / "study"
-    cases = make_cohort(folder / "cohort", design="clnm", seed=6, n_patients=32, image_size=(96, 120))
+    cases = make_cohort(folder / "cohort", design="clnm", seed=6, n_patients=40, image_size=(96, 120))
     params = folder / "params.yaml"
     params.write_text(yaml.safe_dump(PARAMS))
     study = _small_study(folder, cases, params)
@@ -379,3 +379,15 @@ def test_a_small_run_on_the_cluster_gives_the_local_predictions(tmp_path, dask_c
     for table in ("predictions.csv", "metrics.csv"):
         pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "remote" / "tables" / table),
                                       pd.read_csv(tmp_path / "local" / "tables" / table), check_exact=True)
+
+
+def test_icc_on_the_cluster_gives_the_local_table(cohort, dask_cluster, tmp_path):
+    cases, params = cohort
+    local = sonorad("icc", cases, "--out", tmp_path / "local", "--params", params, "--n-cases", 8, "--quiet")
+    assert local.returncode == 0, local.stderr
+    remote = sonorad("icc", cases, "--out", tmp_path / "remote", "--params", params, "--n-cases", 8, "--quiet",
+                     "--scheduler", dask_cluster.address)
+    assert remote.returncode == 0, remote.stderr
+    assert "56 extractions (0 from cache, 56 computed)" in remote.stdout  # 8 cases x (mask + 6 perturbed)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "remote" / "icc.csv"),
+                                  pd.read_csv(tmp_path / "local" / "icc.csv"), check_exact=True)

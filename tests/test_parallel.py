@@ -59,14 +59,15 @@ def _stop(procs, grace: float = 3) -> None:
 class LocalDask:
     """A ``dask scheduler`` and ``n`` single-threaded ``dask worker`` processes on loopback."""
 
-    def __init__(self, folder: Path, n_workers: int = 2):
+    def __init__(self, folder: Path, n_workers: int = 2, scheduler_env: dict | None = None):
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.procs: list[subprocess.Popen] = []
         self.workers: list[subprocess.Popen] = []
         info = folder / "scheduler.json"
         self.scheduler = self._spawn("scheduler", ["scheduler", "--host", "127.0.0.1", "--port", "0",
-                                                   "--no-dashboard", "--scheduler-file", str(info)])
+                                                   "--no-dashboard", "--scheduler-file", str(info)],
+                                     env=scheduler_env)
         deadline = time.monotonic() + 30
         while not (info.is_file() and info.stat().st_size):
             if time.monotonic() > deadline or self.scheduler.poll() is not None:
@@ -78,9 +79,9 @@ class LocalDask:
             self.add_worker(f"w{i}")
         self.wait_for_workers(n_workers)
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, args: list[str], env: dict | None = None) -> subprocess.Popen:
         log = open(self.folder / f"{name}.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-m", "dask", *args], env=_env(), stdout=log,
+        proc = subprocess.Popen([sys.executable, "-m", "dask", *args], env=_env(**(env or {})), stdout=log,
                                 stderr=subprocess.STDOUT)
         log.close()
         self.procs.append(proc)
@@ -238,6 +239,22 @@ def test_slurm_spec_builds_a_jobqueue_cluster_and_uses_the_same_client_path(monk
     assert made["jobs"] == 3 and made["options"] == {}
 
 
+def test_the_study_file_can_name_the_executor(tmp_path, monkeypatch):
+    from sonorad.runner.config import run_config
+    from sonorad.study import load_study
+
+    monkeypatch.delenv(SCHEDULER_ENV, raising=False)
+    make_cohort(tmp_path / "cohort", design="clnm", seed=5, n_patients=12)
+    study = {"name": "tiny", "cohort": "cohort/cases.csv", "label": {"positive": 1},
+             "split": {"by": "center", "train": ["C1", "C2"], "external": ["C3", "C4"]},
+             "features": {"executor": {"scheduler": "tcp://10.0.0.5:8786"}}}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study))
+    loaded = load_study(path)
+    run_config(loaded)  # the key is known to the runner
+    assert resolve_scheduler(None, loaded.features.get("executor")) == {"scheduler": "tcp://10.0.0.5:8786"}
+
+
 # ---------------------------------------------------------------------------------------------
 # the task window
 # ---------------------------------------------------------------------------------------------
@@ -316,6 +333,30 @@ def test_a_worker_killed_mid_extraction_loses_nothing(own_cluster, tmp_path, loc
     assert len(entries) == 32 and len({p.name for p in entries}) == 32  # every case exactly once
     assert not list((out / ".cache").glob("??/*.tmp"))
     pd.testing.assert_frame_equal(pd.read_parquet(out / "radiomics.parquet"), local_extraction, check_exact=True)
+
+
+@pytest.mark.slow
+def test_a_case_that_kills_its_workers_becomes_a_failure_and_the_others_go_on(tmp_path, cohort):
+    cases, params = cohort
+    # no retries allowed: the task running on the killed worker counts as a case that kills workers
+    cluster = LocalDask(tmp_path / "dask", scheduler_env={"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"})
+    out = tmp_path / "out"
+    proc = start_sonorad("extract", cases, "--out", out, "--params", params, "--quiet", "--scheduler", cluster.address)
+    try:
+        wait_for_entries(out / ".cache", 4, proc)
+        cluster.workers[0].send_signal(signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+        cluster.close()
+    assert proc.returncode == 0, stderr
+    failures = pd.read_csv(out / "failures.csv")
+    assert len(failures) >= 1 and failures["error"].str.contains("every worker that extracted this case died").all()
+    features = pd.read_parquet(out / "radiomics.parquet")
+    assert len(features) + len(failures) == 32 and not set(features.index) & set(failures["case_id"])
+    assert len(cache_entries(out / ".cache")) == len(features)
 
 
 @pytest.mark.slow

@@ -199,6 +199,15 @@ def test_no_scheduler_changes_nothing():
         assert cluster is None and active_cluster() is None
 
 
+def test_a_malformed_address_is_a_config_error():
+    with pytest.raises(ConfigError, match="tcp://host:port"):
+        with use_cluster("tcp://127.0.0.1:notaport"):
+            pass
+    with pytest.raises(ConfigError, match="slurm:N"):
+        with use_cluster("slurm:many"):
+            pass
+
+
 def test_unreachable_scheduler_names_the_address_and_exits_2(cohort, tmp_path):
     import socket
 

@@ -122,7 +122,7 @@ class Cluster:
             return 1
 
     def lost(self, reason: str, *, done: int | None = None) -> ClusterLost:
-        cached = "" if done is None else f" {done} case(s) finished in this run are in the cache."
+        cached = "" if done is None else f" {done} task(s) of this run had finished; every case extracted is cached."
         return ClusterLost(
             f"lost the Dask scheduler at {self.address} ({reason}).{cached} Fix: restart the scheduler and its "
             "workers (or run without --scheduler) and rerun the same command: it resumes from the cache"
@@ -224,6 +224,11 @@ def _connect(scheduler, *, shared_fs: bool, timeout: float | None) -> Cluster:
     try:
         options = {} if timeout is None else {"timeout": timeout}
         client = Client(address, set_as_default=True, **options)
+    except ValueError as exc:
+        if owned is not None:
+            owned.close()
+        raise ConfigError(f"scheduler {address!r} is not an address Dask understands ({exc}). Fix: write "
+                          "tcp://host:port, e.g. tcp://10.0.0.5:8786, or slurm / slurm:N") from exc
     except (OSError, TimeoutError) as exc:
         if owned is not None:
             owned.close()

@@ -119,7 +119,7 @@ def null_task(task):
 
 def _bench(code: str, args: list[str], timeout: float) -> dict:
     done = subprocess.run([sys.executable, "-c", code, *args], env=_env(), cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("BENCH ")]
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"benchmark run failed ({done.returncode}): {done.stderr[-3000:]}")
@@ -263,7 +263,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="sonorad-bench-scale-") as tmp:
         work = args.work or Path(tmp)
         rows = [row for n in args.sizes for row in measure(n, args.runs, work, args.timeout)]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                            check=False).stdout.strip()
     record = {"commit": commit, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "cpus": os.cpu_count(), "rows": rows}
     if args.out:

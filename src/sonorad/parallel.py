@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 
 from sonorad.errors import ConfigError, SonoradError
 
-__all__ = ["SCHEDULER_ENV", "Cluster", "ClusterLost", "active_cluster", "resolve_scheduler", "use_cluster",
-           "exit_with_parent"]
+__all__ = ["SCHEDULER_ENV", "Cluster", "ClusterLost", "active_cluster", "exit_with_parent", "resolve_scheduler",
+           "use_cluster"]
 
 #: Environment variable naming the Dask scheduler (the same values as ``--scheduler``).
 SCHEDULER_ENV = "SONORAD_SCHEDULER"

@@ -24,7 +24,7 @@ from sonorad.synthetic import make_cohort
 
 REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src"
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(240)  # generous: the CI machine may be busy
 
 #: Original image only, a handful of features: each case takes tens of milliseconds.
 PARAMS = {

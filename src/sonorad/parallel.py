@@ -21,6 +21,7 @@ configuration (``~/.config/dask/jobqueue.yaml``) and scaled to ``N`` jobs. Both 
 from __future__ import annotations
 
 import contextvars
+import logging
 import os
 import threading
 import time
@@ -240,6 +241,33 @@ def _connect(scheduler, *, shared_fs: bool, timeout: float | None) -> Cluster:
     return Cluster(client=client, address=address, shared_fs=shared_fs, owned=owned)
 
 
+class _WithoutTraceback(logging.Filter):
+    """Dask's own error lines, kept to one line: sonorad says what happened and what to do."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.msg = f"{record.getMessage()} {type(exc).__name__}: {exc}".strip()
+            record.args = ()
+            record.exc_info = record.exc_text = None
+        return True
+
+
+@contextmanager
+def _one_line_dask_errors():
+    import distributed  # noqa: F401  (sets up Dask's log handlers)
+
+    handlers = list(logging.getLogger("distributed").handlers)
+    quiet = _WithoutTraceback()
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
+
+
 @contextmanager
 def use_cluster(scheduler=None, *, shared_fs: bool = False, timeout: float | None = None):
     """Run sonorad's parallel work on a Dask cluster inside the ``with`` block.
@@ -270,14 +298,15 @@ def use_cluster(scheduler=None, *, shared_fs: bool = False, timeout: float | Non
         return
     from joblib import parallel_config
 
-    cluster = _connect(scheduler, shared_fs=shared_fs, timeout=timeout)
-    token = _ACTIVE.set(cluster)
-    try:
-        with parallel_config(backend="dask"):
-            yield cluster
-    finally:
-        _ACTIVE.reset(token)
-        cluster.close()
+    with _one_line_dask_errors():
+        cluster = _connect(scheduler, shared_fs=shared_fs, timeout=timeout)
+        token = _ACTIVE.set(cluster)
+        try:
+            with parallel_config(backend="dask"):
+                yield cluster
+        finally:
+            _ACTIVE.reset(token)
+            cluster.close()
 
 
 def active_cluster() -> Cluster | None:

@@ -92,3 +92,36 @@ def test_unknown_names_and_options_are_config_errors():
         get_model("catboost")
     with pytest.raises(ConfigError, match="class_weight"):
         get_model("svm", class_weight="auto")
+
+
+def test_svm_inner_calibration_adapts_to_a_small_training_set():
+    # 6 positives: each tuning fold trains on 4-5 of them, where CalibratedClassifierCV(cv=5) failed.
+    rng = np.random.default_rng(0)
+    y = np.array([1] * 6 + [0] * 24)
+    X = rng.normal(size=(30, 3)) + y[:, None]
+    search = tune_model("svm", X, y, cv=5, return_search=True)
+    assert np.isfinite(search.best_score_)
+    fitted = search.best_estimator_[-1]
+    assert fitted.n_folds_ == 5
+    folds = [get_model("svm")[-1].fit(X[:k], y[:k]).n_folds_ for k in (28, 30)]
+    assert folds == [5, 5]
+    assert get_model("svm")[-1].fit(X[3:], y[3:]).n_folds_ == 3  # 3 positives left: 3 inner folds
+
+
+def test_svm_with_one_case_of_a_class_warns_and_still_ranks():
+    rng = np.random.default_rng(1)
+    y = np.array([1] + [0] * 19)
+    X = rng.normal(size=(20, 2)) + 3 * y[:, None]
+    with pytest.warns(UserWarning, match="single case of a class.*optimistic"):
+        model = get_model("svm").fit(X, y)
+    assert model[-1].n_folds_ == 0
+    p = model.predict_proba(X)[:, 1]
+    assert p[0] == p.max()
+
+
+def test_cv_folds_note_says_when_folds_are_lowered():
+    from sonorad.models import cv_folds_note
+
+    n, note = cv_folds_note(50, [0] * 40 + [1] * 11)
+    assert n == 11 and "evaluation.cv_folds = 50 was lowered to 11" in note
+    assert cv_folds_note(5, [0, 1] * 10) == (5, None)

@@ -185,3 +185,33 @@ def test_example_study_declares_every_variable_type_and_a_center_split():
 )
 def test_canonical_value(value, expected):
     assert canonical_value(value) == expected
+
+
+def test_masks_range_and_unseen_round_trip():
+    cfg = StudyConfig.from_dict({
+        "name": "s",
+        "variables": {"age": {"type": "numeric", "range": [18, 100]},
+                      "echo": {"type": "categorical", "unseen": "other"}},
+        "masks": {"label": 2, "lesions": "per-lesion"},
+    })
+    assert cfg.variables["age"].range == (18.0, 100.0) and cfg.variables["echo"].unseen == "other"
+    assert cfg.masks.label == 2 and cfg.masks.lesions == "per-lesion"
+    assert StudyConfig.from_dict(cfg.to_dict()) == cfg
+    assert StudyConfig.from_dict({"name": "s"}).masks.label is None
+
+
+@pytest.mark.parametrize("section, key", [
+    ({"variables": {"age": {"type": "numeric", "range": [1]}}}, "variables.age.range"),
+    ({"variables": {"age": {"type": "binary", "range": [0, 1]}}}, "variables.age.range"),
+    ({"variables": {"age": {"type": "numeric", "range": [0, float("inf")]}}}, "variables.age.range"),
+    ({"variables": {"echo": {"type": "ordinal", "order": [1, 2], "unseen": "other"}}}, "variables.echo.unseen"),
+    ({"variables": {"echo": {"type": "categorical", "unseen": "drop"}}}, "variables.echo.unseen"),
+    ({"masks": {"label": 1.5}}, "masks.label"),
+    ({"masks": {"lesions": "biggest"}}, "masks.lesions"),
+    ({"masks": {"labels": 1}}, "masks.labels"),
+    ({"masks": [1]}, "masks"),
+])
+def test_masks_range_and_unseen_errors_name_the_key(section, key):
+    with pytest.raises(ConfigError) as info:
+        StudyConfig.from_dict({"name": "s", **section})
+    assert key in [p.column for p in info.value.problems]

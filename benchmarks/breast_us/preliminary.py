@@ -42,7 +42,7 @@ def load(name: str):
 
 def main() -> None:
     from sonorad.evaluation import delong_test, roc_auc_ci
-    from sonorad.families import Study1Family
+    from sonorad.designs.study1 import Study1Family
     from sonorad.scores import RadScore
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -252,12 +252,12 @@ def collate() -> str:
         a = roc_auc_ci(yi, score)
         rows.append({"model": name, "internal AUC (95% CI)": _ci(a.auc, a.low, a.high),
                      "training CV AUC (whole pipeline)": "", "tuning CV AUC": ""})
-    import joblib
+    from sonorad.pipeline.result import StudyResult
 
-    family = joblib.load(RESULTS / "polish" / "models" / "family.joblib")
+    kept = StudyResult.load(RESULTS / "polish").design.selected_features["combined"]
     out.append("## Study-1 design inside the Polish cohort (70/30 patient split, seed 0)\n\n"
                f"176 training and {len(internal_ids)} internal-validation lesions (patients never shared). "
-               f"Stage-2 LASSO kept: {', '.join(family.selected_features_)}.\n\n" + _table(pd.DataFrame(rows)))
+               f"Stage-2 LASSO kept: {', '.join(kept)}.\n\n" + _table(pd.DataFrame(rows)))
     return "\n\n".join(out)
 
 

@@ -5,3 +5,14 @@ Heavy dependencies (torch, PyRadiomics, SHAP) are imported where they are used, 
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["__version__", "load_bundle"]
+
+
+def __getattr__(name: str):
+    # Lazy, so that ``import sonorad`` does not import the bundle machinery (pandas, scikit-learn).
+    if name == "load_bundle":
+        from sonorad.bundle import load_bundle
+
+        return load_bundle
+    raise AttributeError(f"module 'sonorad' has no attribute {name!r}")

@@ -42,9 +42,35 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from sonorad.study import load_study
 
     study = load_study(Path(args.study)) if args.study else None
+    if study is not None:
+        from sonorad.runner import run_config
+
+        run_config(study)  # the features / models / evaluation sections, before the table's files are read
+    if args.no_labels:
+        print(_unlabelled_summary(Path(args.cases), study))
+        return 0
     cohort = load_cohort(Path(args.cases), study=study)
     print(cohort.summary())
     return 0
+
+
+def _unlabelled_summary(cases: Path, study) -> str:
+    """Validate a table of cases to score (no label column needed) and describe it."""
+    from sonorad.cohort import read_cases, validate_cases
+    from sonorad.errors import CohortError
+
+    label_column = study.label.column if study is not None else "label"
+    table = read_cases(cases, label_column=label_column, require_label=False)
+    problems = validate_cases(table, study=study, require_label=False)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise CohortError(errors, source=str(cases))
+    warnings = [p for p in problems if p.severity != "error"]
+    lines = [f"Cases {cases} (labels not required)",
+             f"  {len(table)} cases, {table['patient_id'].nunique()} patients, {table['center'].nunique()} centers"]
+    if warnings:
+        lines += ["", f"{len(warnings)} warning(s):"] + [f"  - {w}" for w in warnings]
+    return "\n".join(lines)
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -83,10 +109,19 @@ def _cmd_icc(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from sonorad.runner import run_study
 
-    run = run_study(Path(args.study), Path(args.out), cohort=Path(args.cohort) if args.cohort else None,
-                    jobs=args.jobs, progress=not args.quiet, report=not args.no_report,
-                    scheduler=args.scheduler, shared_fs=args.shared_fs)
-    print(f"sonorad run: done; report {run.out / 'report.html'}, tables {run.out / 'tables'}")
+    result = run_study(Path(args.study), Path(args.out), cohort=Path(args.cohort) if args.cohort else None,
+                       jobs=args.jobs, progress=not args.quiet, report=not args.no_report,
+                       scheduler=args.scheduler, shared_fs=args.shared_fs)
+    print(f"sonorad run: done; report {result.out / 'report.html'}, tables {result.out / 'tables'}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from sonorad.pipeline.result import StudyResult
+    from sonorad.report.study_report import write_study_report
+
+    path = write_study_report(StudyResult.load(Path(args.out)))
+    print(f"sonorad report: {path}")
     return 0
 
 
@@ -104,6 +139,30 @@ def _add_cluster_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shared-fs", action="store_true",
                    help="with --scheduler: workers read image and mask paths themselves (shared filesystem) "
                         "instead of receiving the files' bytes with each task")
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from sonorad.bundle import load_bundle
+
+    bundle = load_bundle(Path(args.bundle))
+    for warning in bundle.load_warnings:
+        print(f"sonorad predict: warning: {warning}", file=sys.stderr)
+    out = Path(args.out)
+    result = bundle.predict(Path(args.cases), gradcam_dir=out / "gradcam" if args.gradcam else None,
+                            jobs=args.jobs, cache=Path(args.cache) if args.cache else None, progress=not args.quiet)
+    written = result.write(out)
+    n_cases = len(set(result.scored_cases) | set(result.failures["case_id"]))
+    print(f"sonorad predict: {len(result.scored_cases)} of {n_cases} case(s) scored with {len(bundle.models)} "
+          f"model(s) (chosen: {bundle.chosen}); {result.warnings['case_id'].nunique()} case(s) with warnings, "
+          f"{result.failures['case_id'].nunique()} with failures")
+    for note in result.notes:
+        print(f"sonorad predict: note: {note}")
+    print("written: " + ", ".join(str(p) for p in written))
+    if not result.scored_cases:
+        print(f"sonorad predict: error: no case could be scored; reasons and fixes in {out / 'failures.csv'}",
+              file=sys.stderr)
+        return 2
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("cases", help="cohort table (CSV)")
     p.add_argument("--study", help="study file (YAML) declaring variables, positive label and split")
+    p.add_argument("--no-labels", action="store_true",
+                   help="the table holds new cases to score: the label column is optional and not checked")
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser(
@@ -204,6 +265,35 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "report",
+        help="draw the figures and report.html of a finished run again, without refitting anything",
+        description="Re-render OUT/report.html and OUT/figures/ from the result a finished `sonorad run` saved.",
+    )
+    p.add_argument("out", help="the run's output folder")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser(
+        "predict",
+        help="score new cases with a saved model bundle (OUT/model of a run)",
+        description=(
+            "Score every case of CASES.csv with the models of BUNDLE (features are extracted with the "
+            "bundle's saved settings). Writes DIR/predictions.csv (case_id, model, probability, risk group at "
+            "the saved cut-off), contributions.csv (top SHAP contributions of the chosen model), warnings.csv "
+            "(inputs unlike the training cohort's), failures.csv (cases that could not be scored, with the fix) "
+            "and, when CASES.csv has labels, metrics.csv. Exit status 2 when no case could be scored."
+        ),
+    )
+    p.add_argument("bundle", help="model bundle folder (OUT/model of sonorad run) or a zip of it")
+    p.add_argument("cases", help="cases table (CSV with case_id, patient_id, center, image, mask and the "
+                                 "study's variables; label optional)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--gradcam", action="store_true", help="also write a Grad-CAM PNG per case (DIR/gradcam)")
+    p.add_argument("--jobs", type=int, default=1, help="parallel worker processes for radiomics (default 1)")
+    p.add_argument("--cache", help="feature cache folder to reuse (e.g. a run's features/.cache)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_predict)
     return parser
 
 

@@ -1,8 +1,10 @@
 """Cohort table (``cases.csv``): read it, validate it (every problem at once, by case id), split it.
 
 One row per lesion image, with the columns ``case_id, patient_id, center, image, mask, label``
-(the label column may be renamed by the study file), optional ``mask2`` (a second reader's mask) and
-``frame`` (DICOM frame index), and the clinical / ultrasound columns the study declares. Paths are
+(the label column may be renamed by the study file, and is optional for a table of new patients to
+score: ``require_label=False``), optional ``mask2`` (a second reader's mask), ``frame`` (DICOM frame
+index), ``spacing_mm`` and ``mask_label`` (the lesion's label in a label-map mask), and the clinical /
+ultrasound columns the study declares. Paths are
 absolute or relative to the CSV's folder; ``mask`` may list several files separated by ``;``.
 
 :func:`read_cases` only parses the table. :func:`validate_cases` returns every
@@ -27,7 +29,15 @@ import numpy as np
 import pandas as pd
 
 from sonorad.errors import CohortError, ConfigError, Problem
-from sonorad.study import CenterSplit, LabelSpec, PatientSplit, StudyConfig, canonical_value
+from sonorad.study import (
+    OTHER_LEVEL,
+    CenterSplit,
+    LabelSpec,
+    PatientSplit,
+    StudyConfig,
+    VariableSpec,
+    canonical_value,
+)
 
 __all__ = [
     "REQUIRED_COLUMNS",
@@ -37,6 +47,9 @@ __all__ = [
     "read_cases",
     "validate_cases",
     "load_cohort",
+    "apply_unseen_policy",
+    "case_mask_settings",
+    "OUTLIER_IQR_FACTOR",
 ]
 
 #: Columns every cohort table must have (``label`` is the study's label column).
@@ -49,11 +62,13 @@ SPLIT_PARTS = ("train", "internal", "external")
 _ID_COLUMNS = ("case_id", "patient_id", "center")
 _MAX_LISTED = 10
 _MAX_GROUPS = 5
+#: A numeric value further than this many interquartile ranges outside the quartiles is flagged.
+OUTLIER_IQR_FACTOR = 10.0
 
 
 # --- reading --------------------------------------------------------------------------------------
 
-def read_cases(csv_path: str | Path, *, label_column: str = "label") -> pd.DataFrame:
+def read_cases(csv_path: str | Path, *, label_column: str = "label", require_label: bool = True) -> pd.DataFrame:
     """Read a cohort table and resolve its paths.
 
     Parameters
@@ -62,6 +77,8 @@ def read_cases(csv_path: str | Path, *, label_column: str = "label") -> pd.DataF
         The cohort table (CSV, UTF-8, header row).
     label_column : str, optional
         Name of the outcome column (the study's ``label.column``; default ``"label"``).
+    require_label : bool, optional
+        When False (a table of new patients to score) the label column may be absent.
 
     Returns
     -------
@@ -75,10 +92,16 @@ def read_cases(csv_path: str | Path, *, label_column: str = "label") -> pd.DataF
     ------
     CohortError
         Only when the table is unusable: missing or unreadable file, no rows, or missing required
-        columns (all of them listed).
+        columns (all of them listed; a table separated by semicolons is named as such).
     """
+    from sonorad.imaging.readers import symlink_loop
+
     path = Path(csv_path)
     source = str(path)
+    loop = symlink_loop(path) if not path.exists() else None
+    if loop is not None:
+        raise CohortError([Problem(f"the cohort table {path} {loop}", fix="point the link at the real cases.csv")],
+                          source=source)
     if not path.is_file():
         raise CohortError([Problem(f"cohort table not found: {path}",
                                    fix=f"check the path (relative paths start from {Path.cwd()})")], source=source)
@@ -92,8 +115,15 @@ def read_cases(csv_path: str | Path, *, label_column: str = "label") -> pd.DataF
                                    fix="save it as a comma-separated UTF-8 file with one header row")],
                           source=source) from None
     table = table.rename(columns=names)
-    required = REQUIRED_COLUMNS[:-1] + (label_column,)
+    required = REQUIRED_COLUMNS[:-1] + ((label_column,) if require_label else ())
     missing = [c for c in required if c not in table.columns]
+    if missing and _semicolon_separated(list(table.columns)):
+        header = ";".join(map(str, table.columns))[:120]
+        raise CohortError([Problem(
+            f"the table is separated by semicolons, not commas (its header reads {header!r}), so it was read "
+            f"as {len(table.columns)} column(s) and the required columns {', '.join(missing)} were not found",
+            fix="save it as comma-separated CSV (in Excel: 'CSV UTF-8 (Comma delimited)'), with '.' as the "
+                "decimal point")], source=source)
     if missing:
         found = ", ".join(map(str, table.columns))
         raise CohortError([Problem(f"required column {c!r} is missing; the table has: {found}",
@@ -110,6 +140,12 @@ def read_cases(csv_path: str | Path, *, label_column: str = "label") -> pd.DataF
             table[column] = table[column].map(lambda cell: _resolve_paths(cell, base))
     table.index = pd.Index(table["case_id"], name="case_id")
     return table
+
+
+def _semicolon_separated(columns: list) -> bool:
+    """A header read as one (or a few) columns whose names hold ';' between known column names."""
+    names = {part.strip() for c in map(str, columns) for part in c.split(";")}
+    return any(";" in str(c) for c in columns) and len(names & set(REQUIRED_COLUMNS)) >= 2
 
 
 def _clean_text(cell):
@@ -134,7 +170,8 @@ def _mask_paths(cell) -> list[str]:
 
 # --- validation -----------------------------------------------------------------------------------
 
-def validate_cases(table: pd.DataFrame, study: StudyConfig | None = None, check_files: bool = True) -> list[Problem]:
+def validate_cases(table: pd.DataFrame, study: StudyConfig | None = None, check_files: bool = True,
+                   require_label: bool = True) -> list[Problem]:
     """Check a cohort table and return every problem found.
 
     Parameters
@@ -146,7 +183,11 @@ def validate_cases(table: pd.DataFrame, study: StudyConfig | None = None, check_
         and the split. Without a study only the table itself is checked.
     check_files : bool, optional
         Check that every image, mask and mask2 file exists, is non-empty and has an image signature
-        (the files are not decoded).
+        (the files are not decoded; headers are read for the bit depth), and that the images do not
+        mix bit depths (a warning).
+    require_label : bool, optional
+        When False (new patients to score) the label column is optional and not checked, nor are the
+        class counts.
 
     Returns
     -------
@@ -155,28 +196,36 @@ def validate_cases(table: pd.DataFrame, study: StudyConfig | None = None, check_
         (``case_id``) or the column / study key concerned, what is wrong and what to do.
     """
     label = study.label if study is not None else LabelSpec()
-    required = REQUIRED_COLUMNS[:-1] + (label.column,)
+    required = REQUIRED_COLUMNS[:-1] + ((label.column,) if require_label else ())
     missing = [c for c in required if c not in table.columns]
     if missing:
         return [Problem(f"required column {c!r} is missing", fix="add the column", column=c) for c in missing]
     table = table.reset_index(drop=True)
     problems: list[Problem] = []
-    problems += _check_required_values(table, required)
+    problems += _check_required_values(table, required, has_label=require_label)
     problems += _check_duplicate_ids(table)
-    label_problems = _check_labels(table, label)
+    label_problems = _check_labels(table, label) if require_label else []
     problems += label_problems
+    labels_ok = require_label and not label_problems
     if "frame" in table.columns:
         problems += _check_frames(table)
     if "spacing_mm" in table.columns:
         problems += _check_spacing(table)
+    if "mask_label" in table.columns:
+        problems += _check_mask_labels(table)
     if check_files:
-        problems += _check_files(table)
+        depths: dict[str, int | None] = {}
+        problems += _check_files(table, depths)
+        problems += _check_bit_depths(table, depths)
     if study is not None:
         problems += _check_variables(table, study)
+        parts = _parts_for_levels(table, study, label, labels_ok=labels_ok)
+        if parts is not None:
+            problems += _check_unseen_levels(table, study, parts)
     problems += _check_patients(table, study)
     if study is not None and isinstance(study.split, CenterSplit):
         problems += _check_center_split(table, study.split)
-    if not label_problems:
+    if labels_ok:
         problems += _check_class_balance(table, study, label)
     return problems
 
@@ -198,13 +247,13 @@ def _case_of(table: pd.DataFrame, position: int) -> str | None:
     return None if pd.isna(value) else str(value)
 
 
-def _check_required_values(table: pd.DataFrame, required: tuple[str, ...]) -> list[Problem]:
+def _check_required_values(table: pd.DataFrame, required: tuple[str, ...], has_label: bool = True) -> list[Problem]:
     problems = []
     for column in required:
         for position in np.flatnonzero(table[column].isna().to_numpy()):
             case_id = _case_of(table, position)
             where = "" if case_id is not None else f" ({_rows_text([position])})"
-            what = "label" if column == required[-1] else column
+            what = "label" if has_label and column == required[-1] else column
             problems.append(Problem(f"missing {what}{where}", fix=f"fill in the {column!r} cell or remove the row",
                                     case_id=case_id, column=column))
     return problems
@@ -286,18 +335,27 @@ def _check_frames(table: pd.DataFrame) -> list[Problem]:
     return problems
 
 
-def _file_problem(path: str) -> tuple[str, str] | None:
-    """Why ``path`` is not a usable image file, as (message, fix), or None when it looks fine."""
-    from sonorad.imaging.readers import ImageReadError, detect_format
+def _file_problem(path: str, depths: dict[str, int | None]) -> tuple[str, str] | None:
+    """Why ``path`` is not a usable image file, as (message, fix), or None when it looks fine.
+
+    The bit depth read from the file's header goes into ``depths[path]``.
+    """
+    from sonorad.imaging.readers import ImageReadError, detect_format, probe_bit_depth
+
+    from sonorad.imaging.readers import symlink_loop
 
     try:
         if not os.path.exists(path):
+            loop = symlink_loop(path)
+            if loop is not None:
+                return loop, "point the link (or the cell) at the real file"
             return "does not exist", "check the path; relative paths start from the folder of cases.csv"
         if not os.path.isfile(path):
             return "is a folder, not a file", "point the cell to the image file itself"
         if os.path.getsize(path) == 0:
             return "is empty (0 bytes)", "re-export or re-copy the file"
         detect_format(path)
+        depths[path] = probe_bit_depth(path)  # also refuses a header announcing a gigantic image
     except ImageReadError as exc:
         return exc.message, exc.fix
     except OSError as exc:
@@ -305,7 +363,28 @@ def _file_problem(path: str) -> tuple[str, str] | None:
     return None
 
 
-def _check_files(table: pd.DataFrame) -> list[Problem]:
+def _check_bit_depths(table: pd.DataFrame, depths: dict[str, int | None]) -> list[Problem]:
+    """A warning when the images of the cohort do not all have the same bit depth."""
+    by_depth: dict[int, list[str]] = {}
+    for position in range(len(table)):
+        path = table.at[position, "image"]
+        depth = depths.get(path) if isinstance(path, str) else None
+        if depth is not None:
+            by_depth.setdefault(depth, []).append(str(table.at[position, "case_id"]))
+    if len(by_depth) <= 1:
+        return []
+    common = max(by_depth, key=lambda d: len(by_depth[d]))
+    listing = "; ".join(f"{d}-bit: {_cases_text(ids) if d != common else f'{len(ids)} cases'}"
+                        for d, ids in sorted(by_depth.items()))
+    return [Problem(
+        f"the images mix bit depths ({listing}); radiomics puts images of 9-16 bits on the 8-bit scale "
+        "(v * 255 / (2**bits - 1)), but gray levels of different exports may still differ",
+        fix="export every image with the same bit depth from the same software, or check that the odd ones "
+            "come from the same scanner settings",
+        column="image", severity="warning")]
+
+
+def _check_files(table: pd.DataFrame, depths: dict[str, int | None]) -> list[Problem]:
     seen: dict[str, tuple[str, str] | None] = {}
     problems = []
     for position in range(len(table)):
@@ -315,7 +394,7 @@ def _check_files(table: pd.DataFrame) -> list[Problem]:
                 continue
             for path in _mask_paths(table.at[position, column]):
                 if path not in seen:
-                    seen[path] = _file_problem(path)
+                    seen[path] = _file_problem(path, depths)
                 if seen[path] is not None:
                     message, fix = seen[path]
                     problems.append(Problem(f"{column} file {path} {message}" if message[:1].islower()
@@ -337,9 +416,12 @@ def _check_variables(table: pd.DataFrame, study: StudyConfig) -> list[Problem]:
         values = table[name]
         present = values.notna() & values.map(canonical_value).notna()
         if spec.type == "numeric":
-            bad = present & pd.to_numeric(values, errors="coerce").isna()
-            problems += _bad_value_problems(table, name, bad, "is not a number",
+            numbers = pd.to_numeric(values, errors="coerce")
+            bad = present & numbers.isna()
+            hint = " (a decimal comma?)" if values[bad].astype(str).str.fullmatch(r"-?\d+,\d+").any() else ""
+            problems += _bad_value_problems(table, name, bad, f"is not a number{hint}",
                                             "write a number (decimal point '.') or leave the cell empty")
+            problems += _check_numeric_values(table, name, spec, numbers.where(present & ~bad))
         elif spec.allowed_values is not None:
             allowed = spec.allowed_values
             bad = present & ~values.map(canonical_value).isin(allowed)
@@ -357,6 +439,176 @@ def _check_variables(table: pd.DataFrame, study: StudyConfig) -> list[Problem]:
                 fix="fill in the values if they exist; missing values are imputed on the training set when modelling",
                 column=name, severity="warning"))
     return problems
+
+
+def _check_numeric_values(table: pd.DataFrame, name: str, spec: VariableSpec, numbers: pd.Series) -> list[Problem]:
+    """Non-finite values (errors), values outside the declared range (errors), far outliers (warnings)."""
+    problems = []
+    known = numbers.notna()
+    infinite = known & ~np.isfinite(numbers.astype(float))
+    problems += _bad_value_problems(
+        table, name, infinite, "is not a finite number (infinite, or too large for a double, > 1.8e308)",
+        "correct the cell, or leave it empty if the value is unknown (missing values are imputed)")
+    finite = numbers[known & ~infinite].astype(float)
+    if spec.range is not None:
+        low, high = spec.range
+        outside = (finite < low) | (finite > high)
+        bad = pd.Series(False, index=numbers.index)
+        bad[finite.index[outside]] = True
+        problems += _bad_value_problems(
+            table, name, bad, f"is outside the declared range [{low:g}, {high:g}] of variables.{name}.range",
+            f"correct the cell (a unit error, a missing-value code such as 999?), leave it empty if unknown, "
+            f"or widen variables.{name}.range")
+        return problems
+    if len(finite) < 8:
+        return problems
+    q1, q3 = np.percentile(finite, [25, 75])
+    iqr = q3 - q1
+    if not iqr > 0:
+        return problems
+    low, high = q1 - OUTLIER_IQR_FACTOR * iqr, q3 + OUTLIER_IQR_FACTOR * iqr
+    far = (finite < low) | (finite > high)
+    for position in finite.index[far]:
+        problems.append(Problem(
+            f"value {finite[position]:g} is far outside the other values of this column (middle half "
+            f"{q1:g} to {q3:g}; flagged beyond {OUTLIER_IQR_FACTOR:g} interquartile ranges)",
+            fix=f"check the cell (a unit error, a missing-value code such as 999, a typing error?); declare "
+                f"variables.{name}.range: [low, high] in the study file to make such values errors, or to accept them",
+            case_id=_case_of(table, position), column=name, severity="warning"))
+    return problems
+
+
+def _parts_for_levels(table: pd.DataFrame, study: StudyConfig, label: LabelSpec, labels_ok: bool) -> pd.Series | None:
+    """The part of each row (positional index) as far as it is known before the labels are valid."""
+    if study.split is None:
+        return None
+    if labels_ok:
+        y = (_label_values(table, label) == label.positive).astype(int)
+        return _assign_splits(table, study, y).reset_index(drop=True)
+    if isinstance(study.split, CenterSplit):
+        return pd.Series(np.where(table["center"].isin(study.split.external), "external", "train"), index=table.index)
+    return None
+
+
+def _check_unseen_levels(table: pd.DataFrame, study: StudyConfig, parts: pd.Series) -> list[Problem]:
+    """Categorical values (no declared levels) that occur outside training but never in it."""
+    problems = []
+    train = (parts == "train").to_numpy()
+    for name, spec in study.variables.items():
+        if spec.type != "categorical" or spec.levels is not None or name not in table.columns:
+            continue
+        text = table[name].map(canonical_value)
+        seen = set(text[train].dropna())
+        new = text.notna() & ~train & ~text.isin(seen)
+        for value, rows in text[new].groupby(text[new], sort=True):
+            ids = table.loc[rows.index, "case_id"].astype(str).tolist()
+            where = ", ".join(sorted(set(parts[rows.index])))
+            if spec.unseen == "other":
+                problems.append(Problem(
+                    f"value {value!r} occurs only in the {where} cases ({_cases_text(ids)}), never in training; "
+                    f"with unseen: other it is coded {OTHER_LEVEL!r} (or as missing) at prediction",
+                    fix="recode it to a training level if it means one", case_id=ids[0] if len(ids) == 1 else None,
+                    column=name, severity="warning"))
+                continue
+            problems.append(Problem(
+                f"value {value!r} occurs only in the {where} cases ({_cases_text(ids)}), never in the training "
+                f"cases ({', '.join(sorted(seen)[:_MAX_LISTED])}), so the model cannot score it",
+                fix=f"recode it to a training level, or set variables.{name}.unseen: other in the study file to "
+                    f"code unseen values as {OTHER_LEVEL!r} (missing when training has no {OTHER_LEVEL!r})",
+                case_id=ids[0] if len(ids) == 1 else None, column=name))
+    return problems
+
+
+def apply_unseen_policy(values: pd.Series, spec: VariableSpec, known_levels) -> tuple[pd.Series, list[Problem]]:
+    """Apply a categorical variable's ``unseen`` policy to values met at prediction time.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        The variable's values for the cases to score, indexed by case_id.
+    spec : VariableSpec
+        The variable as declared in the study file (``spec.unseen``: ``"error"`` or ``"other"``).
+    known_levels : iterable
+        The levels the model was trained with.
+
+    Returns
+    -------
+    values : pandas.Series
+        Canonical text values; under ``"other"`` an unseen value becomes ``"other"`` when that is a
+        known level, else missing (NaN, then imputed as any missing value).
+    warnings : list of Problem
+        One warning per unseen value, naming its cases.
+
+    Raises
+    ------
+    CohortError
+        Under ``"error"``, listing every unseen value with its cases.
+
+    Examples
+    --------
+    >>> from sonorad.study import VariableSpec
+    >>> spec = VariableSpec("echo", "categorical", unseen="other")
+    >>> out, notes = apply_unseen_policy(pd.Series(["hypo", "iso"], index=["c1", "c2"]), spec, ["hypo", "other"])
+    >>> out.tolist(), str(notes[0])
+    (['hypo', 'other'], "[case c2, column 'echo'] value 'iso' was never seen in training; coded as 'other'. Fix: recode it to a training level (hypo, other) if it means one")
+    """
+    known = [canonical_value(v) for v in known_levels]
+    text = values.map(canonical_value).astype(object)
+    new = text.notna() & ~text.isin(known)
+    problems = []
+    target = OTHER_LEVEL if OTHER_LEVEL in known else np.nan
+    for value, rows in text[new].groupby(text[new], sort=True):
+        ids = [str(i) for i in rows.index]
+        if spec.unseen == "other":
+            coded = repr(OTHER_LEVEL) if isinstance(target, str) else "missing (imputed)"
+            message = f"value {value!r} was never seen in training; coded as {coded}"
+            severity = "warning"
+        else:
+            message = f"value {value!r} was never seen in training ({_cases_text(ids)}), so the model cannot score it"
+            severity = "error"
+        problems.append(Problem(message, fix=f"recode it to a training level ({', '.join(known)}) if it means one"
+                                + ("" if severity == "warning" else f", or declare variables.{spec.name}.unseen: other"),
+                                case_id=ids[0] if len(ids) == 1 else None, column=spec.name, severity=severity))
+    if spec.unseen != "other" and problems:
+        raise CohortError(problems, source=f"variable {spec.name!r}")
+    out = text.copy()
+    out[new] = target
+    return out, problems
+
+
+def _check_mask_labels(table: pd.DataFrame) -> list[Problem]:
+    problems = []
+    for position, value in table["mask_label"].items():
+        if pd.isna(value):
+            continue
+        number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+        if pd.isna(number) or number <= 0 or not float(number).is_integer():
+            problems.append(Problem(f"mask_label must be the lesion's label in the mask, a whole number > 0, "
+                                    f"got {value!r}",
+                                    fix="write the label value (e.g. 1), or leave the cell empty for a binary mask",
+                                    case_id=_case_of(table, position), column="mask_label"))
+    return problems
+
+
+def case_mask_settings(table: pd.DataFrame, study: StudyConfig | None = None) -> pd.DataFrame:
+    """Per case, the mask label and lesion policy extraction must use.
+
+    The ``mask_label`` column (when present and filled) overrides the study's ``masks.label``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like ``table``; columns ``label`` (int or None) and ``lesions`` (``union``,
+        ``largest``, ``per-lesion`` or None), ready for :func:`sonorad.imaging.load_roi`
+        (``per-lesion``: :func:`sonorad.imaging.load_lesion_rois`).
+    """
+    default_label = study.masks.label if study is not None else None
+    lesions = study.masks.lesions if study is not None else None
+    labels = [default_label] * len(table)
+    if "mask_label" in table.columns:
+        labels = [int(float(v)) if not pd.isna(v) else default_label for v in table["mask_label"]]
+    return pd.DataFrame({"label": pd.Series(labels, index=table.index, dtype=object),
+                         "lesions": pd.Series([lesions] * len(table), index=table.index, dtype=object)})
 
 
 def _bad_value_problems(table, column, bad: pd.Series, what: str, fix: str) -> list[Problem]:

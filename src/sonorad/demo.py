@@ -11,7 +11,7 @@ Output folder layout::
 
     cohort/        the synthetic cohort (images, masks, cases.csv)
     study.yaml     the study file as run
-    features/ models/ tables/ figures/ report.html run.log    (see docs/running-a-study.md)
+    features/ models/ model/ tables/ figures/ report.html result.joblib run.log   (see docs/running-a-study.md)
 """
 
 from __future__ import annotations
@@ -73,5 +73,4 @@ def run_demo(out: Path, *, seed: int = 0, jobs: int = 2, progress: bool = True,
     source = out / "study.yaml"
     source.write_text(yaml.safe_dump(mapping, sort_keys=False))
     study = StudyConfig.from_dict(mapping, source=source)
-    run = run_study(study, out, jobs=jobs, progress=progress, report=report)
-    return run.metrics
+    return run_study(study, out, jobs=jobs, progress=progress, report=report).evaluation.metrics

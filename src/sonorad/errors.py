@@ -7,7 +7,13 @@ deep inside a library.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+
+#: Columns of every table of excluded cases (``failures.csv``): one row per case and stage.
+FAILURE_COLUMNS = ["case_id", "stage", "error", "fix"]
 
 
 @dataclass(frozen=True)
@@ -84,3 +90,60 @@ class CohortError(SonoradError):
 
     def __reduce__(self):
         return (type(self), (self.problems, self.source))
+
+
+class CaseWarning(UserWarning):
+    """Something about one case that does not block it (disjoint lesions, a huge image, an overflow).
+
+    The message starts with ``case <id>:`` so that wherever warnings are shown or logged, the case
+    they belong to is named; ``case_id`` carries it for callers that collect warnings per case.
+    """
+
+    def __init__(self, case_id: str | None, message: str):
+        self.case_id = case_id
+        self.message = message
+        super().__init__(f"case {case_id}: {message}" if case_id is not None else message)
+
+    def __reduce__(self):
+        return (type(self), (self.case_id, self.message))
+
+
+@contextlib.contextmanager
+def case_warnings(case_id: str | None) -> Iterator[list[CaseWarning]]:
+    """Re-issue every warning raised inside the block as a :class:`CaseWarning` naming ``case_id``.
+
+    Library warnings (Pillow's ``DecompressionBombWarning``, numpy overflow ``RuntimeWarning``,
+    PyRadiomics' ``UserWarning``) otherwise reach the console without the case they belong to.
+    Each distinct message is re-issued once, with its original category named; the list yielded
+    holds the re-issued warnings, for callers that keep them per case. Deprecation warnings (meant
+    for developers, hidden by default) are passed on unchanged.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as seen:
+    ...     warnings.simplefilter("always")
+    ...     with case_warnings("C7"):
+    ...         warnings.warn("overflow encountered in multiply", RuntimeWarning)
+    >>> str(seen[0].message)
+    'case C7: RuntimeWarning: overflow encountered in multiply'
+    """
+    routed: list[CaseWarning] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield routed
+    seen: set[str] = set()
+    for record in caught:
+        if issubclass(record.category, (DeprecationWarning, PendingDeprecationWarning)):
+            # Meant for developers, hidden by default: passed on unchanged, under the usual filters.
+            warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
+            continue
+        if isinstance(record.message, CaseWarning) and (record.message.case_id == case_id or case_id is None):
+            warning = record.message
+        else:
+            warning = CaseWarning(case_id, f"{record.category.__name__}: {record.message}")
+        if str(warning) in seen:
+            continue
+        seen.add(str(warning))
+        routed.append(warning)
+        warnings.warn(warning, stacklevel=3)

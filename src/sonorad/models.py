@@ -35,6 +35,8 @@ __all__ = [
     "tune_model",
     "tune_pipeline",
     "ImbalanceWrapper",
+    "PlattCalibratedSVC",
+    "cv_folds_note",
 ]
 
 
@@ -75,13 +77,96 @@ def _logistic(rs):
     return LogisticRegression(C=1.0, max_iter=5000, random_state=rs)
 
 
+class PlattCalibratedSVC(ClassifierMixin, BaseEstimator):
+    """An SVM with Platt-scaled probabilities whose inner calibration folds fit the data it gets.
+
+    ``CalibratedClassifierCV(cv=5)`` fails on a training set (or a training-CV fold) with fewer than
+    5 cases of a class. Here the number of inner, stratified, unshuffled (hence deterministic) folds
+    is ``min(cv, smallest class count)``. With a single case of a class the sigmoid cannot be
+    cross-fitted: it is then fitted on the SVM's own training decision values (optimistic
+    probabilities; the ranking, hence the AUC, is unchanged) and a :class:`UserWarning` says so.
+
+    Parameters
+    ----------
+    estimator : SVC
+        The (unfitted) support vector classifier; its parameters are tuned as ``estimator__C`` etc.
+    cv : int, default=5
+        Inner folds wanted.
+
+    Attributes
+    ----------
+    calibrated_ : CalibratedClassifierCV
+        Fitted on all rows with ``n_folds_`` inner folds (``ensemble=False``: one SVC refit on all of
+        them, one sigmoid fitted on the out-of-fold decision values).
+    n_folds_ : int
+        Inner folds used; 0 when the sigmoid was fitted on the training decision values.
+    classes_ : ndarray
+
+    Examples
+    --------
+    >>> from sklearn.svm import SVC
+    >>> X = np.arange(12, dtype=float).reshape(-1, 1); y = np.array([0] * 9 + [1] * 3)
+    >>> PlattCalibratedSVC(SVC(), cv=5).fit(X, y).n_folds_
+    3
+    """
+
+    def __init__(self, estimator=None, cv: int = 5):
+        self.estimator = estimator
+        self.cv = cv
+
+    def fit(self, X, y, sample_weight=None):
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.frozen import FrozenEstimator
+        from sklearn.svm import SVC
+
+        y = np.asarray(y)
+        classes, counts = np.unique(y, return_counts=True)
+        if len(classes) < 2:
+            raise ValueError(f"svm: the training set holds one class only ({classes.tolist()}); "
+                             "Fix: both classes are needed to fit a classifier")
+        estimator = clone(SVC(kernel="rbf") if self.estimator is None else self.estimator)
+        weights = {} if sample_weight is None else {"sample_weight": sample_weight}
+        n_folds = int(min(self.cv, counts.min()))
+        if n_folds >= 2:
+            # An int cv is an unshuffled StratifiedKFold for a classifier (and keeps the fitted model
+            # free of splitter objects, which a bundle's skops file does not hold).
+            self.calibrated_ = CalibratedClassifierCV(estimator, method="sigmoid", ensemble=False, cv=n_folds)
+            self.calibrated_.fit(X, y, **weights)
+        else:
+            import warnings
+
+            found = ", ".join(f"{c!r}: {n}" for c, n in zip(classes.tolist(), counts.tolist()))
+            warnings.warn(
+                f"svm: this training set has a single case of a class ({found}), too few to cross-fit "
+                "Platt scaling; the sigmoid is fitted on the training decision values, so the probabilities "
+                "are optimistic (the ranking is not affected). Fix: add cases of the rare class or use fewer "
+                "CV folds", UserWarning, stacklevel=2)
+            n_folds = 0
+            estimator.fit(X, y, **weights)
+            # The frozen SVC is not refitted: one "fold" whose test part is every row gives the sigmoid
+            # the in-sample decision values.
+            rows = np.arange(len(y))
+            self.calibrated_ = CalibratedClassifierCV(FrozenEstimator(estimator), method="sigmoid", ensemble=False,
+                                                      cv=[(rows, rows)])
+            self.calibrated_.fit(X, y, **weights)
+        self.n_folds_ = n_folds
+        self.classes_ = self.calibrated_.classes_
+        return self
+
+    def predict_proba(self, X):
+        check_is_fitted(self, "calibrated_")
+        return self.calibrated_.predict_proba(X)
+
+    def predict(self, X):
+        check_is_fitted(self, "calibrated_")
+        return self.calibrated_.predict(X)
+
+
 def _svm(rs):
-    from sklearn.calibration import CalibratedClassifierCV
     from sklearn.svm import SVC
 
     # Platt scaling fitted on internal (unshuffled, hence deterministic) folds of the training rows.
-    return CalibratedClassifierCV(SVC(kernel="rbf", random_state=rs), method="sigmoid", cv=5,
-                                  ensemble=False)
+    return PlattCalibratedSVC(SVC(kernel="rbf", random_state=rs), cv=5)
 
 
 def _knn(rs):
@@ -385,3 +470,41 @@ def tune_model(name: str, X, y, groups=None, *, cv: int = 5, random_state: int =
     search = tune_pipeline(model, search_space(name, model), X, y, groups, cv=cv,
                            random_state=random_state, n_iter=n_iter)
     return search if return_search else search.best_estimator_
+
+
+def cv_folds_note(requested: int, y) -> tuple[int, str | None]:
+    """The number of stratified CV folds a training set allows, and the sentence that says so.
+
+    Stratified k-fold needs at least one case of each class in every fold, so ``k`` is lowered to
+    the size of the smallest class (as :func:`sonorad.selection.make_grouped_cv` does). A lowered
+    ``k`` must not pass unnoticed: the sentence returned is for the run log and the report's
+    methods text.
+
+    Parameters
+    ----------
+    requested : int
+        ``evaluation.cv_folds`` of the study file.
+    y : array-like
+        Training labels.
+
+    Returns
+    -------
+    n_folds : int
+        Folds used (``min(requested, smallest class count)``).
+    note : str or None
+        ``None`` when nothing was lowered.
+
+    Examples
+    --------
+    >>> cv_folds_note(50, [0] * 49 + [1] * 11)
+    (11, 'evaluation.cv_folds = 50 was lowered to 11 folds: the smallest class of the training cohort has 11 cases, and every stratified fold needs one of each class')
+    >>> cv_folds_note(5, [0, 1] * 10)
+    (5, None)
+    """
+    _, counts = np.unique(np.asarray(y).ravel(), return_counts=True)
+    smallest = int(counts.min()) if counts.size else 0
+    n_folds = int(min(requested, smallest))
+    if n_folds >= requested:
+        return n_folds, None
+    return n_folds, (f"evaluation.cv_folds = {requested} was lowered to {n_folds} folds: the smallest class of the "
+                     f"training cohort has {smallest} cases, and every stratified fold needs one of each class")

@@ -20,12 +20,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from sonorad.selection import CorrelationFilter, ICCFilter, LassoSelector, UnivariateFilter, ZScore, _binary_labels
+from sonorad.selection import (CorrelationFilter, ICCFilter, LassoSelector, UnivariateFilter, ZScore, _binary_labels,
+                               _PandasParamsState)
 
 __all__ = ["RadScore", "DLScore"]
 
 
-class RadScore(ClassifierMixin, TransformerMixin, BaseEstimator):
+class RadScore(_PandasParamsState, ClassifierMixin, TransformerMixin, BaseEstimator):
     """LASSO signature of radiomics features, usable as a Pipeline step or as a classifier.
 
     ``transform`` returns one column named ``name`` (the score, a log-odds for
@@ -74,6 +75,8 @@ class RadScore(ClassifierMixin, TransformerMixin, BaseEstimator):
     mean_, sd_ : ndarray
         Training mean and SD of ``features_`` (the z-scoring applied before the formula).
     """
+
+    _pandas_params = ("icc",)
 
     def __init__(self, name: str = "rad_score", label: str = "Rad-score", icc=None, icc_threshold: float = 0.75,
                  icc_missing: str = "keep", test: str = "mannwhitney",

@@ -121,6 +121,46 @@ def benjamini_hochberg(p_values) -> np.ndarray:
     return out
 
 
+def _pandas_to_state(value):
+    """A pandas Series / DataFrame parameter as plain lists and arrays (anything else unchanged).
+
+    Model files are written with skops, which loads only trusted types and has no pandas
+    support; an ICC table given as a parameter is stored in this plain form and rebuilt on load.
+    """
+    if isinstance(value, pd.Series):
+        return {"__pandas__": "Series", "index": value.index.tolist(), "values": value.tolist(),
+                "name": None if value.name is None else str(value.name)}
+    if isinstance(value, pd.DataFrame):
+        return {"__pandas__": "DataFrame", "index": value.index.tolist(),
+                "columns": [str(c) for c in value.columns],
+                "data": [value[c].tolist() for c in value.columns]}
+    return value
+
+
+def _pandas_from_state(value):
+    """Inverse of :func:`_pandas_to_state`."""
+    if isinstance(value, dict) and value.get("__pandas__") == "Series":
+        return pd.Series(value["values"], index=value["index"], name=value["name"])
+    if isinstance(value, dict) and value.get("__pandas__") == "DataFrame":
+        return pd.DataFrame(dict(zip(value["columns"], value["data"])), index=value["index"],
+                            columns=value["columns"])
+    return value
+
+
+class _PandasParamsState:
+    """Mixin: store pandas parameters (``_pandas_params``) in plain form when persisted."""
+
+    _pandas_params: tuple[str, ...] = ()
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        return {k: (_pandas_to_state(v) if k in self._pandas_params else v) for k, v in state.items()}
+
+    def __setstate__(self, state):
+        state = {k: (_pandas_from_state(v) if k in self._pandas_params else v) for k, v in state.items()}
+        super().__setstate__(state)
+
+
 class ZScore(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Standardise every column with the mean and SD of the training rows.
 
@@ -175,7 +215,7 @@ class _Selector(SelectorMixin, BaseEstimator):
         )
 
 
-class ICCFilter(_Selector):
+class ICCFilter(_PandasParamsState, _Selector):
     """Keep features whose reproducibility ICC is at least ``threshold``.
 
     Parameters
@@ -198,6 +238,8 @@ class ICCFilter(_Selector):
         ICC aligned with the input columns (NaN when missing).
     support_ : ndarray of bool
     """
+
+    _pandas_params = ("icc",)
 
     def __init__(self, icc=None, threshold: float = 0.75, missing: str = "drop", column: str = "icc"):
         self.icc = icc

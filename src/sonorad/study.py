@@ -42,8 +42,12 @@ __all__ = [
     "VARIABLE_TYPES",
     "VARIABLE_ROLES",
     "RESERVED_COLUMNS",
+    "UNSEEN_POLICIES",
+    "LESION_POLICIES",
+    "OTHER_LEVEL",
     "LabelSpec",
     "VariableSpec",
+    "MaskSpec",
     "CenterSplit",
     "PatientSplit",
     "StudyConfig",
@@ -52,17 +56,25 @@ __all__ = [
 ]
 
 #: Keys allowed at the top level of a study file.
-TOP_LEVEL_KEYS = ("name", "description", "cohort", "seed", "label", "variables", "split", "features", "models",
-                  "evaluation")
+TOP_LEVEL_KEYS = ("name", "description", "cohort", "seed", "label", "variables", "masks", "split", "features",
+                  "models", "evaluation")
 #: Types a declared variable may have.
 VARIABLE_TYPES = ("numeric", "binary", "categorical", "ordinal")
 #: Roles a declared variable may have.
 VARIABLE_ROLES = ("clinical", "ultrasound")
 #: Cohort-table columns with a fixed meaning; a variable cannot take one of these names.
-RESERVED_COLUMNS = ("case_id", "patient_id", "center", "image", "mask", "mask2", "frame", "spacing_mm", "label")
+RESERVED_COLUMNS = ("case_id", "patient_id", "center", "image", "mask", "mask2", "frame", "spacing_mm", "mask_label",
+                    "label")
+#: What to do at prediction time with a categorical value training never saw (``variables.X.unseen``).
+UNSEEN_POLICIES = ("error", "other")
+#: How a mask with several disjoint regions becomes ROIs (``masks.lesions``).
+LESION_POLICIES = ("union", "largest", "per-lesion")
+#: The level an unseen value becomes under ``unseen: other``.
+OTHER_LEVEL = "other"
 
 _LABEL_KEYS = ("column", "positive")
-_VARIABLE_KEYS = ("type", "levels", "order", "role", "description")
+_VARIABLE_KEYS = ("type", "levels", "order", "role", "description", "range", "unseen")
+_MASK_KEYS = ("label", "lesions")
 _SPLIT_BY = ("center", "patient")
 _CENTER_SPLIT_KEYS = ("by", "train", "external", "internal_fraction", "seed")
 _PATIENT_SPLIT_KEYS = ("by", "test_fraction", "seed")
@@ -153,6 +165,15 @@ class VariableSpec:
         ``clinical`` or ``ultrasound`` (radiologist-scored), when declared.
     description : str or None
         Free text shown in reports.
+    range : tuple of float or None
+        ``[low, high]``: the plausible values of a numeric variable (both included); a value outside
+        is a validation error naming the case. Without it a robust outlier rule warns
+        (:mod:`sonorad.cohort`).
+    unseen : str
+        Categorical variables: what prediction does with a value the training cohort never held:
+        ``"error"`` (default; the case is refused, naming it) or ``"other"`` (the value becomes the
+        level ``other`` when training had one, else missing, imputed like a missing value; with a
+        warning naming the case). See :func:`sonorad.cohort.apply_unseen_policy`.
     """
 
     name: str
@@ -161,6 +182,8 @@ class VariableSpec:
     order: tuple[str, ...] | None = None
     role: str | None = None
     description: str | None = None
+    range: tuple[float, float] | None = None
+    unseen: str = "error"
 
     @property
     def allowed_values(self) -> tuple[str, ...] | None:
@@ -172,6 +195,25 @@ class VariableSpec:
         if self.type == "categorical":
             return self.levels
         return None
+
+
+@dataclass(frozen=True)
+class MaskSpec:
+    """How lesion masks become ROIs, for the whole cohort (the ``masks`` section).
+
+    Attributes
+    ----------
+    label : int or None
+        The label of the lesion in label-map masks (a ``mask_label`` column of cases.csv overrides
+        it per case); ``None``: masks are binary, and a label map is an error naming its labels.
+    lesions : str or None
+        ``union`` (join disjoint regions into one ROI), ``largest`` (keep the largest region) or
+        ``per-lesion`` (each region its own case, ``<case_id>-lesion<k>``); ``None``: join them with
+        a warning naming the case.
+    """
+
+    label: int | None = None
+    lesions: str | None = None
 
 
 @dataclass(frozen=True)
@@ -233,6 +275,8 @@ class StudyConfig:
         Outcome column and positive value.
     variables : dict of str -> VariableSpec
         Declared clinical / ultrasound columns, in file order.
+    masks : MaskSpec
+        Mask label and disjoint-lesion policy.
     split : CenterSplit or PatientSplit or None
         How cases are assigned to train / internal / external; ``None`` puts every case in train.
     features, models, evaluation : dict
@@ -248,6 +292,7 @@ class StudyConfig:
     seed: int = 0
     label: LabelSpec = field(default_factory=LabelSpec)
     variables: dict[str, VariableSpec] = field(default_factory=dict)
+    masks: MaskSpec = field(default_factory=MaskSpec)
     split: CenterSplit | PatientSplit | None = None
     features: dict = field(default_factory=dict)
     models: dict = field(default_factory=dict)
@@ -314,7 +359,14 @@ class StudyConfig:
             for key in ("role", "description"):
                 if getattr(spec, key) is not None:
                     entry[key] = getattr(spec, key)
+            if spec.range is not None:
+                entry["range"] = list(spec.range)
+            if spec.unseen != "error":
+                entry["unseen"] = spec.unseen
             out["variables"][name] = entry
+        masks = {k: getattr(self.masks, k) for k in _MASK_KEYS if getattr(self.masks, k) is not None}
+        if masks:
+            out["masks"] = masks
         if isinstance(self.split, CenterSplit):
             split: dict[str, Any] = {"by": "center", "train": list(self.split.train),
                                      "external": list(self.split.external)}
@@ -540,6 +592,7 @@ class _Builder:
         seed = self.integer(top.get("seed"), "seed", default=0)
         label = self.label(top.get("label"))
         variables = self.variables(top.get("variables"), label.column)
+        masks = self.masks(top.get("masks"))
         split = self.split(top.get("split"))
         features = self.section(top.get("features"), "features")
         models = self.section(top.get("models"), "models")
@@ -547,7 +600,7 @@ class _Builder:
         if self.problems:
             return None
         return StudyConfig(name=name, description=description, cohort=cohort, seed=seed, label=label,
-                           variables=variables, split=split, features=features, models=models,
+                           variables=variables, masks=masks, split=split, features=features, models=models,
                            evaluation=evaluation, source=source)
 
     def cohort(self, value, source: Path | None) -> Path | None:
@@ -633,7 +686,48 @@ class _Builder:
         elif "order" in section:
             self.add(f"{key}.order", f"is only allowed for an ordinal variable, not a {vtype} one",
                      "use `type: ordinal`, or `levels: [...]` for an unordered variable")
-        return VariableSpec(name=name, type=vtype, levels=levels, order=order, role=role, description=description)
+        value_range = self.value_range(section["range"], f"{key}.range", vtype) if "range" in section else None
+        unseen = section.get("unseen", "error")
+        if "unseen" in section and vtype != "categorical":
+            self.add(f"{key}.unseen", f"is only allowed for a categorical variable, not a {vtype} one",
+                     "remove it (binary and ordinal variables have fixed levels)")
+            unseen = "error"
+        elif unseen not in UNSEEN_POLICIES:
+            self.add(f"{key}.unseen", f"unknown policy {_show(unseen)}; allowed: {_choices(UNSEEN_POLICIES)}",
+                     "`unseen: error` refuses a case with a new value, `unseen: other` codes it as 'other'")
+            unseen = "error"
+        return VariableSpec(name=name, type=vtype, levels=levels, order=order, role=role, description=description,
+                            range=value_range, unseen=unseen)
+
+    def value_range(self, value, key: str, vtype: str) -> tuple[float, float] | None:
+        if vtype != "numeric":
+            self.add(key, f"is only allowed for a numeric variable, not a {vtype} one", "remove it")
+            return None
+        ok = (isinstance(value, (list, tuple)) and len(value) == 2
+              and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value))
+        if not ok or value[0] >= value[1]:
+            self.add(key, f"must be [low, high], two finite numbers with low < high, got {_show(value)}",
+                     "e.g. `range: [18, 100]` for an age in years")
+            return None
+        return (float(value[0]), float(value[1]))
+
+    def masks(self, value) -> MaskSpec:
+        if value is None:
+            return MaskSpec()
+        section = self.mapping(value, "masks", _MASK_KEYS)
+        if section is None:
+            return MaskSpec()
+        label = section.get("label")
+        if label is not None and (isinstance(label, bool) or not isinstance(label, int) or label <= 0):
+            self.add("masks.label", f"must be the lesion's label, a whole number > 0, got {_show(label)}",
+                     "e.g. `label: 1`; the labels of a label-map mask are listed by `sonorad extract`")
+            label = None
+        lesions = section.get("lesions")
+        if lesions is not None and lesions not in LESION_POLICIES:
+            self.add("masks.lesions", f"unknown value {_show(lesions)}; allowed: {_choices(LESION_POLICIES)}",
+                     "`union` joins disjoint regions, `largest` keeps the largest, `per-lesion` makes one case each")
+            lesions = None
+        return MaskSpec(label=label, lesions=lesions)
 
     def split(self, value) -> CenterSplit | PatientSplit | None:
         if value is None:

@@ -47,9 +47,8 @@ def test_jpeg_mask_artefacts_are_removed(save_png):
     np.testing.assert_array_equal(m, square(32, 5, 22) > 0)
 
 
-@pytest.mark.filterwarnings("ignore:.*label map")
 def test_binarize_rules_on_arrays():
-    assert binarize_mask(np.array([[0, 75, 255, 255]])).tolist() == [[False, False, True, True]]
+    assert binarize_mask(np.array([[0, 75] + [255] * 10])).tolist() == [[False, False] + [True] * 10]
     assert binarize_mask(np.array([[0.0, 0.4, 1.0, np.nan]])).tolist() == [[False, False, True, False]]
     assert binarize_mask(np.array([[0, 3, 3]])).tolist() == [[False, True, True]]
 
@@ -67,13 +66,26 @@ def test_label_map_selects_label_and_names_present_ones(save_png):
         read_mask(path, label=1.5)
 
 
-def test_label_map_without_label_warns():
+def test_label_map_without_label_is_an_error_naming_the_labels():
     a = np.zeros((10, 10))
     a[1:4, 1:4] = 1
     a[6:9, 6:9] = 3
-    with pytest.warns(UserWarning, match="label map"):
-        m = binarize_mask(a)
-    assert m.sum() == 9
+    with pytest.raises(ImageReadError, match=r"several labels \(1 \(9 px\), 3 \(9 px\)\).*mask_label") as info:
+        binarize_mask(a)
+    assert info.value.kind == "label"
+    assert binarize_mask(a, label=1).sum() == 9
+
+
+def test_grey_level_regions_are_a_label_map_but_a_thin_grey_rim_is_not():
+    a = np.zeros((20, 20))
+    a[2:8, 2:8] = 100  # two regions painted with two grey levels: the darker would be dropped
+    a[10:18, 10:18] = 255
+    with pytest.raises(ImageReadError, match="label map"):
+        binarize_mask(a)
+    b = np.zeros((20, 20))
+    b[4:16, 4:16] = 255
+    b[3, 4:16] = 100  # an anti-aliased rim: 12 of 156 pixels, below the 10% that signals a label map
+    assert binarize_mask(b).sum() == 144
 
 
 def test_rgba_mask_opaque_alpha_is_ignored(save_png):

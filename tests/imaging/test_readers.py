@@ -257,3 +257,28 @@ def test_read_error_survives_pickling(tmp_path):
         read_image(tmp_path / "nope.png")
     again = pickle.loads(pickle.dumps(info.value))
     assert (again.path, again.kind, str(again)) == (info.value.path, "missing", str(info.value))
+
+
+def test_probe_bit_depth_reads_headers_only(save_png, tmp_path):
+    from sonorad.imaging import probe_bit_depth
+
+    assert probe_bit_depth(save_png("g8.png", np.zeros((4, 4), np.uint8))) == 8
+    assert probe_bit_depth(save_png("g16.png", np.zeros((4, 4), np.uint16))) == 16
+    assert probe_bit_depth(save_png("rgb.png", np.zeros((4, 4, 3), np.uint8))) == 8
+    (tmp_path / "notes.txt").write_text("x")
+    assert probe_bit_depth(tmp_path / "notes.txt") is None
+
+
+def test_symlink_loop_and_dangling_link_are_named(tmp_path):
+    import os
+
+    from sonorad.imaging.readers import symlink_loop
+
+    loop, dangling = tmp_path / "loop.png", tmp_path / "dangling.png"
+    os.symlink(loop, loop)
+    os.symlink(tmp_path / "gone.png", dangling)
+    assert "loops back on itself" in symlink_loop(loop)
+    assert "dangling" in symlink_loop(dangling)
+    assert symlink_loop(tmp_path) is None
+    with pytest.raises(ImageReadError, match="loops back on itself"):
+        read_image(loop)

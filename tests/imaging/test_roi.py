@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -178,3 +180,28 @@ def test_crop_rgb_and_image_object():
     assert crop.shape == (2, 2)
     with pytest.raises(ValueError, match="share"):
         crop_to_roi(np.ones((9, 10)), m)
+
+
+def test_disjoint_regions_warn_by_case_and_policies_choose(case):
+    from sonorad.errors import CaseWarning
+    from sonorad.imaging import load_lesion_rois
+
+    _, img_path, m1, m2 = case
+    with pytest.warns(CaseWarning, match=r"case c1: .*2 disjoint regions \(24, 25 pixels\).*own row in cases.csv"):
+        assert load_roi(img_path, [m1, m2], case_id="c1")[1].sum() == 49
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_roi(img_path, [m1, m2], case_id="c1", lesions="union")[1].sum() == 49
+    with pytest.warns(CaseWarning, match="keeps the largest of 2"):
+        assert load_roi(img_path, [m1, m2], case_id="c1", lesions="largest")[1].sum() == 25
+    rois = load_lesion_rois(img_path, f"{m1};{m2}", case_id="c1")
+    assert [(cid, int(m.sum())) for cid, _, m in rois] == [("c1-lesion1", 24), ("c1-lesion2", 25)]
+    assert [cid for cid, _, _ in load_lesion_rois(img_path, m1, case_id="c1")] == ["c1"]
+
+
+def test_whole_image_mask_is_called_so(case, save_png):
+    _, img_path, _, _ = case
+    full = save_png("full.png", np.full((30, 40), 255, np.uint8))
+    with pytest.raises(CaseError, match=r"\[case c1\] mask .* covers the whole image.*inverted") as info:
+        load_roi(img_path, full, case_id="c1")
+    assert "invert" in info.value.problem.fix

@@ -7,7 +7,7 @@ import yaml
 
 from sonorad.cli import main
 from sonorad.runner import RunFailed, run_study
-from sonorad.runner import run as run_module
+from sonorad.pipeline import stages
 from sonorad.synthetic import make_cohort
 
 
@@ -26,7 +26,7 @@ def _crash(*args, **kwargs):
 
 
 def test_crashing_stage_names_itself_and_keeps_the_traceback(small_study, tmp_path, monkeypatch):
-    monkeypatch.setattr(run_module, "features_stage", _crash)
+    monkeypatch.setattr(stages, "extract", _crash)
     with pytest.raises(RunFailed) as info:
         run_study(small_study, tmp_path / "out", progress=False, echo=False)
     text = str(info.value)
@@ -36,7 +36,7 @@ def test_crashing_stage_names_itself_and_keeps_the_traceback(small_study, tmp_pa
 
 
 def test_cli_exit_code_and_summary(small_study, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(run_module, "features_stage", _crash)
+    monkeypatch.setattr(stages, "extract", _crash)
     code = main(["run", str(small_study), "--out", str(tmp_path / "out"), "--quiet"])
     assert code == 2
     err = capsys.readouterr().err
@@ -51,3 +51,16 @@ def test_bad_runner_keys_fail_before_any_work(small_study, tmp_path):
     code = main(["run", str(small_study), "--out", str(tmp_path / "out2"), "--quiet"])
     assert code == 2
     assert not (tmp_path / "out2" / "features").exists()
+
+
+def test_validate_reports_misspelled_study_keys_before_reading_the_table(small_study, capsys):
+    study = yaml.safe_load(Path(small_study).read_text())
+    study["models"] = {"design": "study1", "models": ["logistic_regresion"], "rad_score": {"alpah": 0.1}}
+    study["evaluation"] = {"gradcams": 3}
+    small_study.write_text(yaml.safe_dump(study))
+    cases = Path(small_study).parent / "cohort" / "cases.csv"
+    code = main(["validate", str(cases), "--study", str(small_study)])
+    err = capsys.readouterr().err
+    assert code == 2
+    for key in ("models.models", "logistic_regresion", "models.rad_score.alpah", "evaluation.gradcams"):
+        assert key in err, key

@@ -65,14 +65,15 @@ def test_outputs_exist(study1_run):
     _, run = study1_run
     out = run.out
     for name in ("report.html", "run.log", "study.yaml", "features/radiomics.parquet",
-                 "features/deep_efficientnet_lite0.parquet", "features/failures.csv", "models/family.joblib",
-                 "models/family.json", "tables/metrics.csv", "tables/predictions.csv", "tables/calibration.csv",
+                 "features/deep_efficientnet_lite0.parquet", "features/failures.csv", "models/design.joblib",
+                 "models/design.json", "result.joblib", "tables/metrics.csv", "tables/predictions.csv", "tables/calibration.csv",
                  "tables/delong_matrix_external.csv", "tables/decision_curve_external.csv",
                  "tables/selection_funnel.csv", "tables/univariable_logistic.csv", "tables/nomogram_points.csv",
-                 "tables/shap_importance.csv", "figures/roc_external.png", "figures/roc_external.svg",
+                 "tables/shap_importance.csv", "tables/baseline_characteristics.csv", "tables/gradcam_cases.csv",
+                 "figures/roc_external.png", "figures/roc_external.svg",
                  "figures/nomogram.png", "figures/gradcam_gallery.png", "figures/shap_beeswarm.png"):
         assert (out / name).exists(), name
-    meta = yaml.safe_load((out / "models" / "family.json").read_text())
+    meta = yaml.safe_load((out / "models" / "design.json").read_text())
     assert meta["seed"] == 0 and meta["training_cohort_sha256"] and meta["package_versions"]["scikit-learn"]
 
 
@@ -159,18 +160,47 @@ def test_same_seed_in_a_new_folder_gives_the_same_predictions(study1_run, tmp_pa
 def test_dl_score_network_reproduces_the_dl_score(study1_run):
     import torch
 
+    from sonorad.cohort import read_cases
     from sonorad.deep.inputs import collect_crops, normalize, resize_gray
-    from sonorad.report.study_report import dl_score_network
+    from sonorad.pipeline.explain import dl_score_network
 
-    _, run = study1_run
-    net = dl_score_network(run)
+    study, run = study1_run
+    net = dl_score_network(run.design, run.config.dl_backbone)
     ids = run.ids("external")[:4]
-    crops = collect_crops(run.cohort.table.loc[ids], margin=run.config.margin)
+    crops = collect_crops(read_cases(study.cohort).loc[ids], margin=run.config.margin)
     x = normalize(resize_gray(crops, net.input_size), net.spec.mean, net.spec.std)
     with torch.no_grad():
         logits = net(x).double().numpy()
-    expected = run.family.score_pipelines_["dl_score"].decision_function(run.features["deep"].loc[ids])
+    deep = pd.read_parquet(run.out / "features" / "deep_efficientnet_lite0.parquet")
+    expected = run.design.models["dl_score"].decision_function(deep.loc[ids])
     np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_report_rerenders_from_the_saved_result_without_refitting(study1_run, monkeypatch):
+    from sonorad.cli import main
+    from sonorad.pipeline.result import StudyResult
+
+    _, run = study1_run
+    saved = StudyResult.load(run.out)
+    assert saved.design.models == {} and saved.design.primary == run.design.primary
+    pd.testing.assert_frame_equal(saved.evaluation.metrics, run.evaluation.metrics)
+    import sonorad.pipeline.stages as stages
+
+    def refit(*args, **kwargs):
+        raise AssertionError("sonorad report must not fit")
+
+    monkeypatch.setattr(stages, "fit", refit)
+    (run.out / "report.html").unlink(missing_ok=True)
+    assert main(["report", str(run.out)]) == 0
+    html = (run.out / "report.html").read_text()
+    assert 'id="shap"' in html and "Rad-score =" in html
+
+
+def test_report_of_a_folder_without_a_run_is_a_clear_error(tmp_path, capsys):
+    from sonorad.cli import main
+
+    assert main(["report", str(tmp_path)]) == 2
+    assert "not a finished sonorad run" in capsys.readouterr().err
 
 
 def test_table_level_problems_stop_the_run_with_every_problem(tmp_path):
@@ -202,3 +232,51 @@ def test_study2_file_with_a_fine_tuned_cnn(tmp_path):
     assert (run.out / "figures" / "gradcam_gallery.png").exists()
     html = (run.out / "report.html").read_text()
     assert "fine-tuned cnn_efficientnet_lite0" in html and 'id="shap"' in html
+
+
+def test_radiomics_nomogram_study_file(tmp_path):
+    cases = make_cohort(tmp_path / "cohort", design="clnm", seed=6, n_patients=48)
+    study = ci_sized("radiomics_nomogram.yaml", cases, tmp_path, models={"cv": 3},
+                     evaluation={"cv_folds": 2, "shap_cases": 10})
+    run = run_study(study, tmp_path / "out", progress=False, echo=False)
+    assert set(run.design.models) == {"rad_score", "logistic_regression"}
+    assert run.design.primary == "logistic_regression"
+    points = pd.read_csv(run.out / "tables" / "nomogram_points.csv")
+    assert "Rad-score" in set(points.iloc[:, 0].astype(str)) or "rad_score" in set(points.iloc[:, 0].astype(str))
+    assert (run.out / "figures" / "nomogram.png").exists()
+
+
+def test_bundle_scores_new_cases_as_the_run_did(study1_run, tmp_path):
+    """sonorad predict on the external cases without labels reproduces the run's probabilities."""
+    from sonorad.cli import main
+
+    study, run = study1_run
+    cases = pd.read_csv(study.cohort, dtype=str)
+    external = cases[cases["case_id"].isin(run.ids("external"))].drop(columns=["label"])
+    csv = Path(study.cohort).parent / "external_without_labels.csv"
+    external.to_csv(csv, index=False)
+    assert main(["predict", str(run.out / "model"), str(csv), "--out", str(tmp_path / "pred")]) == 0
+    got = pd.read_csv(tmp_path / "pred" / "predictions.csv", dtype={"case_id": str})
+    got = got.pivot(index="case_id", columns="model", values="probability")
+    expected = run.probabilities["external"]
+    assert set(expected.columns) <= set(got.columns)
+    np.testing.assert_allclose(got.loc[expected.index, expected.columns].to_numpy(), expected.to_numpy(),
+                               rtol=0, atol=1e-9)
+
+
+def test_bundle_holds_no_training_case_id(study1_run):
+    _, run = study1_run
+    import zipfile
+
+    parts = []
+    for path in (run.out / "model").rglob("*"):
+        if path.suffix == ".skops":  # skops files are zip archives: read every member
+            with zipfile.ZipFile(path) as archive:
+                parts += [archive.read(name) for name in archive.namelist()]
+        elif path.is_file():
+            parts.append(path.read_bytes())
+    blobs = b"".join(parts)
+    for case_id in run.ids("train"):
+        assert case_id.encode() not in blobs, case_id
+    card = (run.out / "model" / "card.md").read_text()
+    assert run.design.primary in card and "Research use only" in card

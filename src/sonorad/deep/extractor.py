@@ -25,9 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from sonorad.deep._runtime import resolve_device
 from sonorad.deep.backbones import Backbone, load_backbone
 from sonorad.deep.inputs import case_crop, case_ids, collect_crops, groups_of, normalize, resize_gray
-from sonorad.errors import CaseError, SonoradError
-
-FAILURE_COLUMNS = ["case_id", "stage", "error", "fix"]
+from sonorad.errors import FAILURE_COLUMNS, CaseError, SonoradError
 
 
 def embed_crops(
@@ -83,13 +81,15 @@ def _file_digest(paths: Sequence[str]) -> str:
 
 def _cache_key(cache, row: pd.Series, net: Backbone, settings: tuple) -> str:
     """Cache key from the case's file bytes (not paths), the backbone, its weights and the settings."""
-    from sonorad.imaging.roi import split_mask_paths
+    from sonorad.imaging.roi import row_mask_label, split_mask_paths
 
     masks = split_mask_paths(str(row["mask"]))
     frame = row.get("frame") if "frame" in row.index else None
     frame = None if frame is None or pd.isna(frame) else int(frame)
+    label = row_mask_label(row)
     return cache.key(
         "deep", net.spec.name, net.weights_id, "frozen", *map(str, settings), f"frame={frame}",
+        *([] if label is None else [f"label={label}"]),
         _file_digest([str(row["image"])]), _file_digest(masks),
     )
 

@@ -68,6 +68,25 @@ def gradcam_crop(model: Backbone, crop: np.ndarray, *, input_size: int | None = 
     return back[0, 0].clamp(0, 1).numpy()
 
 
+def score_network(net: Backbone, score) -> Backbone:
+    """``net`` with its one-logit head set to a linear score of its pooled features (the DL-score).
+
+    The DL-score is linear in the z-scored pooled features, ``b0 + sum_i c_i (f_i - m_i) / s_i``
+    (``score``: a fitted :class:`sonorad.scores.DLScore` over ``<backbone>_<i>`` columns), so a
+    linear head with weights ``c_i / s_i`` and bias ``b0 - sum_i c_i m_i / s_i`` gives exactly the
+    score, and Grad-CAM of the network explains the DL-score itself.
+    """
+    idx = np.asarray([int(f.rsplit("_", 1)[1]) for f in score.features_], dtype=int)
+    weight = np.zeros(net.spec.feature_dim)
+    weight[idx] = score.coef_ / score.sd_
+    bias = float(score.intercept_ - np.sum(score.coef_ * score.mean_ / score.sd_))
+    linear = net.head[1]
+    with torch.no_grad():
+        linear.weight.copy_(torch.as_tensor(weight, dtype=linear.weight.dtype)[None, :])
+        linear.bias.fill_(bias)
+    return net.eval()
+
+
 def save_overlay(
     image: np.ndarray,
     mask: np.ndarray | None,

@@ -92,6 +92,7 @@ def case_crop_with_mask(
         From ``sonorad.imaging.load_roi`` (missing file, size mismatch, empty mask, ...).
     """
     from sonorad.imaging import load_roi
+    from sonorad.imaging.roi import row_mask_label
 
     frame = row.get("frame") if "frame" in row.index else None
     if frame is not None and pd.isna(frame):
@@ -99,7 +100,8 @@ def case_crop_with_mask(
     if pd.isna(row["mask"]) or not str(row["mask"]).strip():
         raise CaseError(case_id, "no mask file is listed", "fill the mask column of this case")
     image, mask = load_roi(
-        str(row["image"]), str(row["mask"]), case_id=case_id, frame=None if frame is None else int(frame)
+        str(row["image"]), str(row["mask"]), case_id=case_id, frame=None if frame is None else int(frame),
+        label=row_mask_label(row),
     )
     return roi_crop_with_mask(image.pixels, mask, margin=margin, mask_background=mask_background)
 

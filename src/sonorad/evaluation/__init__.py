@@ -1,17 +1,23 @@
 """Evaluation statistics that match the reference implementations.
 
 ROC/AUC with DeLong (pROC) or stratified-bootstrap CIs and DeLong tests, training-fitted cut-offs
-with Wilson CIs, calibration (Brier, intercept/slope as ``rms::val.prob``, Hosmer-Lemeshow as
-``ResourceSelection``), decision curves (as ``dcurves``), NRI/IDI, nomograms of logistic models
-and SHAP explanations. Every function returns a result dataclass with ``to_frame()``; figures are
-drawn by :mod:`sonorad.evaluation.plots` from those results.
+with Wilson CIs, calibration (the full ``rms::val.prob`` set: calibration-in-the-large, intercept
+and slope, Brier, Emax/E90/Eavg, Spiegelhalter, Dxy, R2; Hosmer-Lemeshow as ``ResourceSelection``),
+per-center results with an AUC heterogeneity test (Cochran's Q, I^2), bootstrap optimism
+correction (as ``rms::validate`` / ``rms::calibrate``), decision curves (as ``dcurves``), NRI/IDI,
+nomograms of logistic models and SHAP explanations. Every function returns a result dataclass
+with ``to_frame()``; figures are drawn by :mod:`sonorad.evaluation.plots` from those results and
+paper-ready strings come from :mod:`sonorad.evaluation.formatting`.
 """
 
-from .calibration import (CalibrationResult, HosmerLemeshowResult, brier_score, calibration,
-                          calibration_intercept_slope, hosmer_lemeshow)
+from .calibration import (CalibrationResult, HosmerLemeshowResult, ValProbResult, brier_score,
+                          calibration, calibration_intercept_slope, hosmer_lemeshow, val_prob)
+from .centers import AucHeterogeneity, CenterPerformance, auc_heterogeneity, performance_by_center
 from .decision_curve import DecisionCurveResult, decision_curve, net_benefit
 from .explain import ShapResult, choose_explainer, explain_model
+from .formatting import format_ci, format_estimate, format_p, markdown_table, paper_table
 from .nomogram import Nomogram, NomogramPoints, build_nomogram, nomogram_points
+from .optimism import BootstrapValidation, bootstrap_validation
 from .reclassification import ReclassificationResult, idi, nri
 from .roc import (AucResult, DeLongTestResult, RocCurve, auc_score, delong_test, delong_variance,
                   roc_auc_ci, roc_curve)
@@ -22,9 +28,12 @@ __all__ = [
     "delong_test", "roc_curve",
     "YoudenThreshold", "ThresholdMetrics", "threshold_metrics", "wilson_ci",
     "CalibrationResult", "HosmerLemeshowResult", "calibration", "hosmer_lemeshow", "brier_score",
-    "calibration_intercept_slope",
+    "calibration_intercept_slope", "ValProbResult", "val_prob",
+    "AucHeterogeneity", "CenterPerformance", "auc_heterogeneity", "performance_by_center",
     "DecisionCurveResult", "decision_curve", "net_benefit",
+    "BootstrapValidation", "bootstrap_validation",
     "ReclassificationResult", "nri", "idi",
+    "format_ci", "format_estimate", "format_p", "paper_table", "markdown_table",
     "Nomogram", "NomogramPoints", "build_nomogram", "nomogram_points",
     "ShapResult", "explain_model", "choose_explainer",
 ]

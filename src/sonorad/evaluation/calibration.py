@@ -1,30 +1,49 @@
-"""Calibration of predicted probabilities: curves, Brier score, intercept/slope, Hosmer-Lemeshow.
+"""Calibration of predicted probabilities: curves, Brier score, intercepts/slope, Hosmer-Lemeshow.
 
-Conventions follow R's ``rms::val.prob`` (logistic recalibration) and
-``ResourceSelection::hoslem.test`` (decile grouping), so results can be compared with papers
-that used them.
+Conventions follow R's ``rms::val.prob`` (logistic recalibration, the lowess-based Emax/E90/Eavg,
+Spiegelhalter's z, Nagelkerke R2) and ``ResourceSelection::hoslem.test`` (decile grouping), so
+results can be compared with papers that used them. ``tests/evaluation/data/make_rms_reference.R``
+computes the reference values the tests check to 1e-6.
+
+Choices that move numbers (each is stated in the result it affects):
+
+* **Probabilities of exactly 0 or 1** have an infinite logit. They are left out of the logistic
+  recalibration fits (calibration-in-the-large, intercept, slope) and of R2, as ``val.prob``
+  does, and the number left out is reported (``n_excluded``). They stay in every other statistic.
+* **No clipping.** The logit is computed exactly (``scipy.special.logit``), so a probability of
+  1e-15 enters the fit as -34.5, not as the logit of some clip value.
+* **Converged fits.** The recalibration models are fitted by IRLS to a deviance change below
+  1e-13, so estimates and standard errors are the maximum-likelihood values (the tests check the
+  SEs against an independent Newton-Raphson fit to 1e-6). They equal R's ``glm`` run to
+  convergence; ``val.prob`` stops ``lrm.fit`` at its default tolerance, which can leave its
+  Intercept and Slope about 1e-5 away from these.
+* **Not computable is a result, not an error.** Perfect separation (no finite slope), a single
+  distinct probability, a single class among the usable cases, fewer than 3 Hosmer-Lemeshow
+  groups: the statistic is reported with ``computable=False`` and the reason; the others go on.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from ._results import ResultMixin
 from ._validate import check_choice, check_labels, check_level, check_scores
 
-__all__ = ["CalibrationResult", "HosmerLemeshowResult", "calibration", "hosmer_lemeshow",
-           "brier_score", "calibration_intercept_slope"]
+__all__ = ["CalibrationResult", "HosmerLemeshowResult", "ValProbResult", "calibration",
+           "hosmer_lemeshow", "brier_score", "calibration_intercept_slope", "val_prob"]
 
-_EPS = 1e-12
+#: IRLS stopping rule of the recalibration fits (absolute change of the deviance).
+_FIT_TOL = 1e-13
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, _EPS, 1 - _EPS)
-    return np.log(p / (1 - p))
+    """Exact logit; -inf / +inf at 0 / 1 (those cases are excluded from the logistic fits)."""
+    return special.logit(p)
 
 
 def brier_score(y_true, proba) -> float:
@@ -34,6 +53,8 @@ def brier_score(y_true, proba) -> float:
     return float(np.mean((p - y) ** 2))
 
 
+# --- Hosmer-Lemeshow ---------------------------------------------------------------------------------
+
 @dataclass(frozen=True, repr=False)
 class HosmerLemeshowResult(ResultMixin):
     """Hosmer-Lemeshow goodness-of-fit test.
@@ -41,30 +62,56 @@ class HosmerLemeshowResult(ResultMixin):
     Attributes
     ----------
     statistic : float
-        Chi-square statistic summed over both outcome columns of every group.
-    df : int
-        Degrees of freedom: number of groups formed minus 2.
+        Chi-square statistic summed over both outcome columns of every group (NaN when not
+        computable).
+    df : int or None
+        Degrees of freedom: number of groups formed minus 2 (None when not computable).
     p_value : float
         Upper-tail chi-square probability.
     groups : pandas.DataFrame
         Per group: interval, n, observed/expected events and non-events.
+    g : int
+        Number of groups asked for.
     method : str
+        The test and its grouping, in words.
+    computable : bool
+        False when fewer than 3 risk groups could be formed; ``reason`` says why.
+    reason : str
     """
 
     statistic: float
-    df: int
+    df: int | None
     p_value: float
     groups: pd.DataFrame
-    method: str = "Hosmer-Lemeshow (deciles of risk)"
+    g: int = 10
+    method: str = "Hosmer-Lemeshow"
+    computable: bool = True
+    reason: str = ""
     title = "Hosmer-Lemeshow test"
+
+    @property
+    def n_groups(self) -> int:
+        """Number of risk groups actually formed (fewer than ``g`` when risks are tied)."""
+        return len(self.groups)
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame([{"statistic": "Hosmer-Lemeshow chi-square", "estimate": self.statistic,
-                              "df": self.df, "p_value": self.p_value, "method": self.method}]
-                            ).set_index("statistic")
+                              "df": self.df, "p_value": self.p_value, "groups": self.n_groups,
+                              "method": self.method, "computable": self.computable,
+                              "reason": self.reason}]).set_index("statistic")
 
     def __repr__(self) -> str:
+        if not self.computable:
+            return f"HosmerLemeshowResult(not computable: {self.reason})"
         return f"HosmerLemeshowResult(X2={self.statistic:.4f}, df={self.df}, p={self.p_value:.4g})"
+
+
+def _hl_grouping(g: int, n_groups: int) -> str:
+    text = (f"Hosmer-Lemeshow, {g} groups cut at quantiles of the predicted risk "
+            "(ResourceSelection::hoslem.test grouping), df = groups formed - 2")
+    if n_groups != g:
+        text += f"; {n_groups} groups formed because of tied risks"
+    return text
 
 
 def hosmer_lemeshow(y_true, proba, *, g: int = 10) -> HosmerLemeshowResult:
@@ -77,6 +124,12 @@ def hosmer_lemeshow(y_true, proba, *, g: int = 10) -> HosmerLemeshowResult:
     groups actually formed minus 2 (equal to ``g - 2`` unless tied risks merge quantiles, where
     ResourceSelection keeps ``g - 2``).
 
+    When fewer than 3 groups can be formed (few distinct probabilities), the result is returned
+    with ``computable=False`` and the reason instead of raising, so a statistics table goes on.
+    A cell with 0 expected and 0 observed (a group of p = 0 or p = 1 predictions that came true)
+    adds 0; a group of p = 0 with an event (or p = 1 with a non-event) adds an infinite term, so
+    the statistic is ``inf`` and p = 0 (``hoslem.test`` returns NaN in both cases).
+
     Parameters
     ----------
     y_true : array-like of 0/1
@@ -88,13 +141,13 @@ def hosmer_lemeshow(y_true, proba, *, g: int = 10) -> HosmerLemeshowResult:
     p = check_scores(proba, len(y), name="proba", probability=True)
     if int(g) < 3:
         raise ValueError(f"g must be at least 3 groups; got {g}.")
-    cuts = np.unique(np.quantile(p, np.linspace(0, 1, int(g) + 1)))
+    g = int(g)
+    cuts = np.unique(np.quantile(p, np.linspace(0, 1, g + 1)))
     if len(cuts) < 2:
-        raise ValueError("proba has a single value; the Hosmer-Lemeshow test needs varied risks.")
+        cuts = np.array([cuts[0], cuts[0]])
     group = np.clip(np.searchsorted(cuts, p, side="left"), 1, len(cuts) - 1) - 1
-    n_groups = len(cuts) - 1
     rows = []
-    for k in range(n_groups):
+    for k in range(len(cuts) - 1):
         m = group == k
         rows.append({
             "interval": f"{'[' if k == 0 else '('}{cuts[k]:.4g}, {cuts[k + 1]:.4g}]",
@@ -104,48 +157,396 @@ def hosmer_lemeshow(y_true, proba, *, g: int = 10) -> HosmerLemeshowResult:
         })
     tab = pd.DataFrame(rows)
     tab = tab[tab["n"] > 0].reset_index(drop=True)
+    method = _hl_grouping(g, len(tab))
+    if len(tab) < 3:
+        distinct = len(np.unique(p))
+        reason = (f"only {len(tab)} risk group(s) could be formed from {distinct} distinct "
+                  "predicted probabilities; the test needs at least 3")
+        return HosmerLemeshowResult(float("nan"), None, float("nan"), tab, g, method, False, reason)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = ((tab.observed_events - tab.expected_events) ** 2 / tab.expected_events
                  + (tab.observed_nonevents - tab.expected_nonevents) ** 2 / tab.expected_nonevents)
     chi2 = float(np.nansum(terms))
     df = len(tab) - 2
-    if df < 1:
-        raise ValueError(f"only {len(tab)} risk groups could be formed; the test needs at least 3.")
-    return HosmerLemeshowResult(chi2, df, float(stats.chi2.sf(chi2, df)), tab)
+    return HosmerLemeshowResult(chi2, df, float(stats.chi2.sf(chi2, df)), tab, g, method)
+
+
+# --- logistic recalibration ---------------------------------------------------------------------
+
+_RECAL_METHODS = {
+    "calibration-in-the-large": "logit P(y=1) = a + offset(logit p), slope fixed at 1; H0: a = 0",
+    "intercept": "a in the joint fit logit P(y=1) = a + b logit p (val.prob 'Intercept'); H0: a = 0",
+    "slope": "b in the joint fit logit P(y=1) = a + b logit p (val.prob 'Slope'); H0: b = 1",
+}
+_NULL = {"calibration-in-the-large": 0.0, "intercept": 0.0, "slope": 1.0}
+
+
+def _glm_binomial(y, exog, offset=None):
+    import statsmodels.api as sm
+
+    return sm.GLM(y, exog, family=sm.families.Binomial(), offset=offset).fit(tol=_FIT_TOL, maxiter=200)
+
+
+def _separated(y: np.ndarray, lp: np.ndarray) -> bool:
+    """True when one cut on ``lp`` splits the classes (complete or quasi-complete separation):
+    the joint intercept/slope fit then has no finite maximum-likelihood estimate."""
+    lo0, hi0, lo1, hi1 = lp[y == 0].min(), lp[y == 0].max(), lp[y == 1].min(), lp[y == 1].max()
+    return bool(hi0 <= lo1 or hi1 <= lo0)
+
+
+def _not_computable_reasons(y: np.ndarray, lp: np.ndarray) -> tuple[str, str]:
+    """Why (citl, joint fit) cannot be computed on the usable cases; '' when they can."""
+    if len(y) < 3:
+        why = f"only {len(y)} case(s) with 0 < p < 1; the logistic recalibration needs at least 3"
+        return why, why
+    if y.min() == y.max():
+        why = f"all {len(y)} cases with 0 < p < 1 have outcome {int(y[0])}; both outcomes are needed"
+        return why, why
+    if len(np.unique(lp)) < 2:
+        return "", "all predicted probabilities are equal; the slope is not identified"
+    if _separated(y, lp):
+        return "", ("perfect separation: logit(p) splits events from non-events, so the slope "
+                    "has no finite maximum-likelihood estimate")
+    return "", ""
 
 
 def calibration_intercept_slope(y_true, proba, *, level: float = 0.95) -> pd.DataFrame:
-    """Calibration-in-the-large (intercept) and calibration slope by logistic recalibration.
+    """Calibration-in-the-large, calibration intercept and calibration slope.
 
-    Slope: coefficient of ``logit(proba)`` in ``logit P(y=1) = a + b logit(proba)``.
-    Intercept: ``a`` in ``logit P(y=1) = a + offset(logit(proba))`` (slope fixed at 1), as
-    ``rms::val.prob``. Perfect calibration gives intercept 0 and slope 1.
+    Logistic recalibration as ``rms::val.prob``:
+
+    * ``calibration-in-the-large``: ``a`` in ``logit P(y=1) = a + offset(logit p)`` (slope fixed
+      at 1); the mean calibration, 0 when the average risk is right.
+    * ``intercept``: ``a`` in the joint fit ``logit P(y=1) = a + b logit p``, which is what
+      ``val.prob`` prints as "Intercept".
+    * ``slope``: ``b`` of the same joint fit ("Slope"); < 1 means predictions too extreme.
+
+    Perfect calibration gives 0, 0 and 1. Cases with ``p`` exactly 0 or 1 are excluded from the
+    fits (their logit is infinite), as ``val.prob`` does; ``n_excluded`` counts them. Fits are run
+    to convergence, so estimates and SEs are the maximum-likelihood values (see the module notes).
 
     Returns
     -------
     pandas.DataFrame
-        Rows ``intercept`` and ``slope``; columns estimate, low, high, se, p_value (Wald, H0:
-        intercept = 0 and slope = 1).
+        Rows ``calibration-in-the-large``, ``intercept``, ``slope``; columns estimate, low, high,
+        se, p_value (Wald; H0 0, 0 and 1), n_used, n_excluded, method, computable, reason. A
+        row that cannot be computed (perfect separation, a single class or a single distinct
+        probability among the usable cases) has NaN numbers, ``computable=False`` and the reason;
+        perfect separation also raises a ``UserWarning`` that says so.
     """
-    import statsmodels.api as sm
-
     y = check_labels(y_true)
     p = check_scores(proba, len(y), name="proba", probability=True)
     level = check_level(level)
-    lp = _logit(p)
     z = stats.norm.ppf(1 - (1 - level) / 2)
-    fit_slope = sm.GLM(y, sm.add_constant(lp), family=sm.families.Binomial()).fit()
-    fit_int = sm.GLM(y, np.ones((len(y), 1)), family=sm.families.Binomial(), offset=lp).fit()
+    keep = (p > 0) & (p < 1)
+    yk, lp = y[keep], _logit(p[keep])
+    why_citl, why_joint = _not_computable_reasons(yk, lp)
+    fits = {}
+    if not why_citl:
+        f = _glm_binomial(yk, np.ones((len(yk), 1)), offset=lp)
+        fits["calibration-in-the-large"] = (f.params[0], f.bse[0])
+    if not why_joint:
+        f = _glm_binomial(yk, np.column_stack([np.ones(len(yk)), lp]))
+        fits["intercept"] = (f.params[0], f.bse[0])
+        fits["slope"] = (f.params[1], f.bse[1])
+    elif "separation" in why_joint:
+        warnings.warn(f"calibration intercept and slope not computable: {why_joint}.", UserWarning,
+                      stacklevel=2)
     rows = []
-    for name, est, se, null in (
-        ("intercept", fit_int.params[0], fit_int.bse[0], 0.0),
-        ("slope", fit_slope.params[1], fit_slope.bse[1], 1.0),
-    ):
-        rows.append({"statistic": name, "estimate": float(est), "low": float(est - z * se),
-                     "high": float(est + z * se), "se": float(se),
-                     "p_value": float(2 * stats.norm.sf(abs((est - null) / se)))})
-    return pd.DataFrame(rows).set_index("statistic")
+    for name in ("calibration-in-the-large", "intercept", "slope"):
+        row = {"statistic": name, "n_used": int(keep.sum()), "n_excluded": int((~keep).sum()),
+               "method": _RECAL_METHODS[name]}
+        if name in fits:
+            est, se = (float(v) for v in fits[name])
+            row.update(estimate=est, low=est - z * se, high=est + z * se, se=se,
+                       p_value=float(2 * stats.norm.sf(abs((est - _NULL[name]) / se))),
+                       computable=True, reason="")
+        else:
+            row.update(estimate=np.nan, low=np.nan, high=np.nan, se=np.nan, p_value=np.nan,
+                       computable=False, reason=why_citl if name == "calibration-in-the-large" else why_joint)
+        rows.append(row)
+    cols = ["statistic", "estimate", "low", "high", "se", "p_value", "n_used", "n_excluded",
+            "method", "computable", "reason"]
+    return pd.DataFrame(rows)[cols].set_index("statistic")
 
+
+# --- the full val.prob set ---------------------------------------------------------------------------
+
+def _clowess_anchors(xs: np.ndarray, delta: float) -> np.ndarray:
+    """Indices of the sorted ``xs`` at which R's ``clowess`` fits the local regression.
+
+    R skips points within ``delta`` of the last fitted one and interpolates them; the next fit is
+    at the last point within ``delta`` (ties copy the fitted value). statsmodels uses the same
+    rule except near the end of the data, where it fits one extra point, so the anchors are
+    chosen here and statsmodels fits only at them.
+    """
+    n = len(xs)
+    anchors, last, i = [], -1, 0
+    while True:
+        anchors.append(i)
+        last = i
+        cut = xs[last] + delta
+        j = last + 1
+        while j < n and xs[j] <= cut:
+            if xs[j] == xs[last]:
+                last = j
+            j += 1
+        i = max(last + 1, j - 1)
+        if last >= n - 1:
+            return np.asarray(anchors)
+
+
+def _r_lowess(y: np.ndarray, p: np.ndarray, frac: float = 2 / 3) -> np.ndarray:
+    """R's ``lowess(p, y, iter = 0)`` (``delta = 0.01 * diff(range(p))``) evaluated at every ``p``.
+
+    The local regressions are statsmodels' (which equal R's to about 1e-10 at the same points);
+    the points R fits exactly are :func:`_clowess_anchors`, the rest are interpolated linearly
+    between them, as R does. ``y`` must be float.
+    """
+    from statsmodels.nonparametric.smoothers_lowess import lowess
+
+    xs = np.sort(p)
+    anchors = xs[_clowess_anchors(xs, 0.01 * float(xs[-1] - xs[0]))]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fit = lowess(y, p, frac=frac, it=0, delta=0.0, xvals=anchors)
+    # every point weighted in the window has the same x (heavy ties): statsmodels divides by a
+    # zero spread, R's lowest() falls back to the weighted mean of y, i.e. the mean at that x
+    for k in np.flatnonzero(~np.isfinite(fit)):
+        fit[k] = y[p == anchors[k]].mean()
+    return np.interp(p, anchors, fit)
+
+
+def _smooth_errors(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """|p - lowess calibration curve at p| for every case (val.prob's Emax/E90/Eavg errors)."""
+    if np.ptp(p) == 0:
+        return np.abs(p - y.mean())
+    return np.abs(p - _r_lowess(y.astype(float), p))
+
+
+def _spiegelhalter(y: np.ndarray, p: np.ndarray) -> tuple[float, float, str]:
+    den = float(np.sum((1 - 2 * p) ** 2 * p * (1 - p)))
+    if den <= 0:
+        return np.nan, np.nan, "every prediction is 0, 0.5 or 1; the variance of the statistic is 0"
+    zs = float(np.sum((y - p) * (1 - 2 * p)) / np.sqrt(den))
+    return zs, float(2 * stats.norm.sf(abs(zs))), ""
+
+
+def _nagelkerke_r2(y: np.ndarray, lp: np.ndarray) -> tuple[float, str]:
+    """Nagelkerke R2 of the predictions as given (intercept 0, slope 1), as ``val.prob``/``lrm``."""
+    n = len(y)
+    if n < 3 or y.min() == y.max():
+        return np.nan, "needs both outcomes among the cases with 0 < p < 1"
+    k = y.mean()
+    null_dev = -2 * n * (k * np.log(k) + (1 - k) * np.log(1 - k))
+    dev = -2 * float(np.sum(y * special.log_expit(lp) + (1 - y) * special.log_expit(-lp)))
+    lr = null_dev - dev
+    return float((1 - np.exp(-lr / n)) / (1 - np.exp(-null_dev / n))), ""
+
+
+#: Names of the statistics in :meth:`ValProbResult.to_frame`, in val.prob's words.
+VAL_PROB_STATISTICS = ("Dxy", "C (ROC)", "R2", "Brier", "Calibration-in-the-large", "Intercept",
+                       "Slope", "Emax", "E90", "Eavg", "Spiegelhalter z", "Hosmer-Lemeshow chi2")
+
+_DESCRIPTIONS = {
+    "Dxy": "Somers' Dxy = 2 (C - 0.5), all cases, exact (Hmisc::somers2)",
+    "C (ROC)": "C index = AUC, ties 1/2, all cases",
+    "R2": "Nagelkerke R2 of the predictions as given (intercept 0, slope 1), cases with 0 < p < 1",
+    "Brier": "mean (p - y)^2, all cases",
+    "Emax": "max |p - lowess calibration curve|, all cases (val.prob, rms >= 6)",
+    "E90": "90th percentile of |p - lowess calibration curve|, all cases",
+    "Eavg": "mean |p - lowess calibration curve| (ICI), all cases",
+    "Spiegelhalter z": "Spiegelhalter's z test of calibration, all cases; two-sided normal p",
+}
+
+
+@dataclass(frozen=True, repr=False)
+class ValProbResult(ResultMixin):
+    """The statistics ``rms::val.prob`` reports for one model on one cohort, plus Hosmer-Lemeshow.
+
+    Attributes
+    ----------
+    n, n_events : int
+        Cases and events.
+    n_excluded : int
+        Cases with a probability of exactly 0 or 1, left out of the logistic fits and R2.
+    dxy, c_index, r2, brier, emax, e90, eavg, spiegelhalter_z, spiegelhalter_p : float
+        NaN where not computable (``reasons`` says why).
+    recalibration : pandas.DataFrame
+        :func:`calibration_intercept_slope` (calibration-in-the-large, intercept, slope with CIs).
+    hosmer_lemeshow : HosmerLemeshowResult
+    level : float
+    name : str
+    reasons : dict
+        Statistic name -> why it could not be computed.
+    """
+
+    n: int
+    n_events: int
+    n_excluded: int
+    dxy: float
+    c_index: float
+    r2: float
+    brier: float
+    emax: float
+    e90: float
+    eavg: float
+    spiegelhalter_z: float
+    spiegelhalter_p: float
+    recalibration: pd.DataFrame
+    hosmer_lemeshow: HosmerLemeshowResult
+    level: float = 0.95
+    name: str = "model"
+    reasons: dict = field(default_factory=dict)
+    title = "Validation statistics (rms::val.prob)"
+
+    def _recal(self, name: str, col: str = "estimate") -> float:
+        return float(self.recalibration.loc[name, col])
+
+    @property
+    def calibration_in_the_large(self) -> float:
+        return self._recal("calibration-in-the-large")
+
+    @property
+    def intercept(self) -> float:
+        """val.prob's "Intercept" (joint fit with the slope)."""
+        return self._recal("intercept")
+
+    @property
+    def slope(self) -> float:
+        return self._recal("slope")
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per statistic: estimate, low, high, p_value, df, n_used, method, computable, reason."""
+        n_fit = self.n - self.n_excluded
+        values = {"Dxy": (self.dxy, self.n), "C (ROC)": (self.c_index, self.n), "R2": (self.r2, n_fit),
+                  "Brier": (self.brier, self.n), "Emax": (self.emax, self.n), "E90": (self.e90, self.n),
+                  "Eavg": (self.eavg, self.n)}
+        rows = []
+        for stat in VAL_PROB_STATISTICS:
+            row = {"statistic": stat, "low": np.nan, "high": np.nan, "p_value": np.nan, "df": np.nan}
+            if stat in values:
+                est, used = values[stat]
+                row.update(estimate=est, n_used=used, method=_DESCRIPTIONS[stat])
+            elif stat == "Spiegelhalter z":
+                row.update(estimate=self.spiegelhalter_z, p_value=self.spiegelhalter_p, n_used=self.n,
+                           method=_DESCRIPTIONS[stat])
+            elif stat == "Hosmer-Lemeshow chi2":
+                hl = self.hosmer_lemeshow
+                row.update(estimate=hl.statistic, p_value=hl.p_value, df=hl.df, n_used=self.n,
+                           method=hl.method)
+            else:
+                r = self.recalibration.loc[stat.lower()]
+                row.update(estimate=r.estimate, low=r.low, high=r.high, p_value=r.p_value,
+                           n_used=r.n_used, method=r.method)
+            row["reason"] = self.reasons.get(stat, "")
+            row["computable"] = stat not in self.reasons
+            rows.append(row)
+        cols = ["statistic", "estimate", "low", "high", "p_value", "df", "n_used", "method",
+                "computable", "reason"]
+        return pd.DataFrame(rows)[cols].set_index("statistic")
+
+    def to_row(self) -> dict:
+        """The statistics as one flat record (one row of a cohort x model table).
+
+        Keys: n, n_events, n_excluded_0_1, dxy, c_index, r2, brier, citl (+ _low, _high, _p),
+        intercept (+ _low, _high, _p), slope (+ _low, _high, _p), emax, e90, eavg,
+        spiegelhalter_z, spiegelhalter_p, hl_chi2, hl_df, hl_p, hl_groups, hl_grouping,
+        not_computable ("statistic: reason; ..." or "").
+        """
+        row = {"n": self.n, "n_events": self.n_events, "n_excluded_0_1": self.n_excluded,
+               "dxy": self.dxy, "c_index": self.c_index, "r2": self.r2, "brier": self.brier}
+        for key, name in (("citl", "calibration-in-the-large"), ("intercept", "intercept"),
+                          ("slope", "slope")):
+            r = self.recalibration.loc[name]
+            row.update({key: float(r.estimate), f"{key}_low": float(r.low), f"{key}_high": float(r.high),
+                        f"{key}_p": float(r.p_value)})
+        hl = self.hosmer_lemeshow
+        row.update(emax=self.emax, e90=self.e90, eavg=self.eavg, spiegelhalter_z=self.spiegelhalter_z,
+                   spiegelhalter_p=self.spiegelhalter_p, hl_chi2=hl.statistic, hl_df=hl.df,
+                   hl_p=hl.p_value, hl_groups=hl.n_groups, hl_grouping=hl.method)
+        frame = self.to_frame()
+        row["not_computable"] = "; ".join(f"{s}: {r}" for s, r in frame["reason"].items() if r)
+        return row
+
+    def __repr__(self) -> str:
+        return (f"ValProbResult({self.name!r}, n={self.n}, Brier={self.brier:.4f}, "
+                f"intercept={self.intercept:.4f}, slope={self.slope:.4f}, Eavg={self.eavg:.4f})")
+
+
+def val_prob(y_true, proba, *, g: int = 10, level: float = 0.95, name: str = "model") -> ValProbResult:
+    """Every statistic of ``rms::val.prob`` for one set of predictions, plus Hosmer-Lemeshow.
+
+    Which cases enter which statistic follows ``val.prob`` (rms 6.5): cases with ``p`` exactly 0
+    or 1 are left out of the logistic fits and R2 only; Brier, Emax/E90/Eavg, Spiegelhalter and
+    Hosmer-Lemeshow use every case. Two deliberate differences, both documented in the tests:
+    ``Dxy``/``C`` are the exact rank statistics on all cases (``val.prob`` takes them from
+    ``lrm.fit``, which bins probabilities into 1/5000-wide cells and drops p in {0, 1}), and the
+    intercept/slope are the converged maximum-likelihood values (R's ``glm``), not ``lrm.fit``'s
+    stop at its default tolerance. val.prob's D, U and Q indexes are not computed.
+
+    Parameters
+    ----------
+    y_true : array-like of 0/1
+    proba : array-like in [0, 1]
+    g : int
+        Hosmer-Lemeshow groups.
+    level : float
+        Confidence level of the intercept/slope CIs.
+    name : str
+        Model label.
+
+    Returns
+    -------
+    ValProbResult
+        Statistics that cannot be computed are NaN with the reason in ``reasons`` (and in the
+        ``reason`` column of ``to_frame()``); nothing raises for them.
+
+    Examples
+    --------
+    >>> r = val_prob([0, 0, 1, 1, 0, 1, 1, 0], [0.1, 0.3, 0.6, 0.8, 0.4, 0.7, 0.5, 0.2], g=4)
+    >>> round(r.brier, 4), round(r.dxy, 4)
+    (0.105, 1.0)
+    >>> r.reasons["Slope"][:18]
+    'perfect separation'
+    """
+    y = check_labels(y_true)
+    p = check_scores(proba, len(y), name="proba", probability=True)
+    level = check_level(level)
+    with warnings.catch_warnings():
+        # the separation warning belongs to calibration(); here the reason is in the result
+        warnings.simplefilter("ignore", UserWarning)
+        recal = calibration_intercept_slope(y, p, level=level)
+    return _val_prob(y, p, recal, g=g, level=level, name=name)
+
+
+def _val_prob(y, p, recal: pd.DataFrame, *, g: int, level: float, name: str) -> ValProbResult:
+    from .roc import auc_score
+
+    keep = (p > 0) & (p < 1)
+    reasons = {}
+    c = auc_score(y, p)
+    r2, why = _nagelkerke_r2(y[keep], _logit(p[keep]))
+    if why:
+        reasons["R2"] = why
+    err = _smooth_errors(y, p)
+    zs, zp, why = _spiegelhalter(y, p)
+    if why:
+        reasons["Spiegelhalter z"] = why
+    for stat in ("Calibration-in-the-large", "Intercept", "Slope"):
+        if not recal.loc[stat.lower(), "computable"]:
+            reasons[stat] = recal.loc[stat.lower(), "reason"]
+    hl = hosmer_lemeshow(y, p, g=g)
+    if not hl.computable:
+        reasons["Hosmer-Lemeshow chi2"] = hl.reason
+    return ValProbResult(
+        n=len(y), n_events=int(y.sum()), n_excluded=int((~keep).sum()), dxy=2 * c - 1, c_index=c,
+        r2=r2, brier=float(np.mean((p - y) ** 2)), emax=float(err.max()),
+        e90=float(np.quantile(err, 0.9)), eavg=float(err.mean()), spiegelhalter_z=zs,
+        spiegelhalter_p=zp, recalibration=recal, hosmer_lemeshow=hl, level=level, name=name,
+        reasons=reasons)
+
+
+# --- curve + statistics for plotting ----------------------------------------------------------------
 
 @dataclass(frozen=True, repr=False)
 class CalibrationResult(ResultMixin):
@@ -156,15 +557,17 @@ class CalibrationResult(ResultMixin):
     brier : float
         Brier score.
     intercept_slope : pandas.DataFrame
-        From :func:`calibration_intercept_slope`.
+        From :func:`calibration_intercept_slope` (calibration-in-the-large, intercept, slope).
     hosmer_lemeshow : HosmerLemeshowResult
     bins : pandas.DataFrame
         Binned curve: mean_predicted, observed (fraction of events), n, low, high (Wilson CI).
     smoothed : pandas.DataFrame
-        LOWESS curve: predicted, observed (sorted by predicted).
+        LOWESS curve (R's ``lowess(p, y, iter = 0)`` as val.prob draws it): predicted, observed.
     level : float
     name : str
         Model label for plots.
+    statistics : ValProbResult
+        The full val.prob set.
     """
 
     brier: float
@@ -174,23 +577,18 @@ class CalibrationResult(ResultMixin):
     smoothed: pd.DataFrame
     level: float
     name: str = "model"
+    statistics: ValProbResult | None = None
     title = "Calibration"
 
     def to_frame(self) -> pd.DataFrame:
-        rows = [{"statistic": "brier", "estimate": self.brier}]
-        for name, r in self.intercept_slope.iterrows():
-            rows.append({"statistic": f"calibration {name}", "estimate": r.estimate, "low": r.low,
-                         "high": r.high, "p_value": r.p_value})
-        hl = self.hosmer_lemeshow
-        rows.append({"statistic": "hosmer-lemeshow chi2", "estimate": hl.statistic,
-                     "p_value": hl.p_value, "df": hl.df})
-        return pd.DataFrame(rows).set_index("statistic")
+        """The val.prob statistics (see :meth:`ValProbResult.to_frame`)."""
+        return self.statistics.to_frame()
 
 
 def calibration(y_true, proba, *, n_bins: int = 10, strategy: str = "quantile",
                 frac: float = 2 / 3, level: float = 0.95, g: int = 10,
                 name: str = "model") -> CalibrationResult:
-    """Calibration curve (binned and LOWESS-smoothed) and calibration statistics.
+    """Calibration curve (binned and LOWESS-smoothed) and the val.prob statistics.
 
     Parameters
     ----------
@@ -202,7 +600,7 @@ def calibration(y_true, proba, *, n_bins: int = 10, strategy: str = "quantile",
     strategy : {"quantile", "uniform"}
         Equal-count bins or equal-width bins on [0, 1].
     frac : float
-        LOWESS span (``statsmodels`` ``frac``; 2/3 is R's ``lowess`` default used by ``val.prob``).
+        LOWESS span (2/3 is R's ``lowess`` default used by ``val.prob``).
     level : float
         Confidence level of the intercept/slope and bin CIs.
     g : int
@@ -210,8 +608,6 @@ def calibration(y_true, proba, *, n_bins: int = 10, strategy: str = "quantile",
     name : str
         Label for plots.
     """
-    from statsmodels.nonparametric.smoothers_lowess import lowess
-
     from .thresholds import wilson_ci
 
     y = check_labels(y_true)
@@ -230,11 +626,12 @@ def calibration(y_true, proba, *, n_bins: int = 10, strategy: str = "quantile",
         rows.append({"bin": int(k), "mean_predicted": float(p[m].mean()),
                      "observed": float(y[m].mean()), "n": int(m.sum()), "low": lo, "high": hi})
     bins = pd.DataFrame(rows).set_index("bin")
-    sm_curve = lowess(y, p, frac=frac, it=0, return_sorted=True)
-    smoothed = pd.DataFrame({"predicted": sm_curve[:, 0], "observed": sm_curve[:, 1]})
+    order = np.argsort(p, kind="stable")
+    fitted = _r_lowess(y.astype(float), p, frac) if np.ptp(p) > 0 else np.full(len(p), y.mean())
+    smoothed = pd.DataFrame({"predicted": p[order], "observed": fitted[order]})
+    recal = calibration_intercept_slope(y, p, level=level)   # warns on perfect separation
+    statistics = _val_prob(y, p, recal, g=g, level=level, name=name)
     return CalibrationResult(
-        brier=float(np.mean((p - y) ** 2)),
-        intercept_slope=calibration_intercept_slope(y, p, level=level),
-        hosmer_lemeshow=hosmer_lemeshow(y, p, g=g),
-        bins=bins, smoothed=smoothed, level=level, name=name,
+        brier=statistics.brier, intercept_slope=recal, hosmer_lemeshow=statistics.hosmer_lemeshow,
+        bins=bins, smoothed=smoothed, level=level, name=name, statistics=statistics,
     )

@@ -75,8 +75,8 @@ def plot_calibration(results, *, title: str = "Calibration", ax=None):
     for r in results:
         b = r.bins
         sl = r.intercept_slope
-        label = (f"{r.name}: slope {sl.loc['slope', 'estimate']:.2f}, "
-                 f"intercept {sl.loc['intercept', 'estimate']:.2f}, Brier {r.brier:.3f}")
+        label = (f"{r.name}: slope {sl.loc['slope', 'estimate']:.2f}, calibration-in-the-large "
+                 f"{sl.loc['calibration-in-the-large', 'estimate']:.2f}, Brier {r.brier:.3f}")
         line, = ax.plot(r.smoothed["predicted"], r.smoothed["observed"], lw=1.5, label=label)
         ax.errorbar(b["mean_predicted"], b["observed"],
                     yerr=np.clip([b["observed"] - b["low"], b["high"] - b["observed"]], 0, None),

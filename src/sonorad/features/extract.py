@@ -52,6 +52,7 @@ class _Case:
     masks: tuple[str, ...]
     frame: int | None = None
     spacing: tuple[float, float] | None = None
+    label: int | None = None  # the lesion's label in a label-map mask (``mask_label`` column)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,16 @@ def _frame(value, case_id: str) -> int | None:
     if not (math.isfinite(number) and number == int(number) and number >= 0):
         raise CohortError([Problem(f"frame {value!r} is not a frame index", "give a whole number >= 0 or leave it empty",
                                    case_id=case_id, column="frame")], source="cohort table")
+    return int(number)
+
+
+def _mask_label(value, case_id: str) -> int | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+        return None
+    number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+    if pd.isna(number) or number <= 0 or not float(number).is_integer():
+        raise CohortError([Problem(f"mask_label {value!r} is not a label", "give a whole number > 0 or leave it empty",
+                                   case_id=case_id, column="mask_label")], source="cohort table")
     return int(number)
 
 
@@ -137,6 +148,7 @@ def cases_from_table(table: pd.DataFrame, mask_column: str = "mask") -> list[_Ca
         raise CohortError([Problem("case id appears more than once", "give every lesion image its own case_id",
                                    case_id=cid, column="case_id") for cid in repeated], source="cohort table")
     frames = table["frame"].tolist() if "frame" in table.columns else [None] * len(ids)
+    labels = dict(zip(ids, table["mask_label"].tolist())) if "mask_label" in table.columns else {}
     spacings = table["spacing_mm"].tolist() if "spacing_mm" in table.columns else [None] * len(ids)
     cases, problems = [], []
     for cid, image, masks, frame, spacing in zip(ids, table["image"].tolist(), table[mask_column].tolist(),
@@ -146,7 +158,8 @@ def cases_from_table(table: pd.DataFrame, mask_column: str = "mask") -> list[_Ca
         else:
             masks_t = _split_masks(masks)
         try:  # collect every bad cell, so the user fixes the table once
-            cases.append(_Case(cid, str(image), masks_t, _frame(frame, cid), _spacing(spacing, cid)))
+            cases.append(_Case(cid, str(image), masks_t, _frame(frame, cid), _spacing(spacing, cid),
+                               _mask_label(labels.get(cid), cid)))
         except CohortError as exc:
             problems += exc.problems
     if problems:
@@ -165,6 +178,7 @@ def _cache_key(cache: FeatureCache, task: _Task, phash: str) -> str | None:
         return None
     variant = "mask" if task.variant is None else ":".join(str(v) for v in task.variant)
     parts = [f"frame={case.frame}"] + ([] if case.spacing is None else [f"spacing={case.spacing}"])
+    parts += [] if case.label is None else [f"label={case.label}"]
     return cache.key("sonorad.radiomics", *digests, *parts, variant, phash)
 
 
@@ -287,7 +301,7 @@ def _radiomics_task(task: _Task, params: dict) -> tuple[dict | None, dict | None
         from sonorad.imaging import load_roi
 
         image, mask = load_roi(case.image, list(case.masks), case_id=case.case_id, frame=case.frame,
-                               spacing=case.spacing)
+                               spacing=case.spacing, label=case.label)
         return extract_case(image, _task_mask(task, mask), params, case_id=case.case_id), None
     except CaseError as exc:
         return None, {"error": exc.problem.message, "fix": exc.problem.fix}
@@ -622,7 +636,7 @@ def extract_to_dir(cases_csv: str | Path, out_dir: str | Path, *, params: Mappin
         raise ConfigError("nothing to extract: radiomics is off and no backbone is given. Fix: add a backbone or radiomics=True")
     params = load_params(params)  # a bad parameter file fails before any work
     jobs = _check_jobs(jobs)
-    table = read_cases(Path(cases_csv))
+    table = read_cases(Path(cases_csv), require_label=False)  # features need no outcome
     out_dir = Path(out_dir)
     with disk_full_message(out_dir, "the output folder"):
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,17 @@ image is handed to PyRadiomics as a true 2D SimpleITK image with its pixel spaci
 are PyRadiomics' own (``original_firstorder_Mean``, ``wavelet-LH_glcm_SumEntropy``,
 ``log-sigma-2-0-mm-3D_glszm_ZoneEntropy``). See ``docs/radiomics.md`` for the choices.
 
+Intensity scale
+---------------
+Gray levels are binned with a fixed ``binWidth`` in 8-bit display units, so every image is put on
+the 0-255 scale first (:func:`to_8bit_scale`): an image with ``b`` bits per sample, 8 < b <= 16
+(16-bit PNG / TIFF, 12-bit DICOM), is mapped linearly by ``v * 255 / (2**b - 1)``, without rounding.
+A 16-bit export of an 8-bit image (``v * 257``) thus gives exactly the 8-bit features. Images of
+8 bits or fewer, and float images, are left as they are. The work per case is then bounded: when the
+ROI of the original image would need more than ``MAX_GRAY_LEVELS`` bins (a float or 32-bit image, or
+a very small ``binWidth``), the case is refused with an error that says how to fix the parameters,
+rather than building texture matrices that take minutes and gigabytes.
+
 PyRadiomics is imported inside the functions that need it, so importing this module is cheap.
 """
 
@@ -27,12 +38,17 @@ import numpy as np
 
 from sonorad.errors import CaseError, ConfigError
 
-__all__ = ["DEFAULT_PARAMS", "load_params", "params_hash", "extract_case"]
+__all__ = ["DEFAULT_PARAMS", "MAX_GRAY_LEVELS", "load_params", "params_hash", "extract_case", "gray_levels",
+           "to_8bit_scale"]
 
 #: The parameter file shipped with sonorad (``features/params/radiomics_2d.yaml``).
 DEFAULT_PARAMS = "radiomics_2d.yaml"
 
 _TOP_LEVEL_KEYS = ("setting", "imageType", "featureClass", "voxelSetting")
+
+#: Most gray-level bins an ROI may need on the original image (PyRadiomics advises 30-130; texture
+#: matrices grow with the square of this number).
+MAX_GRAY_LEVELS = 512
 
 
 def _default_params_path() -> Path:
@@ -166,6 +182,7 @@ def params_hash(params: Mapping) -> str:
         "pyradiomics": metadata.version("pyradiomics"),
         # bump when the way sonorad hands images to PyRadiomics changes
         "sonorad_geometry": 1,
+        "sonorad_intensity": "8-bit scale, v * 255 / (2**bits - 1) for 9-16 bits",
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -209,10 +226,72 @@ def _check_inputs(image, mask, case_id) -> tuple[np.ndarray, np.ndarray, tuple[f
         mask = mask.astype(bool)
     if not mask.any():
         raise CaseError(case_id, "mask is empty", "draw the lesion in the mask file")
+    if mask.all():
+        from sonorad.imaging.roi import WHOLE_IMAGE_FIX, whole_image_message
+
+        raise CaseError(case_id, whole_image_message("the mask", "", mask.shape).replace("  ", " "), WHOLE_IMAGE_FIX)
     spacing = (float(spacing[0]), float(spacing[1]))
     if not all(s > 0 and math.isfinite(s) for s in spacing):
         raise CaseError(case_id, f"pixel spacing {spacing} is not two positive mm values", "fix the image's pixel size")
     return pixels, mask, spacing
+
+
+def to_8bit_scale(pixels: np.ndarray, bit_depth: int | None) -> np.ndarray:
+    """Put gray levels on the 0-255 scale the default ``binWidth`` is meant for.
+
+    Parameters
+    ----------
+    pixels : numpy.ndarray
+        Gray image on its source scale.
+    bit_depth : int or None
+        Bits per sample of the source file (``UltrasoundImage.meta["bit_depth"]``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``pixels * 255 / (2**bit_depth - 1)`` (float32) when ``8 < bit_depth <= 16``, else ``pixels``.
+
+    Examples
+    --------
+    >>> to_8bit_scale(np.array([0, 257, 65535], dtype=np.float32), 16).tolist()
+    [0.0, 1.0, 255.0]
+    >>> to_8bit_scale(np.array([0, 4095], dtype=np.float32), 12).tolist()
+    [0.0, 255.0]
+    """
+    if bit_depth is None or not 8 < int(bit_depth) <= 16:
+        return pixels
+    return (np.asarray(pixels, dtype=np.float64) * (255.0 / (2 ** int(bit_depth) - 1))).astype(np.float32)
+
+
+def gray_levels(pixels: np.ndarray, mask: np.ndarray, settings: Mapping) -> int:
+    """Number of gray-level bins PyRadiomics will use for the ROI of the original image.
+
+    ``binCount`` when set; otherwise the bins of width ``binWidth`` (default 25, PyRadiomics' own)
+    spanning the ROI's range, counted as PyRadiomics' fixed-width discretisation does (edges at
+    multiples of the width).
+    """
+    if settings.get("binCount"):
+        return int(settings["binCount"])
+    width = float(settings.get("binWidth", 25))
+    values = np.asarray(pixels)[np.asarray(mask, dtype=bool)]
+    lo, hi = float(values.min()), float(values.max())
+    return int(math.floor(hi / width) - math.floor(lo / width)) + 1
+
+
+def _check_work(pixels, mask, settings, case_id, bit_depth) -> None:
+    n = gray_levels(pixels, mask, settings)
+    if n <= MAX_GRAY_LEVELS:
+        return
+    values = np.asarray(pixels)[mask]
+    raise CaseError(
+        case_id,
+        f"the ROI's gray levels span {float(values.min()):g} to {float(values.max()):g} "
+        f"({bit_depth or 'unknown'}-bit image), which is {n} bins of binWidth "
+        f"{settings.get('binWidth', 25)}: more than the {MAX_GRAY_LEVELS} sonorad allows, since texture "
+        "matrices grow with the square of the bin count (minutes and gigabytes per case)",
+        "export the image as 8- or 16-bit gray (both are put on the 0-255 scale), or set a larger binWidth "
+        "or a binCount (e.g. binCount: 64) in the PyRadiomics parameter file",
+    )
 
 
 def extract_case(image, mask: np.ndarray, params: Mapping | str | Path | None = None, *,
@@ -241,8 +320,10 @@ def extract_case(image, mask: np.ndarray, params: Mapping | str | Path | None = 
     Raises
     ------
     CaseError
-        The inputs do not fit (shapes, empty mask) or PyRadiomics refused the ROI (e.g. smaller than
-        ``minimumROISize``); the message names ``case_id`` and what to do.
+        The inputs do not fit (shapes, empty mask, a mask covering the whole image), the ROI needs
+        more than ``MAX_GRAY_LEVELS`` bins, or PyRadiomics refused the ROI (e.g. smaller than
+        ``minimumROISize``); the message names ``case_id`` and what to do. Images of 9-16 bits are
+        put on the 0-255 scale first (module docstring, "Intensity scale").
 
     Examples
     --------
@@ -257,13 +338,20 @@ def extract_case(image, mask: np.ndarray, params: Mapping | str | Path | None = 
     """
     params = load_params(params)  # ~10 ms; a bad mapping is a ConfigError, not a failure of this case
     pixels, mask, spacing = _check_inputs(image, mask, case_id)
-    one_slice = bool((params.get("setting") or {}).get("force2D", False))
+    settings = params.get("setting") or {}
+    bit_depth = (getattr(image, "meta", None) or {}).get("bit_depth")
+    pixels = to_8bit_scale(pixels, bit_depth)
+    _check_work(pixels, mask, settings, case_id, bit_depth)
+    one_slice = bool(settings.get("force2D", False))
     sitk_image, sitk_mask = _to_sitk(pixels, mask, spacing, one_slice)
 
     from radiomics import featureextractor
 
+    from sonorad.errors import case_warnings
+
     # PyRadiomics logs progress at INFO on the 'radiomics' logger; keep it to warnings here only.
-    with _quiet_logger("radiomics", logging.WARNING):
+    # Its warnings (and numpy's) are re-issued naming the case.
+    with _quiet_logger("radiomics", logging.WARNING), case_warnings(case_id):
         try:
             extractor = featureextractor.RadiomicsFeatureExtractor(copy.deepcopy(dict(params)))
             result = extractor.execute(sitk_image, sitk_mask)

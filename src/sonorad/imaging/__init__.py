@@ -10,13 +10,23 @@ from sonorad.imaging.readers import (
     ImageReadError,
     UltrasoundImage,
     detect_format,
+    probe_bit_depth,
     read_image,
     rgb_to_gray,
     to_sitk,
 )
-from sonorad.imaging.roi import MIN_ROI_PIXELS, bounding_box, crop_to_roi, load_roi
+from sonorad.imaging.roi import (
+    LESION_POLICIES,
+    MIN_ROI_PIXELS,
+    bounding_box,
+    crop_to_roi,
+    lesion_components,
+    load_lesion_rois,
+    load_roi,
+)
 
 __all__ = [
+    "LESION_POLICIES",
     "MIN_ROI_PIXELS",
     "SUPPORTED_FORMATS",
     "ImageReadError",
@@ -25,9 +35,12 @@ __all__ = [
     "bounding_box",
     "crop_to_roi",
     "detect_format",
+    "lesion_components",
+    "load_lesion_rois",
     "load_roi",
     "perturb_mask",
     "perturbed_masks",
+    "probe_bit_depth",
     "read_image",
     "read_mask",
     "rgb_to_gray",

@@ -10,14 +10,15 @@ Mask rules
    naming the labels present.
 4. Otherwise a mask with one non-zero value is binary: non-zero is lesion. A mask with several
    non-zero values (JPEG artefacts, anti-aliased outlines, a stray 75 among 0/255) is thresholded at
-   half its maximum: a pixel is lesion when its value is at least ``max / 2``. When the mask has at
-   most 10 non-zero levels and this drops more than 10% of the non-zero pixels, the mask is probably a
-   label map and a warning says to pass ``label``.
+   half its maximum: a pixel is lesion when its value is at least ``max / 2``.
+5. A mask that looks like a label map is an error unless ``label`` is given: at most 10 non-zero
+   levels, all whole numbers, and either every level is at most 64 (label indices such as {1, 3},
+   not grey levels) or the half-maximum threshold would drop more than 10% of the non-zero pixels.
+   The error names the labels found; the ``mask_label`` column of cases.csv chooses one per case
+   (:func:`sonorad.cohort.case_mask_settings` merges it with the study file's ``masks: label:``).
 """
 
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 
@@ -29,6 +30,8 @@ __all__ = ["binarize_mask", "mask_values", "read_mask"]
 LABEL_MAP_WARNING_FRACTION = 0.10
 #: A mask with at most this many non-zero levels may be a label map (more: compression artefacts).
 LABEL_MAP_MAX_LEVELS = 10
+#: Whole-number levels up to this value are label indices, not grey levels.
+LABEL_MAP_MAX_INDEX = 64
 
 
 def _alpha_max(alpha: np.ndarray) -> float:
@@ -89,7 +92,8 @@ def binarize_mask(values: np.ndarray, label=None, *, path="<array>") -> np.ndarr
     Raises
     ------
     ImageReadError
-        When ``label`` is given and no pixel has that value (kind ``"label"``).
+        When ``label`` is given and no pixel has that value, or when ``label`` is not given and the
+        mask looks like a label map (rule 5; both kind ``"label"``).
 
     Examples
     --------
@@ -122,14 +126,19 @@ def binarize_mask(values: np.ndarray, label=None, *, path="<array>") -> np.ndarr
         return nonzero
     mask = values >= top / 2.0
     dropped = int(nonzero.sum() - mask.sum())
-    # A label map has a few levels, each a region; JPEG ringing spreads over dozens of faint levels.
-    if levels.size <= LABEL_MAP_MAX_LEVELS and dropped > LABEL_MAP_WARNING_FRACTION * nonzero.sum():
-        warnings.warn(
-            f"{path}: mask has {levels.size} non-zero values ({_present_labels(values)}); thresholding at half "
-            f"the maximum ({top / 2:g}) dropped {dropped} of {int(nonzero.sum())} non-zero pixels. If this is "
-            "a label map, pass label=<value>.",
-            UserWarning,
-            stacklevel=2,
+    # A label map has a few whole-number levels, each a region; JPEG ringing spreads over dozens of
+    # faint levels and anti-aliasing over a thin rim of grey ones.
+    whole = bool(np.all(levels == np.round(levels)))
+    if whole and levels.size <= LABEL_MAP_MAX_LEVELS and (
+            top <= LABEL_MAP_MAX_INDEX or dropped > LABEL_MAP_WARNING_FRACTION * nonzero.sum()):
+        counts = ", ".join(f"{v:g} ({int((values == v).sum())} px)" for v in levels)
+        raise ImageReadError(
+            path,
+            f"the mask holds several labels ({counts}): it is a label map, and sonorad will not guess "
+            "which label is the lesion",
+            "give the lesion's label in a `mask_label` column of cases.csv (one of the labels listed), or "
+            "re-export the mask as lesion / background only",
+            kind="label",
         )
     return mask
 

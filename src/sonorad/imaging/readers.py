@@ -21,6 +21,7 @@ from __future__ import annotations
 import gzip
 import math
 import numbers
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +34,9 @@ __all__ = [
     "UltrasoundImage",
     "SUPPORTED_FORMATS",
     "detect_format",
+    "probe_bit_depth",
     "read_image",
+    "symlink_loop",
     "rgb_to_gray",
     "to_sitk",
 ]
@@ -323,6 +326,93 @@ def detect_format(path) -> str:
     )
 
 
+def symlink_loop(path) -> str | None:
+    """Why ``path`` cannot be followed when it is a symbolic-link loop or a dangling link, else None.
+
+    ``os.path.exists`` answers False for both, which would otherwise be reported as "does not exist".
+    """
+    import errno
+    import os
+
+    path = os.fspath(path)
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "is a symbolic link that loops back on itself (too many levels of symbolic links)"
+        if os.path.islink(path):
+            return f"is a symbolic link to {os.readlink(path)!r}, which does not exist (a dangling link)"
+    return None
+
+
+def _too_large(path, exc) -> ImageReadError:
+    return ImageReadError(
+        path,
+        f"is too large to decode safely ({exc}); the file is not corrupt, but an ultrasound "
+        "frame is normally below 10 megapixels, so this is probably a wrong file (a whole-slide scan, a "
+        "mosaic) or a file crafted to exhaust memory",
+        "check that the cell points to the ultrasound image; downsample or crop a genuine large image "
+        "to the region of interest",
+        kind="content",
+    )
+
+
+def probe_bit_depth(path) -> int | None:
+    """Bits per gray sample of an image file, read from its header only (pixels are not decoded).
+
+    Parameters
+    ----------
+    path : str or Path
+        An image file.
+
+    Raises
+    ------
+    ImageReadError
+        When the header announces an image too large to decode safely (Pillow's decompression-bomb
+        limit), kind ``"content"``.
+
+    Returns
+    -------
+    int or None
+        8 or 16 (or 1, 32) for PNG / JPEG / BMP / TIFF (Pillow header) and DICOM (``BitsStored``);
+        ``None`` when the header does not say or the file cannot be probed (NIfTI / NRRD store a
+        sample type, not a depth). A colour 8-bit file is 8.
+    """
+    path = Path(path)
+    try:
+        fmt = detect_format(path)
+    except (ImageReadError, OSError):
+        return None
+    if fmt in ("png", "jpeg", "bmp", "tiff"):
+        from PIL import Image
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a large header is reported when the file is decoded
+                with Image.open(path) as im:
+                    mode = im.mode
+        except Image.DecompressionBombError as exc:
+            raise _too_large(path, exc) from exc
+        except Exception:  # noqa: BLE001 - an unreadable header is reported by the reader
+            return None
+        header = _png_header(path) if fmt == "png" else None
+        if header is not None:  # Pillow reports 16-bit colour PNGs as 8-bit RGB
+            return 16 if header[0] == 16 else 8
+        if mode.startswith("I;16"):
+            return 16
+        return {"1": 1, "I": 32, "F": 32}.get(mode, 8)
+    if fmt == "dicom":
+        try:
+            import pydicom
+
+            ds = pydicom.dcmread(str(path), stop_before_pixels=True, force=True)
+            bits = ds.get("BitsStored")
+            return int(bits) if bits is not None else None
+        except Exception:  # noqa: BLE001
+            return None
+    return None
+
+
 # ------------------------------------------------------------------------------------- readers
 
 
@@ -391,7 +481,9 @@ def _read_pillow(path: Path, fmt: str, frame) -> RawImage:
                 meta["dpi"] = tuple(float(d) for d in im.info["dpi"])
     except ImageReadError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError, EOFError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise _too_large(path, exc) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageReadError(
             path,
             f"cannot decode the {fmt.upper()} file, it is corrupt or truncated ({type(exc).__name__}: {exc})",
@@ -455,6 +547,9 @@ def read_raw(path, *, frame=None) -> RawImage:
     frame = _check_frame(frame)
     path = Path(path)
     if not path.exists():
+        loop = symlink_loop(path)
+        if loop is not None:
+            raise ImageReadError(path, loop, "point the link (or the cell) at the real file", kind="missing")
         raise ImageReadError(path, "file not found", "check the path (relative paths in cases.csv are resolved "
                              "against the folder of cases.csv)", kind="missing")
     if path.is_dir():

@@ -8,15 +8,17 @@ the fix, so a cohort run can record the failure and go on with the other cases.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from sonorad.errors import CaseError
+from sonorad.errors import CaseError, CaseWarning, case_warnings
 from sonorad.imaging.masks import read_mask
 from sonorad.imaging.readers import ImageReadError, UltrasoundImage, read_image
 
-__all__ = ["MIN_ROI_PIXELS", "bounding_box", "crop_to_roi", "load_roi", "split_mask_paths"]
+__all__ = ["LESION_POLICIES", "MIN_ROI_PIXELS", "bounding_box", "crop_to_roi", "lesion_components",
+           "load_lesion_rois", "load_roi", "row_mask_label", "split_mask_paths"]
 
 #: PyRadiomics refuses an ROI of a single pixel; an ROI needs at least this many.
 MIN_ROI_PIXELS = 2
@@ -36,6 +38,19 @@ def split_mask_paths(mask_paths) -> list[str]:
     if not paths:
         raise ValueError("mask_paths is empty: give at least one mask file")
     return paths
+
+
+def row_mask_label(row) -> int | None:
+    """The ``mask_label`` of one cohort-table row (a label map's lesion label), or None when empty/absent.
+
+    ``sonorad validate`` checks the column; an unusable value here is treated as absent.
+    """
+    value = row.get("mask_label") if hasattr(row, "get") else None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number > 0 and number.is_integer() else None
 
 
 def _case_error(case_id, role: str, err: ImageReadError) -> CaseError:
@@ -58,7 +73,59 @@ def _size(shape) -> str:
     return f"{shape[0]}x{shape[1]} (rows x cols)"
 
 
-def load_roi(image_path, mask_paths, *, case_id, frame=None, label=None, lesions="union", spacing=None):
+#: How a mask with several disjoint regions becomes ROIs (``masks: lesions:`` in the study file).
+LESION_POLICIES = ("union", "largest", "per-lesion")
+
+
+def lesion_components(mask) -> list[np.ndarray]:
+    """The connected regions (8-connected) of a boolean mask, in raster order of their first pixel.
+
+    Examples
+    --------
+    >>> m = np.zeros((6, 6), bool); m[0:2, 0:2] = True; m[4:6, 3:6] = True
+    >>> [int(c.sum()) for c in lesion_components(m)]
+    [4, 6]
+    """
+    from scipy import ndimage
+
+    labels, n = ndimage.label(np.asarray(mask, dtype=bool), structure=np.ones((3, 3), dtype=bool))
+    return [labels == k for k in range(1, n + 1)]
+
+
+def _apply_lesion_policy(mask: np.ndarray, case_id, lesions, paths) -> np.ndarray:
+    """Union, largest region, or the mask as it is, with a warning naming the case when regions are joined."""
+    parts = lesion_components(mask)
+    if len(parts) <= 1 or lesions != "largest":
+        if len(parts) > 1 and lesions is None:
+            sizes = ", ".join(str(int(p.sum())) for p in parts)
+            warnings.warn(CaseWarning(case_id, (
+                f"the mask ({', '.join(paths)}) holds {len(parts)} disjoint regions ({sizes} pixels); they are "
+                "joined into one ROI. If they are separate lesions, give each its own row in cases.csv with "
+                "its own mask; load_roi(lesions='largest' or 'union') and load_lesion_rois choose otherwise")),
+                stacklevel=3)
+        return mask
+    sizes = [int(p.sum()) for p in parts]
+    keep = int(np.argmax(sizes))
+    warnings.warn(CaseWarning(case_id, (
+        f"lesions='largest' keeps the largest of {len(parts)} disjoint regions ({sizes[keep]} of "
+        f"{sum(sizes)} mask pixels)")), stacklevel=3)
+    return parts[keep]
+
+
+def _check_lesions_arg(lesions, paths, case_id) -> list[str]:
+    if lesions is None or lesions in ("union", "largest"):
+        return paths
+    if lesions == "per-lesion":
+        raise ValueError("lesions='per-lesion' gives several ROIs per case: use load_lesion_rois")
+    if isinstance(lesions, bool) or not isinstance(lesions, (int, np.integer)):
+        raise ValueError(f"lesions must be one of {', '.join(LESION_POLICIES)} or a mask index (int), got {lesions!r}")
+    if not -len(paths) <= lesions < len(paths):
+        raise CaseError(case_id, f"lesions={lesions} but the case has {len(paths)} mask file(s)",
+                        f"use lesions='union' or an index between 0 and {len(paths) - 1}")
+    return [paths[lesions]]
+
+
+def load_roi(image_path, mask_paths, *, case_id, frame=None, label=None, lesions=None, spacing=None):
     """Read one case's image and lesion mask(s) and check that they make a usable ROI.
 
     Parameters
@@ -69,14 +136,18 @@ def load_roi(image_path, mask_paths, *, case_id, frame=None, label=None, lesions
         One mask file, a list of them (one per lesion of the image), or a ``;``-separated string as
         in the ``mask`` column of cases.csv.
     case_id : str
-        Named in every error.
+        Named in every error and warning.
     frame : int, optional
         Image frame / slice (see :func:`~sonorad.imaging.read_image`); also used for a mask that is
         itself multi-frame.
     label : int, optional
-        Label value to keep in label-map masks (see :func:`~sonorad.imaging.read_mask`).
-    lesions : "union" or int, default "union"
-        With several masks: their union, or the one at this 0-based index.
+        Label value to keep in label-map masks (see :func:`~sonorad.imaging.read_mask`); a label
+        map without it is an error naming the labels found.
+    lesions : None, "union", "largest" or int, default None
+        How several masks or disjoint regions become one ROI: ``"union"`` joins them, ``"largest"``
+        keeps the largest 8-connected region, an int keeps that mask file (0-based). ``None`` joins
+        them too, with a :class:`~sonorad.errors.CaseWarning` naming the case when the ROI has more
+        than one region. ``"per-lesion"`` is :func:`load_lesion_rois`.
     spacing : tuple of float, optional
         Pixel size (row, col) in mm that replaces the file's (e.g. from a ``pixel_size`` column of
         cases.csv for PNG files, which record none); ``meta["spacing_source"]`` becomes ``"given"``.
@@ -85,22 +156,62 @@ def load_roi(image_path, mask_paths, *, case_id, frame=None, label=None, lesions
     -------
     image : UltrasoundImage
     mask : numpy.ndarray
-        Boolean (rows, cols), same shape as ``image.pixels``, at least ``MIN_ROI_PIXELS`` pixels.
+        Boolean (rows, cols), same shape as ``image.pixels``, at least ``MIN_ROI_PIXELS`` pixels and
+        not the whole image.
 
     Raises
     ------
     CaseError
-        Missing or corrupt image or mask file, frame out of range, label not found, image/mask size
-        mismatch (both sizes given), an empty mask or a one-pixel ROI.
+        Missing or corrupt image or mask file, frame out of range, label map without a label, label
+        not found, image/mask size mismatch (both sizes given), an empty mask, a mask covering the
+        whole image or a one-pixel ROI.
+
+    Warns
+    -----
+    CaseWarning
+        Disjoint regions joined without a declared policy, and any library warning raised while
+        reading the case's files (re-issued with the case id).
+    """
+    paths = _check_lesions_arg(lesions, split_mask_paths(mask_paths), case_id)
+    with case_warnings(case_id):
+        image, mask = _read_roi(image_path, paths, case_id=case_id, frame=frame, label=label, spacing=spacing)
+        mask = _apply_lesion_policy(mask, case_id, lesions, paths)
+    _check_roi_size(mask, paths, case_id)
+    return image, mask
+
+
+def load_lesion_rois(image_path, mask_paths, *, case_id, frame=None, label=None, spacing=None):
+    """``lesions: per-lesion``: one ROI per 8-connected region of the case's (union) mask.
+
+    Parameters are those of :func:`load_roi`. Each region becomes its own case, with the id
+    ``<case_id>-lesion<k>`` (k = 1, 2, ... in raster order of the region's first pixel); a mask with a
+    single region keeps the case id.
+
+    Returns
+    -------
+    list of (str, UltrasoundImage, numpy.ndarray)
+        ``(lesion_case_id, image, mask)`` per region; the image is shared.
+
+    Raises
+    ------
+    CaseError
+        As :func:`load_roi`; a region smaller than ``MIN_ROI_PIXELS`` is an error naming its id.
     """
     paths = split_mask_paths(mask_paths)
-    if isinstance(lesions, bool) or not (lesions == "union" or isinstance(lesions, (int, np.integer))):
-        raise ValueError(f"lesions must be 'union' or a mask index (int), got {lesions!r}")
-    if lesions != "union":
-        if not -len(paths) <= lesions < len(paths):
-            raise CaseError(case_id, f"lesions={lesions} but the case has {len(paths)} mask file(s)",
-                            f"use lesions='union' or an index between 0 and {len(paths) - 1}")
-        paths = [paths[lesions]]
+    with case_warnings(case_id):
+        image, mask = _read_roi(image_path, paths, case_id=case_id, frame=frame, label=label, spacing=spacing)
+    parts = lesion_components(mask)
+    if len(parts) == 1:
+        _check_roi_size(mask, paths, case_id)
+        return [(case_id, image, mask)]
+    out = []
+    for k, part in enumerate(parts, start=1):
+        _check_roi_size(part, paths, f"{case_id}-lesion{k}")
+        out.append((f"{case_id}-lesion{k}", image, part))
+    return out
+
+
+def _read_roi(image_path, paths, *, case_id, frame, label, spacing):
     try:
         image = read_image(image_path, frame=frame)
     except ImageReadError as err:
@@ -129,7 +240,24 @@ def load_roi(image_path, mask_paths, *, case_id, frame=None, label=None, lesions
         if n == 0:
             raise CaseError(case_id, f"{role} {path} is empty: no lesion pixel",
                             "draw the lesion in the mask (non-zero pixels mark the lesion)")
+        if lesion.all():
+            raise CaseError(case_id, whole_image_message(role, path, lesion.shape), WHOLE_IMAGE_FIX)
         mask |= lesion
+    return image, mask
+
+
+#: Said when a mask marks every pixel as lesion.
+WHOLE_IMAGE_FIX = ("check the mask export: the lesion must be non-zero on a zero background (invert a mask drawn "
+                   "black on white), and the mask must be the lesion's, not a blank or all-white image")
+
+
+def whole_image_message(role: str, path, shape) -> str:
+    """The message for a mask that covers every pixel of the image (often an inverted or blank mask)."""
+    return (f"{role} {path} covers the whole image ({_size(shape)}, every pixel is lesion), so there is no "
+            "background: the mask is probably inverted or blank")
+
+
+def _check_roi_size(mask: np.ndarray, paths, case_id) -> None:
     n = int(mask.sum())
     if n < MIN_ROI_PIXELS:
         raise CaseError(
@@ -137,7 +265,6 @@ def load_roi(image_path, mask_paths, *, case_id, frame=None, label=None, lesions
             f"the ROI has only {n} pixel ({', '.join(paths)}); PyRadiomics needs at least {MIN_ROI_PIXELS}",
             "check the mask: it should cover the whole lesion",
         )
-    return image, mask
 
 
 def bounding_box(mask, margin: float = 0.1, square: bool = True) -> tuple[int, int, int, int]:

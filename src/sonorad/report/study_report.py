@@ -1,9 +1,8 @@
-"""Figures and the HTML report of a finished study run (:class:`sonorad.runner.StudyRun`).
+"""Figures and the HTML report of a finished study run (:class:`sonorad.pipeline.result.StudyResult`).
 
-Everything here draws or writes what the runner already computed; nothing is refitted except the
-explanations (SHAP values, the nomogram's axes and Grad-CAM heatmaps), which are computed from the
-fitted models on the cohorts' cases. Every figure is saved under ``figures/`` as PNG and SVG at
-300 dpi and embedded in ``report.html``.
+The report only draws: every number, table and explanation comes from the result, so
+``sonorad report OUT`` re-renders a finished run without refitting anything. Every figure is
+saved under ``figures/`` as PNG and SVG at 300 dpi and embedded in ``report.html``.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["write_study_report", "dl_score_network", "SECTION_TITLES"]
+__all__ = ["write_study_report", "SECTION_TITLES"]
 
 #: Report sections, in order (id -> title).
 SECTION_TITLES = {
@@ -86,9 +85,10 @@ def _metrics_display(metrics: pd.DataFrame, cohort: str) -> pd.DataFrame:
 
 # -- sections -----------------------------------------------------------------------------------
 def _summary(report, run) -> None:
-    m = run.metrics[run.metrics["cohort"] == run.primary].dropna(subset=["auc"])
+    metrics = run.evaluation.metrics
+    m = metrics[metrics["cohort"] == run.primary].dropna(subset=["auc"])
     best = m.sort_values("auc", ascending=False).iloc[0]
-    chosen = _chosen_model(run)
+    chosen = run.chosen_model
     row = m.set_index("model").loc[chosen] if chosen in set(m["model"]) else None
     n = {p: int((run.parts == p).sum()) for p in ("train", "internal", "external")}
     text = (f"{len(run.y)} cases were analysed ({n['train']} training, {n['internal']} internal and "
@@ -104,89 +104,43 @@ def _summary(report, run) -> None:
     report.add_section("summary", SECTION_TITLES["summary"], text=text)
 
 
-def _chosen_model(run) -> str:
-    best = run.family.best_model_
-    if isinstance(best, dict):
-        cv = run.cv_auc
-        names = [f"{f}/{m}" for f, m in best.items()]
-        return max(names, key=lambda n: cv.get(n, -1))
-    return best
-
-
-def _selection_steps(family: dict, cfg) -> list[str]:
-    """The imaging selection steps as configured (study 1: the Rad-score's; study 2: the families')."""
-    from sonorad.families import _SELECTION_DEFAULTS
-
-    key = "rad_score" if cfg.design == "study1" else "selection"
-    sel = {**_SELECTION_DEFAULTS, **(family.get(key) or {})}
-    steps = ["z-score with training means and SDs"]
-    if cfg.icc is not None:
-        steps.append(f"ICC(3,1) >= {cfg.icc['threshold']}")
-    if sel["alpha"] is not None:
-        test = {"mannwhitney": "Mann-Whitney U test", "ttest": "t-test"}.get(sel["test"], sel["test"])
-        steps.append(f"{test} (p < {sel['alpha']}{', Benjamini-Hochberg FDR' if sel['fdr'] else ''}"
-                     + (f", at most {sel['max_univariate']} features" if sel["max_univariate"] else "") + ")")
-    if sel["correlation_threshold"] is not None:
-        steps.append(f"{sel['correlation'].capitalize()} redundancy filter (|r| < {sel['correlation_threshold']}, "
-                     "keeping the member of each pair more related to the outcome)")
-    method = "logistic regression" if sel["method"] == "logistic" else "linear regression"
-    steps.append(f"LASSO {method} with {sel['cv']}-fold patient-grouped cross-validation "
-                 f"({'one-standard-error' if sel['rule'] == '1se' else 'minimum-error'} rule)")
-    return steps
-
-
 def _methods(report, run) -> None:
-    from sonorad.features.radiomics import load_params
-    from sonorad.report import cohort_flow_counts, methods_paragraph
+    from sonorad.report import methods_paragraph
 
     cfg = run.config
-    extra = {"counts": cohort_flow_counts(run.cohort.split_labels(), run.cohort.y, run.failures)}
-    if cfg.radiomics:
-        params = load_params(cfg.params)
-        setting = params.get("setting", {}) or {}
-        extra["features"] = {"image_types": list((params.get("imageType") or {}).keys()),
-                             "feature_classes": list((params.get("featureClass") or {}).keys()),
-                             "bin_width": setting.get("binWidth"), "n_features": run.features["radiomics"].shape[1]}
-        if cfg.icc is not None:
-            extra["features"]["icc_threshold"] = cfg.icc["threshold"]
+    extra = {"counts": run.flow}
+    if "radiomics" in run.feature_summary:
+        extra["features"] = dict(run.feature_summary["radiomics"])
     if cfg.dl_backbone is not None:
         extra["deep"] = {"backbone": cfg.dl_backbone, "weights": "ImageNet-pretrained", "mode": "frozen"}
     family = cfg.family
     if family.get("harmonize"):
         extra["harmonization"] = "ComBat (fitted on the training centers, center as batch)"
-    steps = _selection_steps(family, cfg)
-    if cfg.design == "study1":
-        steps.append("the Rad-score and the DL-score are the LASSO signatures of the radiomics and the deep features; "
-                     "a second LASSO selects among the clinical and ultrasound variables and both scores (their "
-                     "out-of-fold training values)")
-    extra["selection"] = steps
-    models = list(run.cv_auc.index) if run.cv_auc is not None else []
-    extra["models"] = models + list(run.cnns)
+    extra["selection"] = list(run.design.methods)
+    extra["models"] = list(run.design.cv_auc.index) + list(run.cnns)
     extra["models_tuning"] = (f"{family.get('cv', 5)}-fold cross-validation stratified by outcome and grouped by "
                               "patient (AUC)")
     extra["missing_data"] = "imputed with training-cohort medians or modes, with a missingness indicator"
     text = methods_paragraph(run.study, extra=extra)
-    if cfg.cv_folds:
+    if run.training_cv_folds:
         text += (f"\n\nThe whole pipeline (feature selection, scores, tuning and fitting) was also cross-validated "
-                 f"on the training cohort ({cfg.cv_folds} patient-grouped folds) for honest training-cohort "
+                 f"on the training cohort ({run.training_cv_folds} patient-grouped folds) for honest training-cohort "
                  "performance; the Youden cut-off of each model was chosen on these out-of-fold predictions "
                  "and applied unchanged to every validation cohort.")
+        if run.training_cv_folds < cfg.cv_folds:
+            text += (f" (The study asked for {cfg.cv_folds} folds; the smallest class of the training cohort allowed "
+                     f"{run.training_cv_folds}.)")
     report.add_section("methods", SECTION_TITLES["methods"], text=text)
 
 
 def _cohort(report, figs, run) -> None:
-    from sonorad.report import baseline_table, cohort_flow_counts, cohort_flow_figure
+    from sonorad.report import cohort_flow_figure
 
     report.add_section("cohort", SECTION_TITLES["cohort"])
-    counts = cohort_flow_counts(run.cohort.split_labels(), run.cohort.y, run.failures)
-    figs.add("cohort", cohort_flow_figure(counts, title=run.study.name), "cohort_flow",
+    figs.add("cohort", cohort_flow_figure(run.flow, title=run.study.name), "cohort_flow",
              "Flow of cases through the study: excluded cases and the cases (positives) of each cohort")
-    if run.study.variables:
-        table = run.cohort.table.loc[run.y.index]
-        t1 = baseline_table(table, run.parts, run.study, label=run.y, label_names={0: "negative", 1: "positive"},
-                            random_state=run.study.seed)
-        t1.to_frame().to_csv(run.out / "tables" / "baseline_characteristics.csv")
-        report.add_table("cohort", t1, "Baseline characteristics by cohort and outcome")
+    if run.explanations.table_one is not None:
+        report.add_table("cohort", run.explanations.table_one, "Baseline characteristics by cohort and outcome")
     if len(run.failures):
         report.add_table("cohort", run.failures.set_index("case_id"), "Excluded cases, with the reason and the fix",
                          float_format="{}")
@@ -217,10 +171,11 @@ def _plot_lasso(path: pd.DataFrame, title: str):
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6))
     x = path["log_lambda"]
     a1.errorbar(x, path["cv_mean"], yerr=path["cv_se"], fmt="o-", ms=3, lw=0.8, capsize=2, color="#c44e52")
-    best = path["cv_mean"].idxmax() if path["cv_mean"].notna().any() else None
+    # cv_mean is the cross-validated deviance: the best lambda is where it is smallest
+    best = path["cv_mean"].idxmin() if path["cv_mean"].notna().any() else None
     if best is not None:
         a1.axvline(x.loc[best], ls="--", lw=0.8, color="0.4")
-    a1.set(xlabel="log(lambda)", ylabel="CV score", title=f"{title}: cross-validation")
+    a1.set(xlabel="log(lambda)", ylabel="CV deviance", title=f"{title}: cross-validation")
     coefs = path.drop(columns=["lambda", "log_lambda", "cv_mean", "cv_se", "n_nonzero"])
     active = coefs.loc[:, (coefs != 0).any()]
     for col in active.columns:
@@ -234,33 +189,28 @@ def _plot_lasso(path: pd.DataFrame, title: str):
 def _features(report, figs, run) -> None:
     from sonorad.report.figures import file_stem
 
+    design = run.design
     report.add_section("features", SECTION_TITLES["features"],
                        text="Each step is fitted on the training cohort only; the counts are those of the final "
                             "fit on the whole training cohort.")
-    report.add_table("features", run.funnel.set_index("signature"), "Feature-selection funnel: features left "
+    report.add_table("features", design.funnel.set_index("signature"), "Feature-selection funnel: features left "
                      "after each step", float_format="{}")
-    figs.add("features", _plot_funnel(run.funnel), "selection_funnel", "Feature-selection funnel")
-    for name, path in run.lasso_paths.items():
+    figs.add("features", _plot_funnel(design.funnel), "selection_funnel", "Feature-selection funnel")
+    for name, path in design.lasso_paths.items():
         figs.add("features", _plot_lasso(path, name), f"lasso_{file_stem(name)}",
-                 f"LASSO of the {name}: cross-validated score against log(lambda) (the dashed line marks the "
-                 "best lambda) and the coefficient path")
-    for attr in ("rad_score_", "dl_score_"):
-        score = getattr(run.family, attr, None)
-        if score is not None:
-            report.add_code("features", score.formula(), caption=f"{score.label} formula (features in their "
-                                                                  "original units)")
-    if isinstance(run.family.selected_features_, list):
-        report.add_text("features", "Stage-2 LASSO kept: " + ", ".join(run.family.selected_features_) + ".")
-    else:
-        kept = pd.DataFrame({"family": list(run.family.selected_features_),
-                             "n_selected": [len(v) for v in run.family.selected_features_.values()],
-                             "selected features": [", ".join(v[:12]) + (" ..." if len(v) > 12 else "")
-                                                   for v in run.family.selected_features_.values()]})
-        report.add_table("features", kept.set_index("family"), "Features selected per family", float_format="{}")
+                 f"LASSO of the {name}: cross-validated deviance against log(lambda) (the dashed line marks the "
+                 "lambda of minimum deviance) and the coefficient path")
+    for label, formula in design.formulas.items():
+        report.add_code("features", formula, caption=f"{label} formula (features in their original units)")
+    selected = design.selected_features
+    kept = pd.DataFrame({"family": list(selected), "n_selected": [len(v) for v in selected.values()],
+                         "selected features": [", ".join(v[:12]) + (" ..." if len(v) > 12 else "")
+                                               for v in selected.values()]})
+    report.add_table("features", kept.set_index("family"), "Features selected per family", float_format="{}")
 
 
 def _clinical(report, run) -> None:
-    uni, multi = run.clinical
+    uni, multi = run.odds_ratios
     report.add_section("clinical", SECTION_TITLES["clinical"],
                        text="Logistic regression on the training cohort (odds ratio, Wald 95% CI, p). Scores "
                             "enter with their out-of-fold training values.")
@@ -284,7 +234,7 @@ def _models(report, run) -> None:
     order = [run.primary] + [c for c in ("external", "internal", "training_cv", "training")
                              if c != run.primary and c in run.probabilities]
     for cohort in order:
-        table = _metrics_display(run.metrics, cohort)
+        table = _metrics_display(run.evaluation.metrics, cohort)
         if len(table):
             report.add_table("models", table, f"Models on the {_COHORT_TITLES[cohort]} "
                              f"(n = {len(run.probabilities[cohort])})", float_format="{}")
@@ -304,17 +254,17 @@ def _roc(report, figs, run) -> None:
         if not 0 < y.sum() < len(y):
             continue
         curves = [roc_curve(y, frame[m].to_numpy(), name=m, level=run.config.level)
-                  for m in run.highlight if m in frame.columns and frame[m].notna().all()]
+                  for m in run.evaluation.highlight if m in frame.columns and frame[m].notna().all()]
         figs.add("roc", plot_roc(curves, title=f"ROC: {_COHORT_TITLES[cohort]}"), f"roc_{cohort}",
                  f"ROC curves on the {_COHORT_TITLES[cohort]}")
 
 
 def _delong(report, run) -> None:
-    tests, matrix = run.delong
+    tests, matrix = run.evaluation.delong, run.evaluation.delong_matrix
     report.add_section("delong", SECTION_TITLES["delong"],
                        text=f"Paired DeLong tests between models on the {_COHORT_TITLES[run.primary]} "
                             "(two-sided; not adjusted for multiple comparisons).")
-    keep = [m for m in matrix.index if m in run.highlight] or list(matrix.index)
+    keep = [m for m in matrix.index if m in run.evaluation.highlight] or list(matrix.index)
     report.add_table("delong", matrix.loc[keep, keep], "DeLong p-values between the highlighted models",
                      float_format="{:.4f}")
     if len(tests):
@@ -325,7 +275,7 @@ def _delong(report, run) -> None:
 def _calibration(report, figs, run) -> None:
     from sonorad.evaluation.plots import plot_calibration
 
-    table, results = run.calibration
+    table, results = run.evaluation.calibration, run.evaluation.calibration_curves
     report.add_section("calibration", SECTION_TITLES["calibration"],
                        text="Binned observed fraction (Wilson CIs) and LOWESS curve; calibration intercept and slope "
                             "as rms::val.prob; Hosmer-Lemeshow test on deciles of risk.")
@@ -346,154 +296,75 @@ def _dca(report, figs, run) -> None:
     report.add_section("dca", SECTION_TITLES["dca"],
                        text="Net benefit = TP/n - FP/n x pt/(1 - pt) at each threshold probability pt, against "
                             "treating all and treating none.")
-    figs.add("dca", plot_decision_curve(run.decision_curve[1], title=f"Decision curve: {_COHORT_TITLES[run.primary]}"),
+    figs.add("dca", plot_decision_curve(run.evaluation.decision_curve_result, title=f"Decision curve: {_COHORT_TITLES[run.primary]}"),
              f"decision_curve_{run.primary}", f"Decision curves on the {_COHORT_TITLES[run.primary]}")
 
 
 def _nomogram(report, figs, run) -> None:
-    from sonorad.evaluation import build_nomogram
     from sonorad.evaluation.plots import plot_nomogram
 
     report.add_section("nomogram", SECTION_TITLES["nomogram"])
-    family = run.family
-    pipe = getattr(family, "pipelines_", {}).get("logistic_regression") if hasattr(family, "stage2_training_") else None
-    if pipe is None:
-        report.add_text("nomogram", "A nomogram is drawn for the study-1 design's stage-2 logistic regression; "
-                                    "this study has none.")
+    nomo = run.explanations.nomogram
+    if nomo is None:
+        report.add_text("nomogram", "No nomogram: " + _why(run, "nomogram", "the design names no logistic model"))
         return
-    X = family.stage2_training_
-    try:
-        nomo = build_nomogram(pipe, X)
-    except (ValueError, TypeError) as exc:
-        report.add_text("nomogram", f"The nomogram could not be built: {exc}")
-        return
-    run.nomogram = nomo
-    figs.add("nomogram", plot_nomogram(nomo, title="Nomogram (stage-2 logistic regression)"), "nomogram",
-             "Nomogram of the stage-2 logistic regression: read each predictor's points, add them, and read the "
-             "probability off the total-points scale")
-    nomo.to_frame().to_csv(run.out / "tables" / "nomogram_points.csv", index=False)
+    name = run.explanations.nomogram_model
+    figs.add("nomogram", plot_nomogram(nomo, title=f"Nomogram ({name})"), "nomogram",
+             f"Nomogram of {name}: read each predictor's points, add them, and read the probability off the "
+             "total-points scale")
 
 
-def _shap_target(run):
-    """(name, pipeline, input of the primary cohort, training input) of the chosen model."""
-    family = run.family
-    ids = run.ids({"training": "train", "training_cv": "train"}.get(run.primary, run.primary))
-    centers_of = run.cohort.table["center"].astype(str)
-    chosen = _chosen_model(run)
-    if "/" in chosen:
-        fam, model = chosen.split("/", 1)
-        train = run.ids("train")
-        X = family.model_input(fam, run.tables(ids), centers_of.loc[ids])
-        background = family.model_input(fam, run.tables(train), centers_of.loc[train])
-        return chosen, family.pipelines_[fam][model], X, background
-    X = family.stage2_features(run.tables(ids), centers_of.loc[ids])
-    return chosen, family.pipelines_[chosen], X, family.stage2_training_
+def _why(run, what: str, default: str) -> str:
+    return next((n for n in run.explanations.notes if n.startswith(what)), default)
 
 
 def _shap(report, figs, run) -> None:
-    from sonorad.evaluation import explain_model
     from sonorad.evaluation.plots import plot_shap_bar, plot_shap_beeswarm, plot_shap_waterfall
 
     report.add_section("shap", SECTION_TITLES["shap"])
-    name, pipe, X, background = _shap_target(run)
-    if len(X) > run.config.shap_cases:
-        X = X.sample(run.config.shap_cases, random_state=run.study.seed).sort_index()
-    result = explain_model(pipe, X, background=background, random_state=run.study.seed, model_name=name)
-    run.shap = result
-    report.add_text("shap", f"SHAP values of {name} (the model chosen by training CV AUC) on {len(X)} cases of the "
-                            f"{_COHORT_TITLES[run.primary]}, in its selected-feature space ({result.explainer} explainer).")
+    result = run.explanations.shap
+    if result is None:
+        report.add_text("shap", "No SHAP values: " + _why(run, "shap", "not computed"))
+        return
+    name = run.chosen_model
+    report.add_text("shap", f"SHAP values of {name} (the model chosen by training CV AUC) on {len(result.case_ids)} "
+                            f"cases of the {_COHORT_TITLES[run.primary]}, in its selected-feature space "
+                            f"({result.explainer} explainer).")
     figs.add("shap", plot_shap_beeswarm(result), "shap_beeswarm", f"SHAP beeswarm of {name}")
     figs.add("shap", plot_shap_bar(result), "shap_bar", f"Mean |SHAP| of {name}")
-    p = run.probabilities[run.primary][name].reindex(result.case_ids)
+    cohort = "training" if run.primary == "training_cv" else run.primary
+    p = run.probabilities[cohort][name].reindex(result.case_ids)
     case = p.idxmax()
     figs.add("shap", plot_shap_waterfall(result, case), "shap_waterfall",
              f"SHAP waterfall of case {case}, the highest predicted risk among the explained cases")
-    importance = result.importance()
-    importance.to_csv(run.out / "tables" / "shap_importance.csv")
-    report.add_table("shap", importance.head(20), "SHAP importance (mean |SHAP|), top 20", float_format="{:.4f}")
-
-
-def dl_score_network(run):
-    """The frozen backbone with the DL-score as its one-logit head (for Grad-CAM of the DL-score).
-
-    The DL-score is linear in the z-scored pooled features,
-    ``b0 + sum_i c_i (f_i - m_i) / s_i``, so a linear head with weights ``c_i / s_i`` and bias
-    ``b0 - sum_i c_i m_i / s_i`` on the pooled features gives exactly the DL-score. Returns
-    ``None`` when there is no DL-score or it is not linear in the features (ComBat in front).
-    """
-    import torch
-
-    from sonorad.deep.backbones import load_backbone
-
-    pipe = getattr(run.family, "score_pipelines_", {}).get("dl_score")
-    if pipe is None or len(pipe.steps) != 1 or run.config.dl_backbone is None:
-        return None
-    score = pipe[-1]
-    net = load_backbone(run.config.dl_backbone)
-    idx = np.asarray([int(f.rsplit("_", 1)[1]) for f in score.features_], dtype=int)
-    weight = np.zeros(net.spec.feature_dim)
-    weight[idx] = score.coef_ / score.sd_
-    bias = float(score.intercept_ - np.sum(score.coef_ * score.mean_ / score.sd_))
-    linear = net.head[1]
-    with torch.no_grad():
-        linear.weight.copy_(torch.as_tensor(weight, dtype=linear.weight.dtype)[None, :])
-        linear.bias.fill_(bias)
-    return net.eval()
-
-
-def _gradcam_cases(run, n: int) -> list[str]:
-    cohort = run.primary
-    ids = run.probabilities[cohort].index
-    y = run.y.loc[ids]
-    rng = np.random.default_rng(run.study.seed)
-    pos = sorted(y.index[y == 1])
-    neg = sorted(y.index[y == 0])
-    take_pos = min(len(pos), (n + 1) // 2)
-    take_neg = min(len(neg), n - take_pos)
-    chosen = list(rng.choice(pos, take_pos, replace=False)) + list(rng.choice(neg, take_neg, replace=False))
-    return [str(c) for c in chosen]
+    report.add_table("shap", result.importance().head(20), "SHAP importance (mean |SHAP|), top 20",
+                     float_format="{:.4f}")
 
 
 def _gradcam(report, figs, run) -> None:
-    from sonorad.deep.gradcam import save_gradcams
-
     report.add_section("gradcam", SECTION_TITLES["gradcam"])
-    if run.cnns:
-        name, model = next(iter(run.cnns.items()))
-        net, margin, mask_bg, what = model.model_, model.margin, model.mask_background, f"the fine-tuned {name}"
-    else:
-        net = dl_score_network(run)
-        margin, mask_bg = run.config.margin, run.config.mask_background
-        what = f"the DL-score (frozen {run.config.dl_backbone} with the DL-score as its output)"
-    if net is None:
-        report.add_text("gradcam", "No Grad-CAM: the study has neither a fine-tuned CNN nor a linear DL-score.")
+    cams = run.explanations.gradcam
+    if not cams:
+        report.add_text("gradcam", "No Grad-CAM: " + _why(run, "no Grad-CAM", "not computed"))
         return
-    cases = _gradcam_cases(run, run.config.gradcam)
-    folder = run.out / "figures" / "gradcam"
-    saved, failures = save_gradcams(net, run.cohort.table.loc[cases], folder, margin=margin, mask_background=mask_bg)
-    run.gradcam = saved
-    if len(failures):
-        run.notes.append(f"Grad-CAM failed for {list(failures['case_id'])}")
     plt = _plt()
-    k = len(saved)
-    if not k:
-        return
+    k = len(cams)
     cols = min(4, k)
     rows = int(np.ceil(k / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.9 * rows), squeeze=False)
-    p = run.probabilities[run.primary]
-    model_col = next(iter(run.cnns)) if run.cnns else "dl_score"
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, (cid, row) in zip(axes.ravel(), saved.iterrows()):
-        ax.imshow(plt.imread(row["path"]))
-        label = "positive" if run.y.loc[cid] == 1 else "negative"
-        prob = p.loc[cid, model_col] if model_col in p.columns else np.nan
-        ax.set_title(f"{cid}\n{label}, p = {prob:.2f}", fontsize=7)
+    for ax, cam in zip(axes.ravel(), cams):
+        ax.imshow(cam.crop, cmap="gray")
+        ax.imshow(cam.heatmap, cmap="jet", alpha=0.4, vmin=0, vmax=1)
+        if cam.mask is not None and cam.mask.any():
+            ax.contour(cam.mask.astype(float), levels=[0.5], colors="white", linewidths=0.8)
+        label = "positive" if cam.label == 1 else "negative"
+        ax.set_title(f"{cam.case_id}\n{label}, p = {cam.probability:.2f}", fontsize=7)
     fig.tight_layout()
     figs.add("gradcam", fig, "gradcam_gallery",
-             f"Grad-CAM of {what} on {k} cases of the {_COHORT_TITLES[run.primary]} (half positive, half negative; "
-             "drawn at random with the study seed); contour: the lesion mask")
+             f"Grad-CAM of {run.explanations.gradcam_source} on {k} cases of the {_COHORT_TITLES[run.primary]} "
+             "(half positive, half negative; drawn at random with the study seed); contour: the lesion mask")
 
 
 def _checklist(report, run) -> None:
@@ -550,19 +421,11 @@ def write_study_report(run, log=None) -> Path:
     _delong(report, run)
     _calibration(report, figs, run)
     _dca(report, figs, run)
-    optional = [("nomogram", _nomogram, run.config.nomogram), ("shap", _shap, run.config.shap),
-                ("gradcam", _gradcam, run.config.gradcam > 0)]
-    for section, draw, wanted in optional:
-        if not wanted:
-            continue
-        say(f"report: {section}")
-        try:
+    for section, draw, wanted in (("nomogram", _nomogram, run.config.nomogram), ("shap", _shap, run.config.shap),
+                                  ("gradcam", _gradcam, run.config.gradcam > 0)):
+        if wanted:
+            say(f"report: {section}")
             draw(report, figs, run)
-        except Exception as exc:  # noqa: BLE001 - an explanation that fails never loses the report
-            if section not in report.section_ids:
-                report.add_section(section, SECTION_TITLES[section])
-            report.add_text(section, f"Not available: {type(exc).__name__}: {exc}")
-            run.notes.append(f"{section} failed: {type(exc).__name__}: {exc}")
     for note in run.notes:
         report.add_text("summary", f"Note: {note}")
     _checklist(report, run)

@@ -1,4 +1,4 @@
-"""The ``features``, ``models`` and ``evaluation`` sections of a study file, checked for ``sonorad run``.
+"""The ``features``, ``models`` and ``evaluation`` sections of a study file, checked before any work starts.
 
 :class:`~sonorad.study.StudyConfig` keeps these sections as plain dicts; :func:`run_config` reads
 them into a :class:`RunConfig` with defaults filled in, and reports every unknown key or bad value
@@ -23,7 +23,7 @@ FEATURE_KEYS = ("radiomics", "params", "deep", "dl_backbone", "jobs", "cache", "
 #: Keys of the ``evaluation:`` section.
 EVALUATION_KEYS = ("cv_folds", "level", "shap", "shap_cases", "gradcam", "nomogram", "highlight")
 #: Keys of the ``models:`` section read by the runner itself (the rest go to ``build_family``).
-RUNNER_MODEL_KEYS = ("cnn",)
+RUNNER_MODEL_KEYS = ("cnn", "bundle_exclude")
 _ICC_KEYS = ("n_cases", "threshold")
 _CNN_KEYS = ("backbones", "weights", "epochs", "batch_size", "lr", "patience", "val_fraction", "augment",
              "margin", "mask_background", "input_size", "device")
@@ -56,7 +56,10 @@ class RunConfig:
         CNN input crop settings and batch size of the frozen extraction.
     family : dict
         The ``models:`` section without the runner's own keys, for
-        :func:`sonorad.families.build_family`.
+        :func:`sonorad.designs.build_design`.
+    bundle_exclude : tuple of str
+        Models left out of the model bundle (``models.bundle_exclude``; e.g. ``[knn, svm]``, which
+        keep training feature vectors).
     cnn : dict or None
         Fine-tuned CNN classifiers (``models.cnn``): ``backbones`` plus
         :class:`sonorad.deep.finetune.CNNClassifier` parameters.
@@ -86,6 +89,7 @@ class RunConfig:
     batch_size: int = 32
     family: dict = field(default_factory=dict)
     cnn: dict | None = None
+    bundle_exclude: tuple[str, ...] = ()
     cv_folds: int = 5
     level: float = 0.95
     shap: bool = True
@@ -216,7 +220,8 @@ def _models(c: _Checker, section: dict, base: Path | None) -> dict:
             weights = cnn.get("weights")
             if isinstance(weights, str) and weights not in ("default", "random"):
                 cnn["weights"] = str(_relative(weights, base))
-    return {"family": family, "cnn": cnn}
+    exclude = c.names(section, "models", "bundle_exclude", ()) or ()
+    return {"family": family, "cnn": cnn, "bundle_exclude": tuple(exclude)}
 
 
 def _evaluation(c: _Checker, section: dict) -> dict:
@@ -252,15 +257,11 @@ def run_config(study: StudyConfig, *, jobs: int | None = None) -> RunConfig:
     features = _features(c, dict(study.features), base)
     models = _models(c, dict(study.models), base)
     evaluation = _evaluation(c, dict(study.evaluation))
-    if models["family"].get("design", "study1") not in ("study1", "study2"):
-        c.add("models.design", f"must be study1 or study2, got {models['family'].get('design')!r}")
-    else:
-        from sonorad.families import build_family
+    from sonorad.designs import check_models_section
 
-        try:  # unknown keys of the family builder are found now, not after hours of extraction
-            build_family(models["family"], variables=study.variables, seed=study.seed)
-        except ConfigError as exc:
-            c.add("models", str(exc))
+    # the design's own schema: unknown keys, model names and selection keys are found now, not after
+    # hours of extraction
+    c.problems.extend(check_models_section(models["family"]))
     if jobs is not None:
         if jobs < 1:
             c.add("--jobs", f"must be >= 1, got {jobs}")

@@ -138,7 +138,9 @@ def delong_tables(probabilities: pd.DataFrame, y: pd.Series, *, level: float = 0
 
 def calibration_table(probabilities: dict[str, pd.DataFrame], y: pd.Series, models=None, *,
                       level: float = 0.95) -> tuple[pd.DataFrame, dict]:
-    """Brier score, calibration intercept and slope with CIs and Hosmer-Lemeshow per cohort x model.
+    """The rms::val.prob set (calibration-in-the-large, intercept, slope, Brier, E-statistics, Spiegelhalter,
+    Dxy, R2) and Hosmer-Lemeshow per cohort x model; a statistic that cannot be computed is NaN with
+    the reason in ``not_computable``.
 
     Returns the table and the :class:`~sonorad.evaluation.CalibrationResult` objects keyed by
     ``(cohort, model)`` for plotting.
@@ -160,12 +162,9 @@ def calibration_table(probabilities: dict[str, pd.DataFrame], y: pd.Series, mode
                 r = calibration(labels, p.to_numpy(), level=level, name=model)
             separated = any("separation" in str(w.message).lower() for w in caught)
             results[(cohort, model)] = r
-            sl, hl = r.intercept_slope, r.hosmer_lemeshow
-            rows.append({"cohort": cohort, "model": model, "n": len(p), "brier": r.brier,
-                         "intercept": sl.loc["intercept", "estimate"], "intercept_low": sl.loc["intercept", "low"],
-                         "intercept_high": sl.loc["intercept", "high"], "slope": sl.loc["slope", "estimate"],
-                         "slope_low": sl.loc["slope", "low"], "slope_high": sl.loc["slope", "high"],
-                         "hl_chi2": hl.statistic, "hl_df": hl.df, "hl_p": hl.p_value,
+            # the full rms::val.prob set: calibration-in-the-large and the joint-fit intercept, slope,
+            # Brier, Emax/E90/Eavg, Spiegelhalter, Dxy, R2, Hosmer-Lemeshow with its grouping
+            rows.append({"cohort": cohort, "model": model, **r.statistics.to_row(),
                          # perfect separation: the intercept/slope fit does not converge to finite values
                          "perfect_separation": separated})
     return pd.DataFrame(rows), results

@@ -1,4 +1,4 @@
-"""Study-1 and study-2 family builders on small synthetic multicenter cohorts."""
+"""The study-1 and study-2 engines (model families) on small synthetic multicenter cohorts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from sonorad.errors import ConfigError
-from sonorad.families import Study1Family, Study2Family, build_family
+from sonorad.designs import FeatureColumns, build_design
+from sonorad.designs.study1 import Study1Family
+from sonorad.designs.study2 import Study2Family
 
 TRAIN_CENTERS = ["C1", "C2"]
 
@@ -136,14 +138,15 @@ def test_study2_families_best_by_cv_auc():
     assert roc_auc_score(yex, best["radiomics_dl"]) > 0.7
 
 
-def test_build_family_and_input_errors():
-    fam = build_family({"design": "study2", "models": ["svm"], "cv": 3})
+def test_build_design_and_input_errors():
+    columns = FeatureColumns()
+    fam = build_design({"design": "study2", "models": ["svm"], "cv": 3}).build_engine(columns)
     assert isinstance(fam, Study2Family) and fam.cv == 3
-    assert isinstance(build_family({"models": None}), Study1Family)
+    assert isinstance(build_design({"models": None}).build_engine(columns), Study1Family)
     with pytest.raises(ConfigError, match="unknown key"):
-        build_family({"design": "study1", "n_trees": 5})
+        build_design({"design": "study1", "n_trees": 5})
     with pytest.raises(ConfigError, match="study1"):
-        build_family({"design": "study3"})
+        build_design({"design": "study3"})
     tables, y, patients, centers = make_study1_cohort(n_patients=60, n_radiomics=10, n_deep=10)
     tables["deep"] = tables["deep"].drop(index="case0003")
     with pytest.raises(ValueError, match="case0003"):
@@ -152,20 +155,21 @@ def test_build_family_and_input_errors():
         Study1Family(models=["catboost"]).fit(tables, y, patients)
 
 
-def test_build_family_from_study_variables_and_seed():
+def test_build_design_from_study_variables_and_seed():
     import doctest
 
-    import sonorad.families
+    import sonorad.designs
     from sonorad.study import StudyConfig
 
     cfg = StudyConfig.from_dict({
         "name": "t", "seed": 7, "label": {"positive": 1},
         "variables": {"age": {"type": "numeric", "role": "clinical"},
                       "tumour_edge": {"type": "binary", "levels": ["smooth", "irregular"], "role": "ultrasound"}}})
-    fam = build_family({"models": ["svm"]}, variables=cfg.variables, seed=cfg.seed)
+    columns = FeatureColumns(clinical=("age",), us=("tumour_edge",))
+    fam = build_design({"models": ["svm"]}, variables=cfg.variables, seed=cfg.seed).build_engine(columns)
     assert fam.random_state == 7 and fam.models == ["svm"]
     assert fam.clinical_variables == {"age": "numeric"}
     assert fam.us_variables == {"tumour_edge": "binary"}
     assert fam.categories == {"tumour_edge": ["smooth", "irregular"]}
-    assert build_family({"random_state": 1}, seed=7).random_state == 1
-    assert doctest.testmod(sonorad.families).failed == 0
+    assert build_design({"random_state": 1}, seed=7).build_engine(columns).random_state == 1
+    assert doctest.testmod(sonorad.designs).failed == 0

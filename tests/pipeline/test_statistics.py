@@ -6,7 +6,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from sonorad.evaluation import delong_test
-from sonorad.runner import statistics as st
+from sonorad.pipeline import statistics as st
 
 
 @pytest.fixture

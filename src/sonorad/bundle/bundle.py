@@ -1,0 +1,359 @@
+"""Load a model bundle safely: :func:`load_bundle` -> :class:`Bundle`.
+
+Loading checks, in this order, and stops with a :class:`BundleError` that says what to do:
+
+1. ``manifest.json`` is a sonorad bundle manifest of a format version this sonorad reads, written by
+   a compatible sonorad release (same major version; for 0.x the same minor version);
+2. every file listed has the recorded sha256, no listed path leaves the folder, and no unlisted
+   file is present;
+3. every ``.skops`` model holds only allowed types (:data:`sonorad.bundle.TRUSTED_TYPES`); a
+   fine-tuned CNN is a state dict read with ``torch.load(weights_only=True)``.
+
+Package versions that differ from those the bundle was written with are listed in
+``Bundle.load_warnings`` (predictions may then differ in the last digits, or features of another
+PyRadiomics version may differ more).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from sonorad.bundle._trust import BundleError, load_skops
+from sonorad.bundle.writer import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, _versions
+
+__all__ = ["Bundle", "load_bundle", "compatible_versions"]
+
+_MAX_ZIP_BYTES = 4 << 30
+
+
+def _parse_version(text: str) -> tuple[int, int]:
+    match = re.match(r"^(\d+)\.(\d+)", str(text))
+    if not match:
+        raise BundleError(f"the bundle's sonorad version {text!r} is not a version number. "
+                          "Fix: use a bundle written by sonorad.")
+    return int(match.group(1)), int(match.group(2))
+
+
+def compatible_versions(written: str, running: str) -> bool:
+    """Whether sonorad ``running`` reads a bundle written by sonorad ``written``.
+
+    Same major version, and for 0.x releases the same minor version (0.x releases may change
+    what a model file holds).
+
+    >>> compatible_versions("0.1.0", "0.1.3"), compatible_versions("0.1.0", "0.2.0")
+    (True, False)
+    """
+    a, b = _parse_version(written), _parse_version(running)
+    return a[0] == b[0] and (a[0] > 0 or a[1] == b[1])
+
+
+def _read_json(folder: Path, name: str):
+    try:
+        return json.loads((folder / name).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BundleError(f"{folder} has no {name}; it is not a complete sonorad model bundle. "
+                          "Fix: give the bundle folder written by sonorad run (OUT/model).") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{folder / name} is not valid JSON ({exc}). Fix: restore the original bundle.") from None
+
+
+def _check_manifest(manifest, folder: Path) -> None:
+    from sonorad import __version__
+
+    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"{folder / 'manifest.json'} is not a sonorad model bundle manifest. "
+                          "Fix: give the folder written by sonorad run (OUT/model).")
+    version = manifest.get("format_version")
+    if version != BUNDLE_FORMAT_VERSION:
+        newer = isinstance(version, int) and version > BUNDLE_FORMAT_VERSION
+        raise BundleError(
+            f"this bundle has format version {version!r}; sonorad {__version__} reads format "
+            f"{BUNDLE_FORMAT_VERSION}. Fix: " + (f"upgrade sonorad (the bundle was written by sonorad "
+                                                 f"{manifest.get('sonorad_version')})" if newer else
+                                                 "re-run the study with this sonorad to write a new bundle"))
+    written = str(manifest.get("sonorad_version"))
+    if not compatible_versions(written, __version__):
+        raise BundleError(
+            f"this bundle was written by sonorad {written}; this is sonorad {__version__}, which does not "
+            f"read it (bundles are read by the release series that wrote them). Fix: install sonorad=={written} "
+            "to use it, or re-run the study with this sonorad to write a new bundle.")
+
+
+def _safe_relative(name: str) -> PurePosixPath:
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or "\\" in name or not path.parts or name.startswith("~"):
+        raise BundleError(f"the manifest lists the file {name!r}, which is outside the bundle folder. "
+                          "The bundle was not loaded. Fix: use an unmodified bundle written by sonorad.")
+    return path
+
+
+def _verify_files(manifest: dict, folder: Path) -> str:
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        raise BundleError("manifest.json lists no files. Fix: use an unmodified bundle written by sonorad.")
+    for name, digest in files.items():
+        path = folder / _safe_relative(name)
+        if not path.is_file() or path.is_symlink():
+            raise BundleError(f"the bundle file {name} is missing. Fix: copy the whole bundle folder.")
+        h = hashlib.sha256(path.read_bytes()).hexdigest()
+        if h != digest:
+            raise BundleError(f"the bundle file {name} was changed after the bundle was written (sha256 "
+                              f"{h[:12]}... instead of {str(digest)[:12]}...). It was not loaded. Fix: restore the "
+                              "original bundle; a bundle is never edited by hand.")
+    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink()}
+    extra = sorted(present - set(files) - {"manifest.json"})
+    if extra:
+        raise BundleError(f"the bundle folder holds file(s) its manifest does not list: {extra[:5]}. "
+                          "It was not loaded. Fix: remove them, or use an unmodified bundle.")
+    return hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest()
+
+
+def _extract_zip(path: Path) -> tuple[Path, tempfile.TemporaryDirectory]:
+    """Unpack a zipped bundle into a temporary folder, refusing unsafe member names and sizes."""
+    tmp = tempfile.TemporaryDirectory(prefix="sonorad-bundle-")
+    root = Path(tmp.name)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = [m for m in zf.infolist() if not m.is_dir()]
+            if sum(m.file_size for m in members) > _MAX_ZIP_BYTES:
+                raise BundleError(f"{path} unpacks to more than {_MAX_ZIP_BYTES >> 30} GB; refusing it.")
+            for m in members:
+                rel = _safe_relative(m.filename)
+                if (m.external_attr >> 16) & 0o170000 == 0o120000:
+                    raise BundleError(f"{path} holds a symbolic link ({m.filename}); refusing it.")
+                target = root / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(m) as src, open(target, "wb") as dst:
+                    dst.write(src.read())
+    except zipfile.BadZipFile as exc:
+        tmp.cleanup()
+        raise BundleError(f"{path} is not a readable zip file ({exc}).") from None
+    except BaseException:
+        tmp.cleanup()
+        raise
+    if not (root / "manifest.json").is_file():
+        tops = [p for p in root.iterdir() if p.is_dir()]
+        if len(tops) == 1 and (tops[0] / "manifest.json").is_file():
+            return tops[0], tmp
+    return root, tmp
+
+
+def _load_cnn(folder: Path, entry: dict, name: str):
+    import torch
+
+    from sonorad.deep.backbones import load_backbone
+    from sonorad.deep.finetune import CNNClassifier
+
+    meta = json.loads((folder / _safe_relative(entry["meta"])).read_text(encoding="utf-8"))
+    try:
+        state = torch.load(folder / _safe_relative(entry["file"]), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch refuses non-tensor content with various errors
+        raise BundleError(f"the weights of model {name!r} are not a plain state dict ({type(exc).__name__}: {exc}); "
+                          "not loaded.") from None
+    import inspect
+
+    params = meta.get("params") if isinstance(meta, dict) else None
+    allowed = set(inspect.signature(CNNClassifier).parameters) - {"weights", "device"}
+    if not isinstance(params, dict) or not set(params) <= allowed or "backbone" not in params:
+        raise BundleError(f"the parameters of model {name!r} ({entry['meta']}) are not those of a sonorad CNN "
+                          f"(allowed: {sorted(allowed)}); not loaded.")
+    model = CNNClassifier(**params, weights=None)
+    net = load_backbone(params["backbone"], None)
+    try:
+        net.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError) as exc:
+        raise BundleError(f"the weights of model {name!r} do not fit backbone {params['backbone']}: {exc}") from None
+    net.input_size = int(meta["input_size"])
+    net.weights_id = str(meta["weights_id"])
+    model.model_ = net.eval()
+    model.classes_ = np.asarray(meta["classes"])
+    model.best_epoch_ = meta.get("best_epoch")
+    model.history_ = None
+    return model
+
+
+def _variables(schema: dict) -> dict:
+    import dataclasses
+
+    from sonorad.study import VariableSpec
+
+    known = {f.name for f in dataclasses.fields(VariableSpec)}
+    out = {}
+    for v in schema.get("variables", []):
+        extra = {}
+        if v.get("plausible_range") and "range" in known:
+            extra["range"] = tuple(v["plausible_range"])
+        if v.get("unseen") and "unseen" in known:
+            extra["unseen"] = v["unseen"]
+        out[v["name"]] = VariableSpec(name=v["name"], type=v["type"],
+                                      levels=tuple(v["levels"]) if v.get("levels") else None,
+                                      order=tuple(v["order"]) if v.get("order") else None,
+                                      role=v.get("role"), description=v.get("description"), **extra)
+    return out
+
+
+def _version_warnings(manifest: dict) -> list[str]:
+    now = _versions()
+    out = []
+    for name, then in (manifest.get("packages") or {}).items():
+        if name in now and then is not None and now[name] is not None and now[name] != then:
+            out.append(f"{name} {now[name]} is installed; the bundle was written with {name} {then}")
+    return out
+
+
+class Bundle:
+    """A loaded model bundle: scores new cases with the saved models and settings.
+
+    Attributes
+    ----------
+    path : Path
+        The bundle folder.
+    variables : dict of str -> sonorad.study.VariableSpec
+        The declared variables the models use.
+    card : dict
+        The model card (``card.json``); ``card_markdown`` is ``card.md``.
+    chosen : str
+        The model :meth:`predict_case` reports.
+    models : list of str
+        Names of the models in the bundle.
+    cutoffs : dict of str -> float
+        Training-CV cut-off of each model (probability at or above: ``"high"`` risk group).
+    sha256 : str
+        sha256 of ``manifest.json``, which lists the sha256 of every other file: the bundle's identity.
+    manifest, features, summary, explain, study : dict
+        The bundle's JSON files.
+    load_warnings : list of str
+        Package versions that differ from those the bundle was written with.
+    """
+
+    def __init__(self, path: Path, manifest: dict, sha256: str, models: dict, *, tmp=None):
+        self.path = Path(path)
+        self.manifest = manifest
+        self.sha256 = sha256
+        self._models = models
+        self._tmp = tmp  # keeps an unpacked zip alive as long as the bundle
+        self.schema_data = _read_json(self.path, "schema.json")
+        self.features = _read_json(self.path, "features.json")
+        self.summary = _read_json(self.path, "training_summary.json")
+        self.explain = _read_json(self.path, "explain.json")["models"]
+        self.study = _read_json(self.path, "study.json")
+        self.card = _read_json(self.path, "card.json")
+        self.card_markdown = (self.path / "card.md").read_text(encoding="utf-8")
+        self.variables = _variables(self.schema_data)
+        self.chosen = manifest["chosen"]
+        self.cutoffs = {k: float(v) for k, v in manifest["cutoffs"].items()}
+        self.load_warnings = _version_warnings(manifest)
+        self._cache: dict = {}
+
+    def __repr__(self) -> str:
+        return (f"Bundle({self.path}: {len(self._models)} model(s), chosen {self.chosen!r}, "
+                f"sha256 {self.sha256[:12]})")
+
+    @property
+    def models(self) -> list[str]:
+        """Names of the models in the bundle, in the order they were written."""
+        return list(self._models)
+
+    def model(self, name: str):
+        """The fitted estimator ``name``."""
+        if name not in self._models:
+            raise BundleError(f"no model {name!r} in this bundle; it has {self.models}.")
+        return self._models[name]
+
+    @property
+    def needs_center(self) -> bool:
+        """Whether a model harmonises by center (ComBat), so each case's center matters."""
+        if "needs_center" not in self._cache:
+            from sonorad.bundle.writer import _estimators
+            from sonorad.harmonize import ComBatHarmonizer
+
+            self._cache["needs_center"] = any(isinstance(e, ComBatHarmonizer)
+                                              for m in self._models.values() for e in _estimators(m))
+        return self._cache["needs_center"]
+
+    def schema(self) -> list[dict]:
+        """The declared variables as JSON-able dicts (for a form): name, type, levels / order,
+        role, description, unit, imputation value, training range and levels, plus ``center``
+        when a model harmonises by center."""
+        out = [dict(v) for v in self.schema_data["variables"]]
+        if self.needs_center:
+            out.append({"name": "center", "type": "categorical", "levels": None, "order": None,
+                        "allowed_values": None, "role": "site",
+                        "description": "center (hospital / scanner) of the image; the models harmonise features "
+                                       "by center (ComBat); a center not among the training centers needs "
+                                       "several cases scored together",
+                        "unit": None, "imputation": None, "training_range": None,
+                        "training_levels": self.summary.get("centers"), "n_missing_in_training": 0})
+        return out
+
+    def predict(self, cases, *, models=None, explain: bool = True, gradcam_dir=None, jobs: int = 1,
+                cache=None, progress: bool = False):
+        """Score a cases table (DataFrame as from :func:`sonorad.cohort.read_cases`, or a CSV path).
+
+        See :func:`sonorad.bundle.predict.predict_cases`.
+        """
+        from sonorad.bundle.predict import predict_cases
+
+        return predict_cases(self, cases, models=models, explain=explain, gradcam_dir=gradcam_dir, jobs=jobs,
+                             cache=cache, progress=progress)
+
+    def predict_case(self, image, mask, values: dict, *, case_id: str = "case", explain: bool = True,
+                     gradcam: bool = True):
+        """Score one case held in memory; see :func:`sonorad.bundle.predict.predict_case`."""
+        from sonorad.bundle.predict import predict_case
+
+        return predict_case(self, image, mask, values, case_id=case_id, explain=explain, gradcam=gradcam)
+
+
+def load_bundle(path) -> Bundle:
+    """Load a model bundle folder (or a zip of one) after checking format, versions, hashes and types.
+
+    Parameters
+    ----------
+    path : str or Path
+        The bundle folder (``OUT/model``) or a ``.zip`` of it.
+
+    Returns
+    -------
+    Bundle
+
+    Raises
+    ------
+    BundleError
+        Not a bundle, an incompatible format or sonorad version, a changed or missing file, or a
+        model holding a type outside the allowlist; the message says what to do.
+    """
+    path = Path(path)
+    tmp = None
+    if path.is_file() and zipfile.is_zipfile(path):
+        path, tmp = _extract_zip(path)
+    if not path.is_dir():
+        raise BundleError(f"{path} is not a bundle folder. Fix: give the folder written by sonorad run (OUT/model).")
+    manifest = _read_json(path, "manifest.json")
+    _check_manifest(manifest, path)
+    sha = _verify_files(manifest, path)
+    try:
+        models = {}
+        for name, entry in manifest["models"].items():
+            listed = _safe_relative(entry["file"]).as_posix()
+            if listed not in manifest["files"]:
+                raise BundleError(f"model {name!r} is in {listed}, which the manifest's file list does not hold.")
+            if entry.get("kind") == "skops":
+                models[name] = load_skops((path / listed).read_bytes(), f"model {name!r} ({listed})")
+            elif entry.get("kind") == "cnn":
+                models[name] = _load_cnn(path, entry, name)
+            else:
+                raise BundleError(f"model {name!r} has an unknown kind {entry.get('kind')!r}.")
+        if not models or manifest["chosen"] not in models:
+            raise BundleError(f"the chosen model {manifest.get('chosen')!r} is not among the bundle's models.")
+        return Bundle(path, manifest, sha, models, tmp=tmp)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise BundleError(f"{path / 'manifest.json'} or a file it lists is malformed ({type(exc).__name__}: {exc}). "
+                          "Fix: use an unmodified bundle written by sonorad.") from None

@@ -1,0 +1,212 @@
+"""Building blocks shared by the designs: column routing, zoo tuning and imaging selection.
+
+Every design fits on the training cohort only. Selection steps sit inside the Pipelines that the
+grouped cross-validation tunes, so every fold re-selects and the tuning CV AUC is honest. Selection
+steps are identical across models and hyperparameters, so the Pipelines cache their fitted selection
+(``joblib.Memory`` in a temporary folder during ``fit``) and each fold's selection is computed once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
+
+from sonorad.errors import ConfigError
+
+__all__ = ["FeatureBlocks", "SELECTION_DEFAULTS", "selection_steps"]
+
+#: Keys of an imaging selection section (``rad_score``, ``dl_score``, ``selection``) and their defaults.
+SELECTION_DEFAULTS = {"icc": None, "icc_threshold": 0.75, "icc_missing": "keep", "test": "mannwhitney",
+                       "alpha": 0.05, "fdr": False, "max_univariate": None,
+                       "correlation": "spearman", "correlation_threshold": 0.9, "method": "logistic",
+                       "rule": "min", "n_lambdas": 30, "cv": 10}
+
+
+class FeatureBlocks(TransformerMixin, BaseEstimator):
+    """Apply one transformer per block of columns and concatenate the outputs (a DataFrame).
+
+    Like ``ColumnTransformer`` but it routes fit parameters to the blocks by name
+    (``<block>__<param>``, e.g. ``imaging__lasso__groups``), so a LASSO inside a block gets the
+    patient ids of the rows it is fitted on.
+
+    Parameters
+    ----------
+    blocks : list of (name, transformer or "passthrough", list of columns)
+    """
+
+    def __init__(self, blocks=None):
+        self.blocks = blocks
+
+    def fit(self, X, y=None, **fit_params):
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError("FeatureBlocks needs a DataFrame.")
+        self.transformers_ = []
+        for name, transformer, columns in self.blocks:
+            absent = [c for c in columns if c not in X.columns]
+            if absent:
+                raise ValueError(f"Block {name!r}: columns {absent[:5]} are missing. Fix: add them to the table.")
+            params = {k.split("__", 1)[1]: v for k, v in fit_params.items() if k.startswith(f"{name}__")}
+            if transformer == "passthrough":
+                self.transformers_.append((name, "passthrough", list(columns)))
+                continue
+            fitted = clone(transformer)
+            if hasattr(fitted, "set_output"):
+                fitted.set_output(transform="pandas")
+            fitted.fit(X[list(columns)], y, **params)
+            self.transformers_.append((name, fitted, list(columns)))
+        self.feature_names_out_ = np.asarray(self._transform(X).columns, dtype=object)
+        return self
+
+    def _transform(self, X):
+        parts = []
+        for name, transformer, columns in self.transformers_:
+            part = X[columns].astype(float) if transformer == "passthrough" else transformer.transform(X[columns])
+            if not isinstance(part, pd.DataFrame):
+                part = pd.DataFrame(np.asarray(part), index=X.index,
+                                    columns=transformer.get_feature_names_out())
+            parts.append(part)
+        out = pd.concat(parts, axis=1)
+        if out.columns.duplicated().any():
+            dup = list(out.columns[out.columns.duplicated()])
+            raise ValueError(f"Blocks produce duplicate columns {dup[:5]}. Fix: rename them in one table.")
+        return out
+
+    def transform(self, X):
+        check_is_fitted(self, "transformers_")
+        return self._transform(X)
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self, "feature_names_out_")
+        return self.feature_names_out_.copy()
+
+
+# -- shared plumbing --------------------------------------------------------------------------
+def _as_series(values, index, what):
+    if values is None:
+        return None
+    if isinstance(values, pd.Series):
+        missing = index.difference(values.index)
+        if len(missing):
+            raise ValueError(f"{what} is missing for case(s) {list(missing[:5])}. Fix: give one value per case.")
+        return values.loc[index]
+    values = np.asarray(values)
+    if len(values) != len(index):
+        raise ValueError(f"{what} has {len(values)} values for {len(index)} cases. Fix: align it on case_id.")
+    return pd.Series(values, index=index)
+
+
+def _labels(y, tables):
+    if isinstance(y, pd.Series):
+        index = y.index
+    else:
+        first = next(iter(tables.values()))
+        index = first.index
+        y = pd.Series(np.asarray(y), index=index)
+    if y.isna().any():
+        raise ValueError(f"Label missing for case(s) {list(y.index[y.isna()][:5])}. Fix: drop or label them.")
+    if set(np.unique(y)) - {0, 1}:
+        raise ValueError(f"Labels must be 0/1; got {sorted(np.unique(y))[:5]}. Fix: encode the positive class as 1.")
+    return y.astype(int)
+
+
+def _rows(tables, name, index):
+    if name not in tables or tables[name] is None:
+        raise ValueError(f"The {name!r} table is required here. Fix: pass tables[{name!r}].")
+    table = tables[name]
+    missing = pd.Index(index).difference(table.index)
+    if len(missing):
+        raise ValueError(
+            f"Table {name!r} has no row for case(s) {list(missing[:5])}"
+            f"{' and more' if len(missing) > 5 else ''}. Fix: extract features for them or drop them."
+        )
+    return table.loc[index]
+
+
+def _with_center(frame, centers, column="center"):
+    out = frame.copy()
+    out[column] = np.asarray(centers)
+    return out
+
+
+def _zoo_models(models):
+    from sonorad.models import available_models
+
+    names = available_models() if models is None else list(models)
+    unknown = [m for m in names if m not in available_models()]
+    if unknown:
+        raise ConfigError(f"Unknown model(s) {unknown}. Choose among: {', '.join(available_models())}.")
+    return names
+
+
+def _fit_zoo(front_steps, X, y, groups, fit_params, *, models, cv, n_iter, class_weight, resample,
+             random_state, memory, n_jobs=None):
+    """Tune ``Pipeline(front_steps + [("model", zoo model)])`` for every model; return fitted + CV AUC."""
+    from sonorad.models import get_model, search_space, tune_pipeline
+
+    pipelines, cv_auc, params = {}, {}, {}
+    for name in models:
+        model = get_model(name, random_state=random_state, class_weight=class_weight, resample=resample)
+        pipe = Pipeline([*[(n, clone(s)) for n, s in front_steps], ("model", model)], memory=memory)
+        search = tune_pipeline(pipe, search_space(name, model, prefix="model__"), X, y, groups, cv=cv,
+                               random_state=random_state, n_iter=n_iter, fit_params=fit_params,
+                               n_jobs=n_jobs)
+        best = search.best_estimator_
+        best.set_params(memory=None)
+        pipelines[name] = best
+        cv_auc[name] = float(search.best_score_)
+        params[name] = search.best_params_
+    return pipelines, pd.Series(cv_auc, name="cv_auc"), params
+
+
+def _imaging_selection(cfg, random_state, harmonize, harmonize_options, center_column="center"):
+    from sonorad.harmonize import ComBatHarmonizer
+    from sonorad.selection import CorrelationFilter, ICCFilter, LassoSelector, UnivariateFilter, ZScore
+
+    cfg = {**SELECTION_DEFAULTS, **(cfg or {})}
+    steps = []
+    if harmonize:
+        steps.append(("combat", ComBatHarmonizer(center_column=center_column, **(harmonize_options or {}))))
+    steps.append(("zscore", ZScore()))
+    if cfg["icc"] is not None:
+        steps.append(("icc", ICCFilter(cfg["icc"], threshold=cfg["icc_threshold"], missing=cfg["icc_missing"])))
+    if cfg["alpha"] is not None:
+        steps.append(("univariate", UnivariateFilter(test=cfg["test"], alpha=cfg["alpha"], fdr=cfg["fdr"],
+                                                     max_features=cfg["max_univariate"])))
+    if cfg["correlation_threshold"] is not None:
+        steps.append(("correlation", CorrelationFilter(method=cfg["correlation"],
+                                                       threshold=cfg["correlation_threshold"])))
+    steps.append(("lasso", LassoSelector(method=cfg["method"], rule=cfg["rule"], n_lambdas=cfg["n_lambdas"],
+                                         cv=cfg["cv"], random_state=random_state)))
+    return Pipeline(steps).set_output(transform="pandas")
+
+
+def _check_selection_keys(cfg, what):
+    if cfg is None:
+        return
+    unknown = set(cfg) - set(SELECTION_DEFAULTS)
+    if unknown:
+        raise ConfigError(f"{what}: unknown key(s) {sorted(unknown)}; allowed: {sorted(SELECTION_DEFAULTS)}.")
+
+
+
+
+def selection_steps(cfg: dict | None) -> list[str]:
+    """The imaging selection steps of one selection section, as sentences for the methods text."""
+    sel = {**SELECTION_DEFAULTS, **(cfg or {})}
+    steps = ["z-score with training means and SDs"]
+    if sel["icc"] is not None:
+        steps.append(f"ICC(3,1) >= {sel['icc_threshold']}")
+    if sel["alpha"] is not None:
+        test = {"mannwhitney": "Mann-Whitney U test", "ttest": "t-test"}.get(sel["test"], sel["test"])
+        steps.append(f"{test} (p < {sel['alpha']}{', Benjamini-Hochberg FDR' if sel['fdr'] else ''}"
+                     + (f", at most {sel['max_univariate']} features" if sel["max_univariate"] else "") + ")")
+    if sel["correlation_threshold"] is not None:
+        steps.append(f"{sel['correlation'].capitalize()} redundancy filter (|r| < {sel['correlation_threshold']}, "
+                     "keeping the member of each pair more related to the outcome)")
+    method = "logistic regression" if sel["method"] == "logistic" else "linear regression"
+    steps.append(f"LASSO {method} with {sel['cv']}-fold patient-grouped cross-validation "
+                 f"({'one-standard-error' if sel['rule'] == '1se' else 'minimum-error'} rule)")
+    return steps

@@ -1,0 +1,365 @@
+"""The design contract: feature tables and declared variables in, named fitted models out.
+
+A *design* (one module of :mod:`sonorad.designs`) fits on the training cohort only and returns a
+:class:`DesignResult` of the same shape whatever the design: fitted models keyed by name, their
+families, tuning CV AUCs, the model chosen per family, selected features, selection funnels and
+LASSO paths. Every fitted model is a scikit-learn estimator whose ``predict_proba`` takes one
+DataFrame, the **model input table** (:func:`model_input_table`): PyRadiomics features, frozen deep
+features of the DL backbone, the declared variables with their raw values and ``center``. Each
+model picks its own columns, so the run, the model bundle and the web calculator score a case the
+same way without knowing which design made the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.utils.validation import check_is_fitted
+
+from sonorad.errors import Problem
+
+__all__ = ["FeatureColumns", "DesignResult", "Design", "ColumnModel", "ScoreStack", "model_input_table"]
+
+
+@dataclass(frozen=True)
+class FeatureColumns:
+    """Which columns of the model input table belong to which feature table.
+
+    Attributes
+    ----------
+    radiomics, deep : tuple of str
+        PyRadiomics feature names; frozen deep features (``<backbone>_<i>``) of the DL backbone.
+    clinical, us : tuple of str
+        Declared variables (``us``: role ``ultrasound``; ``clinical``: every other role).
+    """
+
+    radiomics: tuple[str, ...] = ()
+    deep: tuple[str, ...] = ()
+    clinical: tuple[str, ...] = ()
+    us: tuple[str, ...] = ()
+
+    def tables(self, X: pd.DataFrame) -> dict[str, pd.DataFrame | None]:
+        """The per-table view of a model input table (``None`` for an absent table)."""
+        return {name: (X[list(cols)] if cols else None)
+                for name, cols in (("radiomics", self.radiomics), ("deep", self.deep),
+                                   ("clinical", self.clinical), ("us", self.us))}
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return self.clinical + self.us
+
+
+def model_input_table(index, *, radiomics: pd.DataFrame | None = None, deep: pd.DataFrame | None = None,
+                      variables: pd.DataFrame | None = None, centers=None) -> pd.DataFrame:
+    """One row per case: radiomics, deep features, declared variables (raw values) and ``center``.
+
+    Parameters
+    ----------
+    index : sequence of case ids, the rows (and their order) of the table.
+    radiomics, deep : DataFrame or None, indexed by case_id.
+    variables : DataFrame or None
+        The declared variables' columns of the cases table, indexed by case_id.
+    centers : Series or None
+        Center of every case (indexed by case_id); ``"unknown"`` when not given.
+
+    Raises
+    ------
+    ValueError
+        A case without a row in a table, or a column name used by two tables.
+    """
+    index = pd.Index(index, name="case_id")
+    parts = []
+    for name, frame in (("radiomics", radiomics), ("deep", deep), ("variables", variables)):
+        if frame is None:
+            continue
+        missing = index.difference(frame.index)
+        if len(missing):
+            raise ValueError(f"the {name} table has no row for case(s) {list(missing[:5])}. "
+                             "Fix: extract features for them or leave them out.")
+        parts.append(frame.loc[index])
+    center = (pd.Series("unknown", index=index) if centers is None
+              else pd.Series(centers).astype(str).reindex(index))
+    parts.append(center.rename("center").to_frame())
+    out = pd.concat(parts, axis=1)
+    if out.columns.duplicated().any():
+        dup = list(out.columns[out.columns.duplicated()])[:5]
+        raise ValueError(f"column(s) {dup} appear in two tables. Fix: rename the variable(s) in the cases table.")
+    out.index.name = "case_id"
+    return out
+
+
+class ColumnModel(ClassifierMixin, BaseEstimator):
+    """An estimator applied to some columns of the model input table.
+
+    Parameters
+    ----------
+    estimator : estimator with ``predict_proba`` (a Pipeline of sonorad steps and a zoo model).
+    columns : sequence of str
+        Columns of the model input table the estimator reads, in its order.
+    rename : dict or None
+        Column renames before the estimator (e.g. ``{"center": "__center__"}`` for ComBat).
+    """
+
+    def __init__(self, estimator=None, columns=(), rename=None):
+        self.estimator = estimator
+        self.columns = columns
+        self.rename = rename
+
+    @classmethod
+    def fitted(cls, estimator, columns, rename=None) -> ColumnModel:
+        """Wrap an estimator that its design has already fitted."""
+        model = cls(estimator=estimator, columns=tuple(columns), rename=rename)
+        model.estimator_ = estimator
+        model.classes_ = getattr(estimator, "classes_", np.array([0, 1]))
+        return model
+
+    def model_input(self, X: pd.DataFrame) -> pd.DataFrame:
+        missing = [c for c in self.columns if c not in X.columns]
+        if missing:
+            raise ValueError(f"the model input table lacks column(s) {missing[:5]}"
+                             f"{' and more' if len(missing) > 5 else ''}. Fix: extract the same features "
+                             "and give the same variables as the training cohort.")
+        out = X[list(self.columns)]
+        return out.rename(columns=self.rename) if self.rename else out
+
+    def fit(self, X, y, **fit_params):
+        self.estimator_ = clone(self.estimator).fit(self.model_input(X), y, **fit_params)
+        self.classes_ = getattr(self.estimator_, "classes_", np.array([0, 1]))
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        check_is_fitted(self, "estimator_")
+        return self.estimator_.predict_proba(self.model_input(X))
+
+    def decision_function(self, X) -> np.ndarray:
+        check_is_fitted(self, "estimator_")
+        return self.estimator_.decision_function(self.model_input(X))
+
+    def predict(self, X) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def final_input(self, X) -> tuple[object, pd.DataFrame]:
+        """``(estimator, its input)``: what SHAP and the nomogram explain."""
+        check_is_fitted(self, "estimator_")
+        return self.estimator_, self.model_input(X)
+
+
+class ScoreStack(ClassifierMixin, BaseEstimator):
+    """Scores (Rad-score, DL-score) as predictors of a second-stage model, over the model input table.
+
+    ``predict_proba(X)`` computes each score's linear predictor from its own columns, puts the
+    scores beside the declared variables and applies the second-stage model. Fitting is done by
+    the design (the second stage learns from *out-of-fold* training scores, which a single
+    ``fit`` cannot give), so a ScoreStack is built from fitted parts with :meth:`fitted`.
+
+    Parameters
+    ----------
+    scores : list of (name, ColumnModel)
+        Fitted score models; their ``decision_function`` is the score.
+    variables : sequence of str
+        Declared variables passed to the second stage (raw values; it encodes them itself).
+    final : fitted estimator over ``variables + score names``.
+    """
+
+    def __init__(self, scores=(), variables=(), final=None):
+        self.scores = scores
+        self.variables = variables
+        self.final = final
+
+    @classmethod
+    def fitted(cls, scores, variables, final) -> ScoreStack:
+        model = cls(scores=list(scores), variables=tuple(variables), final=final)
+        model.classes_ = getattr(final, "classes_", np.array([0, 1]))
+        return model
+
+    def fit(self, X, y=None):
+        raise NotImplementedError("a ScoreStack is fitted by its design (out-of-fold scores feed the second "
+                                  "stage); use the design's fit")
+
+    def score_frame(self, X: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({name: model.decision_function(X) for name, model in self.scores}, index=X.index)
+
+    def final_input(self, X: pd.DataFrame) -> tuple[object, pd.DataFrame]:
+        missing = [c for c in self.variables if c not in X.columns]
+        if missing:
+            raise ValueError(f"the model input table lacks variable(s) {missing[:5]}. Fix: give every declared "
+                             "variable.")
+        return self.final, pd.concat([X[list(self.variables)], self.score_frame(X)], axis=1)
+
+    def predict_proba(self, X) -> np.ndarray:
+        final, frame = self.final_input(X)
+        return final.predict_proba(frame)
+
+    def predict(self, X) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+
+@dataclass(frozen=True)
+class DesignResult:
+    """What a fitted design learned, the same shape for every design.
+
+    Attributes
+    ----------
+    design : str
+    models : dict of str -> estimator
+        Every fitted model (``predict_proba`` over the model input table), keyed by name.
+    families : dict of str -> tuple of str
+        Family -> the names of its models.
+    chosen : dict of str -> str
+        Family -> its model with the highest tuning CV AUC (the family itself for single-model families).
+    primary : str
+        The pre-declared model of the study: the chosen model of the design's primary family.
+    highlight : tuple of str
+        Models drawn in figures by default (the chosen ones and the design's baselines).
+    cv_auc : Series
+        Tuning cross-validation AUC of every tuned model (index: model name).
+    selected_features : dict of str -> list of str
+        Family -> predictors its selection kept on the whole training cohort.
+    funnel : DataFrame
+        ``signature, step, n_features``: features left after each selection step.
+    lasso_paths : dict of str -> DataFrame
+        Signature -> :meth:`sonorad.selection.LassoSelector.path_frame`.
+    coefficients : DataFrame
+        Score formulas' coefficients (``score, feature, coefficient, mean, sd``).
+    formulas : dict of str -> str
+        Printable score formulas.
+    training_scores : DataFrame or None
+        Out-of-fold training scores fed to a second stage (for odds-ratio tables), else ``None``.
+    nomogram_model : str or None
+        A logistic model whose nomogram the study draws.
+    multivariable_predictors : tuple of str or None
+        Predictors of the published multivariable odds-ratio table (a second-stage selection's);
+        ``None``: every declared variable.
+    methods : tuple of str
+        Sentences on the selection and the models, for the methods text.
+    """
+
+    design: str
+    models: dict
+    families: dict
+    chosen: dict
+    primary: str
+    highlight: tuple
+    cv_auc: pd.Series
+    selected_features: dict
+    funnel: pd.DataFrame
+    lasso_paths: dict = field(default_factory=dict)
+    coefficients: pd.DataFrame = field(default_factory=pd.DataFrame)
+    formulas: dict = field(default_factory=dict)
+    training_scores: pd.DataFrame | None = None
+    nomogram_model: str | None = None
+    multivariable_predictors: tuple | None = None
+    methods: tuple = ()
+
+    def predict_proba(self, X: pd.DataFrame, models=None) -> pd.DataFrame:
+        """P(positive) of every case (rows of the model input table ``X``) by every model (columns)."""
+        names = list(self.models) if models is None else list(models)
+        return pd.DataFrame({n: self.models[n].predict_proba(X)[:, 1] for n in names}, index=X.index)
+
+
+class Design:
+    """Base class of a design: the ``models:`` section of a study file -> a fitted :class:`DesignResult`.
+
+    A subclass sets ``name`` (the value of ``models.design``), ``engine`` (the estimator class that
+    fits the families, whose constructor parameters are the section's keys), ``selection_keys``
+    (keys that hold an imaging selection section), ``icc_key`` (the selection section that gets
+    the ICC filter) and implements :meth:`result`.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str] = ""
+    engine: ClassVar[type]
+    selection_keys: ClassVar[tuple[str, ...]] = ()
+    icc_key: ClassVar[str | None] = None
+    #: engine parameters a study file may not set (fixed by the design)
+    fixed: ClassVar[dict] = {}
+
+    def __init__(self, section: dict | None = None, *, variables=None, seed: int | None = None,
+                 icc: pd.Series | None = None, icc_threshold: float | None = None):
+        self.section = dict(section or {})
+        self.section.pop("design", None)
+        self.variables = variables
+        self.seed = seed
+        if icc is not None and self.icc_key is not None:
+            sub = dict(self.section.get(self.icc_key) or {})
+            sub.setdefault("icc", icc)
+            if icc_threshold is not None:
+                sub.setdefault("icc_threshold", icc_threshold)
+            self.section[self.icc_key] = sub
+
+    # -- the schema of the section ------------------------------------------------------------
+    @classmethod
+    def parameters(cls) -> list[str]:
+        import inspect
+
+        return [p for p in inspect.signature(cls.engine).parameters if p not in cls.fixed]
+
+    @classmethod
+    def check(cls, section: dict) -> list[Problem]:
+        """Every problem of a ``models:`` section for this design (unknown keys, model names, selection keys)."""
+        from sonorad.designs._common import SELECTION_DEFAULTS
+        from sonorad.models import available_models
+
+        problems = []
+        allowed = cls.parameters()
+        for key in section:
+            if key != "design" and key not in allowed:
+                problems.append(Problem(f"unknown key {key!r} for design {cls.name!r}; allowed keys: "
+                                        f"{', '.join(['design', *allowed])}", "remove it or correct its spelling",
+                                        column=f"models.{key}"))
+        models = section.get("models")
+        if models is not None:
+            if isinstance(models, str) or not isinstance(models, (list, tuple)):
+                problems.append(Problem(f"must be a list of model names, got {models!r}", column="models.models"))
+            else:
+                for m in models:
+                    if m not in available_models():
+                        problems.append(Problem(f"unknown model {m!r}; choose among {', '.join(available_models())}",
+                                                "correct its spelling", column="models.models"))
+        for key in cls.selection_keys:
+            sub = section.get(key)
+            if sub is None:
+                continue
+            if not isinstance(sub, dict):
+                problems.append(Problem(f"must be a mapping of selection settings, got {sub!r}", column=f"models.{key}"))
+                continue
+            for k in sub:
+                if k not in SELECTION_DEFAULTS:
+                    problems.append(Problem(f"unknown selection key {k!r}; allowed: {', '.join(SELECTION_DEFAULTS)}",
+                                            "remove it or correct its spelling", column=f"models.{key}.{k}"))
+        for key in ("cv", "n_iter"):
+            value = section.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 2):
+                problems.append(Problem(f"must be an integer >= 2, got {value!r}", column=f"models.{key}"))
+        return problems
+
+    # -- fitting ------------------------------------------------------------------------------
+    def build_engine(self, columns: FeatureColumns):
+        """The unfitted engine with the section's settings, the seed and the declared variables."""
+        params = {**self.section, **self.fixed}
+        if self.seed is not None:
+            params.setdefault("random_state", self.seed)
+        allowed = set(self.parameters()) | set(self.fixed)
+        if self.variables is not None:
+            levels = {n: list(v.order if v.type == "ordinal" else v.levels)
+                      for n, v in self.variables.items() if (v.order if v.type == "ordinal" else v.levels)}
+            typed = {"us_variables": {n: self.variables[n].type for n in columns.us} or None,
+                     "clinical_variables": {n: self.variables[n].type for n in columns.clinical} or None,
+                     "categories": levels or None}
+            for key, value in typed.items():
+                if key in allowed:
+                    params.setdefault(key, value)
+        return self.engine(**params)
+
+    def fit(self, X: pd.DataFrame, y: pd.Series, groups=None, *, columns: FeatureColumns) -> DesignResult:
+        """Fit on the training cohort's model input table ``X`` (labels ``y``, patient ids ``groups``)."""
+        engine = self.build_engine(columns)
+        engine.fit(columns.tables(X), y, groups=groups, centers=X["center"].astype(str))
+        return self.result(engine, columns)
+
+    def result(self, engine, columns: FeatureColumns) -> DesignResult:  # pragma: no cover - abstract
+        raise NotImplementedError

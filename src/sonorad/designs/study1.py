@@ -1,0 +1,334 @@
+"""Study-1 design (CLNM in salivary gland carcinoma): Rad-score + DL-score, LASSO over clinical,
+ultrasound and score variables, logistic regression and the model zoo.
+
+1. Rad-score from radiomics, DL-score from deep features (:class:`sonorad.scores.RadScore`:
+   z-score -> univariate -> correlation -> LASSO), each optionally after ComBat.
+2. The training cohort's scores fed to stage 2 are **out-of-fold**: each training case's score
+   comes from a score model fitted on the other folds (patient-grouped, stratified), so stage 2
+   learns how the scores behave on unseen cases; the scores are then refitted on the whole
+   training cohort to score new cohorts. (As in stacking, a stage-2 validation case may have
+   helped fit the score of a stage-2 training case; its own score never saw its label.)
+3. Stage 2, one Pipeline per zoo model: encode clinical + US variables, keep the two scores ->
+   LASSO selection (internally z-scored, predictors passed in their own units) -> zoo model.
+   Selection sits inside the Pipeline, so the grouped CV that tunes every model re-selects in
+   every fold; its CV AUC is honest.
+
+Models: ``rad_score``, ``dl_score`` and one per zoo model (family ``combined``); the primary model
+is the combined model with the highest tuning CV AUC.
+"""
+
+from __future__ import annotations
+
+import tempfile
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
+
+from sonorad.designs._common import (FeatureBlocks, _as_series, _check_selection_keys, _fit_zoo, _labels, _rows,
+                                     _with_center, _zoo_models, selection_steps)
+from sonorad.designs.base import ColumnModel, Design, DesignResult, FeatureColumns, ScoreStack
+
+__all__ = ["Study1Family", "Study1Design"]
+
+_SIGNATURES = {"rad_score": "Rad-score", "dl_score": "DL-score"}
+
+
+class Study1Family(BaseEstimator):
+    """Study-1 design: Rad-score + DL-score, LASSO over clinical + US + scores, every zoo model.
+
+    Parameters
+    ----------
+    models : list of str or None
+        Zoo models to fit (``None``: all of :func:`sonorad.models.available_models`).
+    rad_score, dl_score : dict or None
+        Parameters of the two :class:`~sonorad.scores.RadScore` (keys: icc, icc_threshold,
+        icc_missing, test, alpha, fdr, max_univariate, correlation, correlation_threshold,
+        method, rule, n_lambdas, cv).
+    final_selection : dict or None
+        ``LassoSelector`` parameters of stage 2 (method, rule, n_lambdas, cv, scoring).
+    clinical_variables, us_variables : dict or None
+        ``{column: type}`` for the :class:`~sonorad.clinical.ClinicalEncoder` of each table
+        (``None``: types inferred).
+    categories : dict or None
+        Level order of categorical / binary variables.
+    cv : int, default=5
+        Folds of the out-of-fold scores and of model tuning.
+    n_iter : int or None
+        Randomised search size per model (``None``: full grid).
+    class_weight, resample :
+        Class-imbalance options of :func:`sonorad.models.get_model`.
+    harmonize : bool, default=False
+        ComBat (fitted on training centers) before each score.
+    harmonize_options : dict or None
+        :class:`~sonorad.harmonize.ComBatHarmonizer` parameters.
+    random_state : int, default=0
+        The one seed of every fold, solver and model.
+    n_jobs : int or None
+        Parallel CV fits of the model searches (results do not depend on it).
+
+    Attributes
+    ----------
+    rad_score_, dl_score_ : RadScore
+        Scores refitted on the whole training cohort (``formula()``, ``lasso_.path_frame()``).
+    score_pipelines_ : dict
+        ``{"rad_score": Pipeline, "dl_score": Pipeline}`` (with ComBat when on).
+    oof_scores_ : DataFrame
+        Out-of-fold training scores fed to stage 2.
+    stage2_training_ : DataFrame
+        The stage-2 input of the training cohort (raw clinical/US columns + OOF scores).
+    pipelines_ : dict
+        Model name -> fitted stage-2 Pipeline (``encode``, ``lasso``, ``model``).
+    selected_features_ : list of str
+        Predictors kept by the stage-2 LASSO.
+    cv_auc_ : Series
+        Training CV AUC of every model (selection inside the CV).
+    best_params_ : dict
+    best_model_ : str
+    """
+
+    def __init__(self, models=None, rad_score=None, dl_score=None, final_selection=None,
+                 clinical_variables=None, us_variables=None, categories=None, cv: int = 5,
+                 n_iter: int | None = None, class_weight: str | None = None, resample: str | None = None,
+                 harmonize: bool = False, harmonize_options=None, random_state: int = 0,
+                 n_jobs: int | None = None):
+        self.models = models
+        self.rad_score = rad_score
+        self.dl_score = dl_score
+        self.final_selection = final_selection
+        self.clinical_variables = clinical_variables
+        self.us_variables = us_variables
+        self.categories = categories
+        self.cv = cv
+        self.n_iter = n_iter
+        self.class_weight = class_weight
+        self.resample = resample
+        self.harmonize = harmonize
+        self.harmonize_options = harmonize_options
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    _SCORES = (("rad_score", "radiomics"), ("dl_score", "deep"))
+
+    def _score_pipeline(self, kind):
+        from sonorad.harmonize import ComBatHarmonizer
+        from sonorad.scores import DLScore, RadScore
+
+        cfg = self.rad_score if kind == "rad_score" else self.dl_score
+        _check_selection_keys(cfg, kind)
+        cls = RadScore if kind == "rad_score" else DLScore
+        steps = []
+        if self.harmonize:
+            steps.append(("combat", ComBatHarmonizer(**(self.harmonize_options or {}))))
+        steps.append(("score", cls(**{**(cfg or {}), "random_state": self.random_state})))
+        return Pipeline(steps)
+
+    def _score_input(self, tables, kind_table, index, centers):
+        X = _rows(tables, kind_table, index)
+        if self.harmonize:
+            if centers is None:
+                raise ValueError("harmonize=True needs the center of every case. Fix: pass centers=.")
+            X = _with_center(X, centers)
+        return X
+
+    def _present_scores(self, tables):
+        return [(k, t) for k, t in self._SCORES if tables.get(t) is not None]
+
+    def _stage2_blocks(self, tables, index):
+        from sonorad.clinical import ClinicalEncoder
+
+        blocks = []
+        for name, variables in (("clinical", self.clinical_variables), ("us", self.us_variables)):
+            if tables.get(name) is None:
+                continue
+            frame = _rows(tables, name, index)
+            columns = list(variables) if variables is not None else list(frame.columns)
+            blocks.append((name, ClinicalEncoder(variables=variables, categories=self.categories), columns))
+        return blocks
+
+    def _stage2_frame(self, tables, index, scores):
+        parts = []
+        for name, variables in (("clinical", self.clinical_variables), ("us", self.us_variables)):
+            if tables.get(name) is not None:
+                frame = _rows(tables, name, index)
+                # only the declared columns, so one cases table can serve as both "clinical" and "us"
+                parts.append(frame[list(variables)] if variables is not None else frame)
+        parts.append(scores)
+        frame = pd.concat(parts, axis=1)
+        if frame.columns.duplicated().any():
+            raise ValueError(f"Columns {list(frame.columns[frame.columns.duplicated()])} appear in two tables. "
+                             "Fix: rename them.")
+        return frame
+
+    def fit(self, tables: dict, y, groups=None, centers=None):
+        """Fit every step on the training cohort.
+
+        Parameters
+        ----------
+        tables : dict of DataFrame
+            ``radiomics``, ``deep``, ``clinical``, ``us`` (any subset with at least one), indexed by case_id.
+        y : Series (indexed by case_id) or array aligned with the first table
+            0/1 labels.
+        groups : Series or array or None
+            Patient ids (``None``: one patient per case).
+        centers : Series or array or None
+            Centers, needed when ``harmonize=True``.
+        """
+        from sonorad.selection import LassoSelector, make_grouped_cv
+
+        y = _labels(y, tables)
+        index = y.index
+        groups = _as_series(groups, index, "groups")
+        g = None if groups is None else groups.to_numpy()
+        centers = _as_series(centers, index, "centers")
+        models = _zoo_models(self.models)
+        folds = make_grouped_cv(self.cv, y.to_numpy(), g, random_state=self.random_state)
+
+        self.score_pipelines_, oof = {}, {}
+        for kind, table in self._present_scores(tables):
+            X = self._score_input(tables, table, index, centers)
+            pipe = self._score_pipeline(kind)
+            values = np.empty(len(index))
+            for tr, te in folds:
+                fold = clone(pipe).fit(X.iloc[tr], y.iloc[tr], score__groups=None if g is None else g[tr])
+                values[te] = fold.decision_function(X.iloc[te])
+            oof[kind] = values
+            self.score_pipelines_[kind] = pipe.fit(X, y, score__groups=g)
+        self.rad_score_ = self.score_pipelines_["rad_score"][-1] if "rad_score" in self.score_pipelines_ else None
+        self.dl_score_ = self.score_pipelines_["dl_score"][-1] if "dl_score" in self.score_pipelines_ else None
+        self.oof_scores_ = pd.DataFrame(oof, index=index)
+
+        blocks = self._stage2_blocks(tables, index)
+        if len(self.oof_scores_.columns):
+            blocks.append(("scores", "passthrough", list(self.oof_scores_.columns)))
+        if not blocks:
+            raise ValueError("No input table given. Fix: pass at least one of radiomics, deep, clinical, us.")
+        self.stage2_training_ = self._stage2_frame(tables, index, self.oof_scores_)
+        final = {"cv": 10, "n_lambdas": 30, **(self.final_selection or {})}
+        front = [("encode", FeatureBlocks(blocks)),
+                 ("lasso", LassoSelector(standardize=True, random_state=self.random_state, **final))]
+        with tempfile.TemporaryDirectory(prefix="sonorad-cache-") as cache:
+            self.pipelines_, self.cv_auc_, self.best_params_ = _fit_zoo(
+                front, self.stage2_training_, y.to_numpy(), g, {"lasso__groups": g}, models=models,
+                cv=self.cv, n_iter=self.n_iter, class_weight=self.class_weight, resample=self.resample,
+                random_state=self.random_state, memory=cache, n_jobs=self.n_jobs)
+        first = self.pipelines_[models[0]]
+        self.selected_features_ = list(first.named_steps["lasso"].get_feature_names_out())
+        self.best_model_ = str(self.cv_auc_.idxmax())
+        return self
+
+    def scores(self, tables: dict, centers=None) -> pd.DataFrame:
+        """Rad-score / DL-score values (log-odds) of every case of ``tables``, from the full-training fits."""
+        check_is_fitted(self, "pipelines_")
+        index = self._index(tables)
+        centers = _as_series(centers, index, "centers")
+        out = {}
+        for kind, table in self._present_scores(tables):
+            if kind not in self.score_pipelines_:
+                continue
+            X = self._score_input(tables, table, index, centers)
+            out[kind] = self.score_pipelines_[kind].decision_function(X)
+        return pd.DataFrame(out, index=index)
+
+    def _index(self, tables):
+        for name in ("radiomics", "deep", "clinical", "us"):
+            if tables.get(name) is not None:
+                return tables[name].index
+        raise ValueError("No table given. Fix: pass the same tables as for fit.")
+
+    def stage2_features(self, tables: dict, centers=None) -> pd.DataFrame:
+        """Stage-2 input (raw clinical/US columns + scores) of any cohort."""
+        index = self._index(tables)
+        return self._stage2_frame(tables, index, self.scores(tables, centers))
+
+    def predict_proba(self, tables: dict, centers=None) -> pd.DataFrame:
+        """P(positive) of every case: one column per zoo model, plus ``rad_score`` / ``dl_score``.
+
+        The score columns are the logistic transform of each score (their own probability), so
+        every column can be evaluated the same way.
+        """
+        features = self.stage2_features(tables, centers)
+        out = {}
+        for kind in self.score_pipelines_:
+            out[kind] = self.score_pipelines_[kind].predict_proba(
+                self._score_input(tables, dict(self._SCORES)[kind], features.index,
+                                  _as_series(centers, features.index, "centers")))[:, 1]
+        for name, pipe in self.pipelines_.items():
+            out[name] = pipe.predict_proba(features)[:, 1]
+        return pd.DataFrame(out, index=features.index)
+
+    # -- what the fitted family learned ----------------------------------------------------------
+    def funnel(self) -> pd.DataFrame:
+        """Selection funnel of the Rad-score, the DL-score and the stage-2 LASSO."""
+        from sonorad.designs.inspect import score_funnel, selection_funnel
+
+        check_is_fitted(self, "pipelines_")
+        frames = [score_funnel(pipe, _SIGNATURES[kind]) for kind, pipe in self.score_pipelines_.items()]
+        first = next(iter(self.pipelines_.values()))
+        n2 = len(first.named_steps["encode"].get_feature_names_out())
+        frames.append(selection_funnel([("lasso", first.named_steps["lasso"])], n2,
+                                       "stage 2: clinical + ultrasound + scores"))
+        return pd.concat(frames, ignore_index=True)
+
+    def lasso_paths(self) -> dict[str, pd.DataFrame]:
+        check_is_fitted(self, "pipelines_")
+        out = {_SIGNATURES[kind]: pipe[-1].lasso_.path_frame() for kind, pipe in self.score_pipelines_.items()}
+        out["stage 2"] = next(iter(self.pipelines_.values())).named_steps["lasso"].path_frame()
+        return out
+
+    def score_coefficients(self) -> pd.DataFrame:
+        """Coefficients of the Rad-score / DL-score formulas: ``score, feature, coefficient, mean, sd``."""
+        rows = []
+        for kind, pipe in self.score_pipelines_.items():
+            score = pipe[-1]
+            rows.append({"score": kind, "feature": "(intercept)", "coefficient": score.intercept_,
+                         "mean": np.nan, "sd": np.nan})
+            for f, c, m, s in zip(score.features_, score.coef_, score.mean_, score.sd_):
+                rows.append({"score": kind, "feature": f, "coefficient": c, "mean": m, "sd": s})
+        return pd.DataFrame(rows, columns=["score", "feature", "coefficient", "mean", "sd"])
+
+
+class Study1Design(Design):
+    """Rad-score + DL-score + clinical/ultrasound variables -> LASSO -> LR and the model zoo."""
+
+    name = "study1"
+    title = "Rad-score and DL-score with clinical and ultrasound variables (LASSO, LR + model zoo)"
+    engine = Study1Family
+    selection_keys = ("rad_score", "dl_score")
+    icc_key = "rad_score"
+    #: models always drawn beside the chosen one
+    baselines = ("logistic_regression",)
+
+    def score_models(self, engine: Study1Family, columns: FeatureColumns) -> dict[str, ColumnModel]:
+        center = ["center"] if engine.harmonize else []
+        cols = {"rad_score": list(columns.radiomics), "dl_score": list(columns.deep)}
+        return {kind: ColumnModel.fitted(pipe, cols[kind] + center) for kind, pipe in engine.score_pipelines_.items()}
+
+    def result(self, engine: Study1Family, columns: FeatureColumns) -> DesignResult:
+        scores = self.score_models(engine, columns)
+        variables = [c for c in columns.variables
+                     if c in set(engine.stage2_training_.columns)]
+        stacks = {name: ScoreStack.fitted(list(scores.items()), variables, pipe)
+                  for name, pipe in engine.pipelines_.items()}
+        families = {kind: (kind,) for kind in scores}
+        families["combined"] = tuple(stacks)
+        chosen = {kind: kind for kind in scores}
+        chosen["combined"] = engine.best_model_
+        highlight = [*scores, *[m for m in self.baselines if m in stacks], engine.best_model_]
+        formulas = {score.label: score.formula() for score in (engine.rad_score_, engine.dl_score_)
+                    if score is not None}
+        steps = selection_steps(engine.rad_score)
+        steps.append("the Rad-score and the DL-score are the LASSO signatures of the radiomics and the deep "
+                      "features; a second LASSO selects among the clinical and ultrasound variables and both scores "
+                      "(their out-of-fold training values)")
+        return DesignResult(
+            design=self.name, models={**scores, **stacks}, families=families, chosen=chosen,
+            primary=engine.best_model_, highlight=tuple(dict.fromkeys(highlight)), cv_auc=engine.cv_auc_.copy(),
+            selected_features={"combined": list(engine.selected_features_)}, funnel=engine.funnel(),
+            lasso_paths=engine.lasso_paths(), coefficients=engine.score_coefficients(), formulas=formulas,
+            training_scores=engine.oof_scores_.copy(),
+            nomogram_model="logistic_regression" if "logistic_regression" in stacks else None,
+            multivariable_predictors=tuple(engine.selected_features_),
+            methods=tuple(steps))

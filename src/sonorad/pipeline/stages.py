@@ -1,0 +1,342 @@
+"""The stages of a study, as functions with explicit inputs and outputs.
+
+validate -> extract -> (ICC) -> fit -> cross-validate -> predict -> evaluate -> explain; the
+runner (:mod:`sonorad.runner.run`) calls them in order, logs them, checkpoints the costly ones and
+writes what they return. No stage reads another's output from disk or mutates shared state, so
+each can be unit-tested and re-run from saved results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from sonorad.designs import DesignResult, FeatureColumns, build_design, model_input_table
+from sonorad.errors import FAILURE_COLUMNS, CohortError, ConfigError, Problem
+
+__all__ = ["COHORT_OF_PART", "Features", "Evaluation", "validate", "extract", "compute_icc", "included",
+           "feature_columns", "model_inputs", "make_design", "fit", "cross_validate", "fine_tune", "predict",
+           "evaluate", "odds_ratio_tables", "empty_failures", "check_parts", "cohort_ids", "model_card",
+           "with_mask_settings"]
+
+#: cohort name of each split part
+COHORT_OF_PART = {"train": "training", "internal": "internal", "external": "external"}
+_PATH_COLUMNS = ("image", "mask", "mask2")
+
+
+def empty_failures() -> pd.DataFrame:
+    return pd.DataFrame(columns=FAILURE_COLUMNS)
+
+
+# -- validate -------------------------------------------------------------------------------------
+def validate(study) -> tuple[object, pd.DataFrame]:
+    """Validate the study's cases table; return ``(cohort, failures)``.
+
+    A missing or unreadable image/mask file excludes its case (a row of ``failures``); every other
+    error-level problem raises :class:`~sonorad.errors.CohortError` with the whole list. Warnings
+    are kept in ``cohort.warnings``.
+    """
+    from sonorad.cohort import Cohort, read_cases, validate_cases
+
+    if study.cohort is None:
+        raise ConfigError("the study names no cohort table. Fix: add `cohort: path/to/cases.csv` to the study "
+                          "file or pass --cohort")
+    table = read_cases(study.cohort, label_column=study.label.column)
+    problems = validate_cases(table, study=study, check_files=True)
+    per_case = [p for p in problems if p.severity == "error" and p.case_id is not None
+                and p.column in _PATH_COLUMNS]
+    blocking = [p for p in problems if p.severity == "error" and p not in per_case]
+    if blocking:
+        raise CohortError(blocking, source=str(study.cohort))
+    warnings = tuple(p for p in problems if p.severity != "error")
+    failures = pd.DataFrame([{"case_id": p.case_id, "stage": "validate", "error": p.message, "fix": p.fix}
+                             for p in per_case], columns=FAILURE_COLUMNS)
+    return Cohort(table=table, study=study, warnings=warnings, source=Path(study.cohort)), failures
+
+
+# -- extract --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Features:
+    """Feature tables of the cases that could be extracted, and the cases that could not.
+
+    ``radiomics`` is ``None`` when radiomics is off; ``deep`` maps each backbone to its table.
+    """
+
+    radiomics: pd.DataFrame | None
+    deep: dict
+    failures: pd.DataFrame
+    params: dict | None = None
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        out = {} if self.radiomics is None else {"radiomics": self.radiomics}
+        out.update({f"deep_{b}": t for b, t in self.deep.items()})
+        return out
+
+
+def extract(table: pd.DataFrame, config, *, cache, progress: bool = True, say=print) -> Features:
+    """PyRadiomics and frozen CNN features of every case of ``table`` (cached per case)."""
+    from sonorad.features.deep import extract_deep
+    from sonorad.features.extract import extract_radiomics
+    from sonorad.features.radiomics import load_params
+    from sonorad.features.store import FeatureCache
+
+    cache = FeatureCache(cache) if not isinstance(cache, FeatureCache) else cache
+    failures, radiomics, params, deep = [], None, None, {}
+    if config.radiomics:
+        params = load_params(config.params)
+        radiomics, fails = extract_radiomics(table, params=params, cache=cache, jobs=config.jobs, progress=progress)
+        failures.append(fails)
+        say(f"radiomics: {radiomics.shape[1]} PyRadiomics features for {len(radiomics)} of {len(table)} cases, "
+            f"{len(fails)} failed")
+    for backbone in config.deep:
+        feats, fails = extract_deep(table, backbone, cache=cache, batch_size=config.batch_size, margin=config.margin,
+                                    mask_background=config.mask_background, progress=progress)
+        failures.append(fails)
+        deep[backbone] = feats
+        say(f"deep {backbone}: {feats.shape[1]} frozen features for {len(feats)} cases, {len(fails)} failed")
+    fails = pd.concat([f.reindex(columns=FAILURE_COLUMNS) for f in failures] or [empty_failures()],
+                      ignore_index=True)
+    return Features(radiomics=radiomics, deep=deep, failures=fails, params=params)
+
+
+def with_mask_settings(table: pd.DataFrame, study) -> pd.DataFrame:
+    """The cases table with the study's ``masks.label`` filled into ``mask_label`` where a case sets none."""
+    from sonorad.cohort import case_mask_settings
+
+    labels = case_mask_settings(table, study)["label"]
+    if labels.isna().all():
+        return table
+    return table.assign(mask_label=labels)
+
+
+def compute_icc(train_table: pd.DataFrame, config, *, seed: int, cache, progress: bool = True) -> pd.DataFrame:
+    """ICC(3,1) of every radiomics feature on (up to ``icc.n_cases``) training cases."""
+    from sonorad.features.icc import feature_icc
+
+    n_cases = min(config.icc["n_cases"], len(train_table))
+    return feature_icc(train_table, params=config.params, seed=seed, n_cases=n_cases, jobs=config.jobs,
+                       cache=cache, progress=progress)
+
+
+def included(cohort, failures: pd.DataFrame) -> pd.Index:
+    """Case ids of the cohort that no stage excluded, in table order."""
+    failed = set(failures["case_id"].astype(str))
+    return pd.Index([c for c in cohort.table.index if c not in failed], name="case_id")
+
+
+def check_parts(parts: pd.Series, y: pd.Series, source) -> None:
+    """Stop when no training case is left or the training cohort holds one class only."""
+    train = parts.index[parts == "train"]
+    problems = []
+    if not len(train):
+        problems.append(Problem("no training case is left", "check the split and the excluded cases"))
+    elif y.loc[train].nunique() < 2:
+        problems.append(Problem("the training cohort holds one class only",
+                                "check the label column and the training centers"))
+    if problems:
+        raise CohortError(problems, source=str(source))
+
+
+# -- model inputs ---------------------------------------------------------------------------------
+def feature_columns(features: Features, study, config) -> FeatureColumns:
+    """Which model-input columns are radiomics, deep (the DL backbone), clinical and ultrasound variables."""
+    deep = features.deep.get(config.dl_backbone) if config.dl_backbone is not None else None
+    return FeatureColumns(
+        radiomics=tuple(features.radiomics.columns) if features.radiomics is not None else (),
+        deep=tuple(deep.columns) if deep is not None else (),
+        clinical=tuple(n for n, v in study.variables.items() if v.role != "ultrasound"),
+        us=tuple(study.variables_with_role("ultrasound")))
+
+
+def model_inputs(cohort_table: pd.DataFrame, features: Features, columns: FeatureColumns, ids, config) -> pd.DataFrame:
+    """The model input table of the cases ``ids``: features, declared variables (raw) and center."""
+    ids = pd.Index(ids)
+    deep = features.deep.get(config.dl_backbone) if config.dl_backbone is not None else None
+    variables = cohort_table.loc[ids, list(columns.variables)] if columns.variables else None
+    return model_input_table(ids, radiomics=features.radiomics, deep=deep, variables=variables,
+                             centers=cohort_table.loc[ids, "center"].astype(str))
+
+
+# -- fit and cross-validate -----------------------------------------------------------------------
+def make_design(study, config, icc: pd.DataFrame | None = None):
+    """The configured, unfitted design (ICC values feed its ICC filter when computed)."""
+    values = None
+    if icc is not None:
+        values = icc["icc"] if "icc" in icc.columns else icc
+    return build_design(config.family, variables=study.variables, seed=study.seed, icc=values,
+                        icc_threshold=None if config.icc is None else config.icc["threshold"])
+
+
+def fit(design, X: pd.DataFrame, y: pd.Series, groups: pd.Series, columns: FeatureColumns) -> DesignResult:
+    """Fit the design on the training cohort's model input table."""
+    return design.fit(X, y.loc[X.index], groups.loc[X.index].astype(str), columns=columns)
+
+
+def _fold(design, X, y, groups, columns, tr, te) -> pd.DataFrame:
+    result = design.fit(X.iloc[tr], y.iloc[tr], groups.iloc[tr], columns=columns)
+    return result.predict_proba(X.iloc[te])
+
+
+def cross_validate(design, X: pd.DataFrame, y: pd.Series, groups: pd.Series, columns: FeatureColumns, *,
+                   folds: int, seed: int, jobs: int = 1) -> tuple[pd.DataFrame, int]:
+    """Out-of-fold predictions of the whole design (selection, scores and tuning refitted in every fold).
+
+    Folds are stratified by outcome and grouped by patient. Returns ``(predictions, n_folds)``;
+    ``n_folds`` may be lower than asked when a class has fewer patients than folds.
+    """
+    from joblib import Parallel, delayed
+
+    from sonorad.selection import make_grouped_cv
+
+    y = y.loc[X.index]
+    groups = groups.loc[X.index].astype(str)
+    splits = make_grouped_cv(folds, y.to_numpy(), groups.to_numpy(), random_state=seed)
+    parts = Parallel(n_jobs=min(jobs, len(splits)))(
+        delayed(_fold)(design, X, y, groups, columns, tr, te) for tr, te in splits)
+    return pd.concat(parts).reindex(X.index), len(splits)
+
+
+def fine_tune(train_table: pd.DataFrame, y: pd.Series, groups: pd.Series, cnn: dict, *, seed: int, backbone: str):
+    """A :class:`~sonorad.deep.finetune.CNNClassifier` fine-tuned on the training cases."""
+    from sonorad.deep.finetune import CNNClassifier
+
+    params = {k: v for k, v in cnn.items() if k != "backbones"}
+    return CNNClassifier(backbone=backbone, random_state=seed, **params).fit(
+        train_table, y.loc[train_table.index], groups=groups.loc[train_table.index].astype(str))
+
+
+# -- predict --------------------------------------------------------------------------------------
+def predict(result: DesignResult, inputs: dict, cnns: dict, tables: dict) -> dict[str, pd.DataFrame]:
+    """P(positive) of every model on every cohort.
+
+    ``inputs`` and ``tables`` map a cohort name to its model input table and to its rows of the
+    cases table (for the fine-tuned CNNs, which read the images).
+    """
+    out = {}
+    for cohort, X in inputs.items():
+        frame = result.predict_proba(X)
+        for name, model in cnns.items():
+            frame[name] = model.predict_proba(tables[cohort])[:, 1]
+        out[cohort] = frame
+    return out
+
+
+# -- evaluate -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Evaluation:
+    """Every statistic of a run, computed from the per-case probabilities and labels."""
+
+    primary_cohort: str
+    highlight: tuple
+    cutoffs: pd.DataFrame
+    metrics: pd.DataFrame
+    delong: pd.DataFrame
+    delong_matrix: pd.DataFrame
+    calibration: pd.DataFrame
+    calibration_curves: dict
+    decision_curve: pd.DataFrame
+    decision_curve_result: object
+    notes: tuple = field(default_factory=tuple)
+
+
+def evaluate(probabilities: dict, y: pd.Series, *, cv_auc: pd.Series | None, highlight, level: float,
+             seed: int) -> Evaluation:
+    """Cut-offs (training Youden), metrics, DeLong tests, calibration and decision curves."""
+    from sonorad.pipeline import statistics as st
+
+    notes = []
+    known = set(probabilities["training"].columns)
+    unknown = [h for h in highlight if h not in known]
+    if unknown:
+        notes.append(f"evaluation.highlight names unknown models {unknown}; they are left out")
+    highlight = tuple(h for h in highlight if h in known)
+    cutoffs = st.youden_cutoffs(probabilities, y)
+    metrics = st.metrics_table(probabilities, y, cutoffs, level=level, seed=seed, cv_auc=cv_auc)
+    primary = st.primary_cohort(probabilities)
+    tests, matrix = st.delong_tables(probabilities[primary], y, level=level)
+    calibration, curves = st.calibration_table(probabilities, y, list(highlight), level=level)
+    dca, dca_result = st.decision_curve_table(probabilities[primary], y, list(highlight))
+    return Evaluation(primary_cohort=primary, highlight=highlight, cutoffs=cutoffs.drop(columns="_cut"),
+                      metrics=metrics, delong=tests, delong_matrix=matrix, calibration=calibration,
+                      calibration_curves=curves, decision_curve=dca, decision_curve_result=dca_result,
+                      notes=tuple(notes))
+
+
+def odds_ratio_tables(variables: dict, train_table: pd.DataFrame, y: pd.Series,
+                      scores: pd.DataFrame | None = None, selected: list[str] | None = None):
+    """Univariable and multivariable logistic regression (OR, 95% CI, p) on the training cohort.
+
+    The declared variables are encoded as the models see them (fitted on training); second-stage
+    scores enter as their out-of-fold values, so a score's odds ratio is not inflated by its own
+    fit. The multivariable model uses the predictors the design's selection kept when given (the
+    published tables' convention), else every predictor.
+
+    Returns ``(univariable, multivariable, notes)``; a table is ``None`` when its model cannot be
+    fitted (the reason is in ``notes``).
+    """
+    from sonorad.clinical import ClinicalEncoder, multivariable_logistic, univariable_logistic
+
+    notes = []
+    parts = []
+    if variables:
+        encoder = ClinicalEncoder.from_study(variables)
+        parts.append(encoder.fit_transform(train_table[list(variables)]))
+    if scores is not None and len(scores.columns):
+        parts.append(scores)
+    if not parts:
+        return None, None, ["no clinical or ultrasound variable is declared"]
+    X = pd.concat(parts, axis=1).loc[y.index]
+    X = X.loc[:, X.std() > 0]
+    uni = multi = None
+    try:
+        uni = univariable_logistic(X, y).to_frame()
+    except ValueError as exc:
+        notes.append(f"univariable table not computed: {exc}")
+    chosen = [c for c in (selected or []) if c in X.columns] or list(X.columns)
+    try:
+        multi = multivariable_logistic(X[chosen], y).to_frame()
+    except ValueError as exc:
+        notes.append(f"multivariable table not computed: {exc}")
+    return uni, multi, notes
+
+
+def model_card(study, result: DesignResult, evaluation: Evaluation, parts: pd.Series, y: pd.Series,
+               cohort_table: pd.DataFrame) -> dict:
+    """The model card of a study's bundle: intended use, cohorts, external AUC with CI, calibration."""
+    positive = study.label.positive
+    cohorts = []
+    for part, name in COHORT_OF_PART.items():
+        ids = parts.index[parts == part]
+        if len(ids):
+            centers = sorted(cohort_table.loc[ids, "center"].astype(str).unique())
+            cohorts.append({"cohort": name, "cases": len(ids), "positives": int(y.loc[ids].sum()),
+                            "centers": ", ".join(centers)})
+    card = {"intended_use": (f"Research use only; not a medical device. Estimates the probability that "
+                             f"{study.label.column} = {positive!r} for one lesion from its ultrasound image, the "
+                             f"lesion ROI and the declared variables. Study: {study.description or study.name}. "
+                             "The estimate supports, and never replaces, clinical judgement."),
+            "not_intended_for": ["images, scanners or populations unlike the training cohort without local "
+                                 "validation (see the out-of-distribution warnings)",
+                                 "use without recalibration at a site whose calibration was not checked"],
+            "cohorts": cohorts, "design": result.design, "chosen_model": result.primary}
+    metrics = evaluation.metrics
+    row = metrics[(metrics["cohort"] == evaluation.primary_cohort) & (metrics["model"] == result.primary)]
+    if len(row) and "auc" in row.columns and pd.notna(row["auc"].iloc[0]):
+        r = row.iloc[0]
+        card["external_auc"] = {"auc": float(r["auc"]), "low": float(r["auc_low"]), "high": float(r["auc_high"]),
+                                "cohort": evaluation.primary_cohort, "model": result.primary}
+    cal = evaluation.calibration
+    crow = cal[(cal["cohort"] == evaluation.primary_cohort) & (cal["model"] == result.primary)] if len(cal) else cal
+    if len(crow):
+        keep = [c for c in ("citl", "intercept", "slope", "brier", "eavg", "hl_p") if c in crow.columns]
+        card["calibration"] = {"cohort": evaluation.primary_cohort,
+                               **{c: (None if pd.isna(crow.iloc[0][c]) else float(crow.iloc[0][c])) for c in keep}}
+    return card
+
+
+def cohort_ids(parts: pd.Series) -> dict[str, pd.Index]:
+    """Case ids of every non-empty cohort (training, internal, external)."""
+    return {COHORT_OF_PART[p]: parts.index[parts == p] for p in COHORT_OF_PART if (parts == p).any()}
+

@@ -1,0 +1,62 @@
+"""`sonorad predict BUNDLE cases.csv --out DIR`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from sonorad.cli import main
+
+
+def _write_cases(small_bundle, path, *, labels: bool, break_ids=()):
+    cases = small_bundle.table.loc[small_bundle.external_ids].copy()
+    if not labels:
+        cases = cases.drop(columns=["label"])
+    for cid in break_ids:
+        cases.loc[cid, "image"] = str(path.parent / "no_such_image.png")
+    cases.to_csv(path, index=False)
+    return cases
+
+
+def test_predict_writes_tables_and_lists_failures(small_bundle, tmp_path, capsys):
+    bad = small_bundle.external_ids[0]
+    cases = _write_cases(small_bundle, tmp_path / "new.csv", labels=False, break_ids=[bad])
+    out = tmp_path / "out"
+    code = main(["predict", str(small_bundle.path), str(tmp_path / "new.csv"), "--out", str(out),
+                 "--cache", str(small_bundle.cache), "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert f"{len(cases) - 1} of {len(cases)} case(s) scored" in printed
+    predictions = pd.read_csv(out / "predictions.csv")
+    failures = pd.read_csv(out / "failures.csv")
+    assert list(failures["case_id"]) == [bad] and failures["stage"].iloc[0] == "image"
+    assert set(predictions["case_id"]) == set(cases.index) - {bad}
+    for name, model in small_bundle.models.items():
+        got = predictions[predictions["model"] == name].set_index("case_id")["probability"]
+        expected = pd.Series(model.predict_proba(small_bundle.external_input)[:, 1], index=small_bundle.external_ids)
+        np.testing.assert_allclose(got, expected.loc[got.index], rtol=0, atol=1e-12)
+    assert (out / "contributions.csv").is_file() and (out / "warnings.csv").is_file()
+    assert not (out / "metrics.csv").exists()
+
+
+def test_predict_with_labels_writes_metrics(small_bundle, tmp_path):
+    _write_cases(small_bundle, tmp_path / "labelled.csv", labels=True)
+    out = tmp_path / "out"
+    assert main(["predict", str(small_bundle.path), str(tmp_path / "labelled.csv"), "--out", str(out),
+                 "--cache", str(small_bundle.cache), "--quiet"]) == 0
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert set(metrics["model"]) == set(small_bundle.models) and metrics["auc"].notna().all()
+
+
+def test_exit_2_when_nothing_can_be_scored(small_bundle, tmp_path, capsys):
+    _write_cases(small_bundle, tmp_path / "bad.csv", labels=False, break_ids=small_bundle.external_ids)
+    out = tmp_path / "out"
+    assert main(["predict", str(small_bundle.path), str(tmp_path / "bad.csv"), "--out", str(out), "--quiet"]) == 2
+    assert "no case could be scored" in capsys.readouterr().err
+    assert len(pd.read_csv(out / "failures.csv")) == len(small_bundle.external_ids)
+
+
+def test_a_bad_bundle_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "cases.csv").write_text("case_id,image,mask\n")
+    assert main(["predict", str(tmp_path), str(tmp_path / "cases.csv"), "--out", str(tmp_path / "out")]) == 2
+    assert "no manifest.json" in capsys.readouterr().err

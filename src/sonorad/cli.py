@@ -141,6 +141,25 @@ def _add_cluster_options(p: argparse.ArgumentParser) -> None:
                         "instead of receiving the files' bytes with each task")
 
 
+def _cmd_recalibrate(args: argparse.Namespace) -> int:
+    from sonorad.bundle.recalibrate import recalibrate_bundle
+
+    models = args.models.split(",") if args.models else None
+    result = recalibrate_bundle(Path(args.bundle), Path(args.cases), method=args.method, out=Path(args.out),
+                                folds=args.folds, seed=args.seed, models=models, jobs=args.jobs, cache=args.cache,
+                                progress=not args.quiet)
+    r = result.record
+    print(f"sonorad recalibrate: {r['method']} on {r['n_cases']} local cases ({r['n_events']} events); new bundle "
+          f"{result.path}; report {result.path / 'recalibration' / 'report.md'}")
+    v = result.validation
+    cols = ["model", "predictions", "auc", "intercept", "slope", "brier", "hl_p"]
+    print(v[cols].round(3).to_string(index=False))
+    if len(result.excluded):
+        print(f"{len(result.excluded)} local case(s) not used: {', '.join(map(str, result.excluded['case_id'][:5]))}"
+              + (" ..." if len(result.excluded) > 5 else ""))
+    return 0
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from sonorad.bundle import load_bundle
 
@@ -273,6 +292,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("out", help="the run's output folder")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser(
+        "recalibrate",
+        help="refit only the calibration of a model bundle on labelled cases from a new site",
+        description=(
+            "Recalibrate BUNDLE on LOCAL_CASES.csv (labelled cases from the new site, scored with the bundle): "
+            "intercept (calibration-in-the-large), logistic (intercept and slope) or isotonic. Writes a new "
+            "bundle recording the method, cases, events, date and the original bundle's sha256, with a "
+            "patient-grouped cross-validated before/after calibration report (recalibration/report.md). "
+            "The features and models are not refitted; intercept and logistic keep the AUC unchanged."
+        ),
+    )
+    p.add_argument("bundle", help="the model bundle (OUT/model of a run, or a .zip of it)")
+    p.add_argument("cases", help="labelled local cases table (CSV as for prediction, with the label column)")
+    p.add_argument("--method", required=True, choices=["intercept", "logistic", "isotonic"])
+    p.add_argument("--out", required=True, help="the new bundle folder")
+    p.add_argument("--folds", type=int, default=5, help="folds of the local cross-validated validation (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the folds")
+    p.add_argument("--models", help="comma-separated models to recalibrate (default: all but fine-tuned CNNs)")
+    p.add_argument("--jobs", type=int, default=1, help="parallel worker processes of the feature extraction")
+    p.add_argument("--cache", help="feature cache folder (e.g. a run's features/.cache)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_recalibrate)
 
     p = sub.add_parser(
         "predict",

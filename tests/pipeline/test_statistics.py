@@ -80,3 +80,42 @@ def test_calibration_table_flags_perfect_separation():
     table, results = st.calibration_table({"external": p}, y)
     assert bool(table.loc[0, "perfect_separation"])
     assert ("external", "perfect") in results
+
+
+def test_center_tables_give_every_validation_center_and_pooled(cohorts):
+    y, probs = cohorts
+    ext = probs["external"].index
+    centers = pd.Series(["C3"] * 25 + ["C4"] * 25, index=ext)
+    centers = pd.concat([pd.Series("C1", index=probs["training"].index), centers])
+    cut = st.youden_cutoffs(probs, y)
+    table, het = st.center_tables(probs, y, centers, cut["threshold"], level=0.95)
+    assert set(table["cohort"]) == {"external"}            # training cohorts are not validation samples
+    a = table[table["model"] == "a"].set_index("center")
+    assert list(a.index) == ["C3", "C4", "pooled"]
+    for c in ("C3", "C4"):
+        ids = centers.loc[ext].index[centers.loc[ext] == c]
+        assert a.loc[c, "auc"] == pytest.approx(roc_auc_score(y.loc[ids], probs["external"].loc[ids, "a"]))
+        assert a.loc[c, "n"] == 25
+    assert a.loc["pooled", "auc"] == pytest.approx(roc_auc_score(y.loc[ext], probs["external"]["a"]))
+    assert "sensitivity" in a.columns and len(het) == 2
+    h = het.set_index("model").loc["a"]
+    # Cochran's Q of two independent AUCs: (a1 - a2)^2 / (v1 + v2)
+    v = a.loc[["C3", "C4"], "auc_se"] ** 2
+    assert h["q"] == pytest.approx((a.loc["C3", "auc"] - a.loc["C4", "auc"]) ** 2 / v.sum())
+    assert h["df"] == 1 and h["centers_used"] == "C3, C4"
+
+
+def test_roc_bands_cover_the_curve_and_are_reproducible(cohorts):
+    from sklearn.metrics import roc_curve
+
+    y, probs = cohorts
+    bands = st.roc_bands(probs, y, ["a"], seed=1, n_boot=200)
+    ext = bands[(bands["cohort"] == "external") & (bands["model"] == "a")]
+    assert len(ext) == 101 and (ext["tpr_low"] <= ext["tpr_high"]).all()
+    fpr, tpr, _ = roc_curve(y.loc[probs["external"].index], probs["external"]["a"])
+    mid = np.interp(ext["fpr"], fpr, tpr)
+    inside = ((ext["tpr_low"] - 1e-9 <= mid) & (mid <= ext["tpr_high"] + 1e-9)).mean()
+    assert inside > 0.9
+    pd.testing.assert_frame_equal(bands, st.roc_bands(probs, y, ["a"], seed=1, n_boot=200))
+    assert not ext["tpr_low"].equals(st.roc_bands(probs, y, ["a"], seed=2, n_boot=200)
+                                     .query("cohort == 'external'")["tpr_low"].reset_index(drop=True))

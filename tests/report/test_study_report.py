@@ -16,3 +16,53 @@ def test_lasso_figure_marks_the_lambda_of_minimum_cv_deviance():
     marked = [line.get_xdata()[0] for line in cv_axis.get_lines() if line.get_linestyle() == "--"]
     assert marked == [log_lambda[3]]
     assert "deviance" in cv_axis.get_ylabel()
+
+
+def test_output_file_list_leaves_out_input_images_and_summarises_figures(tmp_path):
+    from sonorad.report.study_report import _output_files
+
+    for rel in ("cohort/images/c1.png", "cohort/cases.csv", "tables/metrics.csv", "figures/roc_external.png",
+                "figures/roc_external.svg", "figures/gradcam/c1.png", "features/.cache/ab/x.json",
+                "models/bootstrap_0123/resample_00000.json", "report.html", "tables/x.part"):
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    listing = _output_files(tmp_path)
+    assert listing == sorted(["figures/ (2 files)", "figures/gradcam/ (1 files)", "models/bootstrap_0123/ (1 files)",
+                              "report.html", "tables/metrics.csv"])
+
+
+def test_models_are_ordered_by_the_pre_declared_choice_not_validation_auc():
+    from types import SimpleNamespace
+
+    from sonorad.report.paper import model_order
+
+    run = SimpleNamespace(chosen_model="lr", design=SimpleNamespace(
+        cv_auc=pd.Series({"lr": 0.70, "rf": 0.80, "svm": 0.75})))
+    assert model_order(run, ["rad_score", "svm", "rf", "lr"]) == ["lr", "rf", "svm", "rad_score"]
+
+
+def test_gradcam_gallery_has_a_colour_bar_and_says_p_positive(tmp_path):
+    from types import SimpleNamespace
+
+    from sonorad.report.study_report import _gradcam
+
+    cam = SimpleNamespace(case_id="c1", label=1, probability=0.8123, crop=np.zeros((8, 8)),
+                          heatmap=np.linspace(0, 1, 64).reshape(8, 8), mask=np.ones((8, 8), bool))
+    seen = {}
+
+    class Figs:
+        def add(self, section, fig, stem, caption):
+            seen["fig"], seen["caption"] = fig, caption
+
+    class Report:
+        def add_section(self, *a, **k):
+            pass
+
+    run = SimpleNamespace(explanations=SimpleNamespace(gradcam=[cam], gradcam_source="dl_score", notes=()),
+                          primary="external")
+    _gradcam(Report(), Figs(), run)
+    titles = [ax.get_title() for ax in seen["fig"].axes]
+    assert any("P(positive) = 0.81" in t for t in titles)
+    assert any(ax.get_label() == "<colorbar>" for ax in seen["fig"].axes)
+    assert "P(positive)" in seen["caption"]

@@ -69,3 +69,13 @@ def test_ready_study_files_are_valid():
         s = load_study(Path(__file__).resolve().parents[2] / "studies" / name)
         cfg = run_config(s)
         assert cfg.design in ("study1", "study2")
+
+
+def test_bootstrap_and_per_center_options():
+    cfg = run_config(study())
+    assert cfg.bootstrap == 0 and cfg.per_center is True
+    cfg = run_config(study(evaluation={"bootstrap": 200, "per_center": False}))
+    assert cfg.bootstrap == 200 and cfg.per_center is False
+    with pytest.raises(ConfigError) as info:
+        run_config(study(evaluation={"bootstrap": -1, "per_center": "yes"}))
+    assert "evaluation.bootstrap" in str(info.value) and "evaluation.per_center" in str(info.value)

@@ -56,7 +56,7 @@ def study1_run(tmp_path_factory):
     add_bad_cases(cases)
     study = ci_sized("clnm_salivary.yaml", cases, folder,
                      models={"models": ["logistic_regression", "random_forest"], "cv": 3, "n_iter": 2},
-                     evaluation={"cv_folds": 3, "gradcam": 2, "shap_cases": 15})
+                     evaluation={"cv_folds": 3, "gradcam": 2, "shap_cases": 15, "bootstrap": 2})
     run = run_study(study, folder / "out", progress=False, echo=False)
     return study, run
 
@@ -75,6 +75,69 @@ def test_outputs_exist(study1_run):
         assert (out / name).exists(), name
     meta = yaml.safe_load((out / "models" / "design.json").read_text())
     assert meta["seed"] == 0 and meta["training_cohort_sha256"] and meta["package_versions"]["scikit-learn"]
+
+
+def test_per_center_tables_cover_every_external_center_and_pooled(study1_run):
+    from sklearn.metrics import roc_auc_score
+
+    _, run = study1_run
+    by_center = pd.read_csv(run.out / "tables" / "metrics_by_center.csv", keep_default_na=False, na_values=[""])
+    ext = run.ids("external")
+    centers = read_centers(run).loc[ext]
+    chosen = by_center[(by_center["cohort"] == "external") & (by_center["model"] == run.chosen_model)]
+    assert set(chosen["center"]) == set(centers) | {"pooled"}
+    p = run.probabilities["external"][run.chosen_model]
+    for center in set(centers):
+        ids = centers.index[centers == center]
+        row = chosen.set_index("center").loc[center]
+        assert row["n"] == len(ids)
+        if 0 < run.y.loc[ids].sum() < len(ids):
+            assert row["auc"] == pytest.approx(roc_auc_score(run.y.loc[ids], p.loc[ids]), abs=1e-12)
+    pooled = chosen.set_index("center").loc["pooled"]
+    metrics = run.evaluation.metrics.set_index(["cohort", "model"]).loc[("external", run.chosen_model)]
+    assert pooled["auc"] == pytest.approx(metrics["auc"], abs=1e-12) and pooled["n"] == len(ext)
+    het = pd.read_csv(run.out / "tables" / "center_heterogeneity.csv")
+    assert {"q", "df", "p_value", "i2", "pooled_auc"} <= set(het.columns)
+    assert len(het) == by_center.groupby(["cohort", "model"]).ngroups
+    paper = (run.out / "tables" / "paper" / "centers.md").read_text()
+    assert "| pooled |" in paper
+
+
+def read_centers(run):
+    from sonorad.cohort import read_cases
+
+    return read_cases(run.study.cohort)["center"].astype(str)
+
+
+def test_bootstrap_validation_refits_the_design_and_is_stored(study1_run):
+    _, run = study1_run
+    boot = run.bootstrap
+    assert boot is not None and boot.model == run.chosen_model and boot.validation.n_resamples == 2
+    t = pd.read_csv(run.out / "tables" / "bootstrap_validation.csv", index_col=0)
+    assert list(t.index) == ["AUC", "Intercept", "Slope", "Brier"]
+    apparent = run.evaluation.metrics.set_index(["cohort", "model"]).loc[("training", run.chosen_model), "auc"]
+    assert t.loc["AUC", "apparent"] == pytest.approx(apparent, abs=1e-12)
+    assert np.allclose(t["corrected"], t["apparent"] - t["optimism"], equal_nan=True)
+    folders = list((run.out / "models").glob("bootstrap_*"))
+    assert len(folders) == 1 and len(list(folders[0].glob("resample_*.json"))) == 2
+    log = (run.out / "run.log").read_text()
+    assert "bootstrap: 2/2 (100%)" in log and "\r" not in log
+    html = (run.out / "report.html").read_text()
+    assert "Optimism-corrected internal validation" in html and "Bias-corrected calibration" in html
+
+
+def test_paper_tables_and_report_conventions(study1_run):
+    from sonorad.report.paper import model_order
+
+    _, run = study1_run
+    paper = pd.read_csv(run.out / "tables" / "paper" / "metrics.csv", dtype=str)
+    ext = paper[paper["Cohort"] == "External validation"]
+    assert list(ext["Model"]) == model_order(run, list(ext["Model"]))
+    assert ext["Model"].iloc[0] == run.chosen_model
+    assert ext["AUC (95% CI)"].str.fullmatch(r"\d\.\d{3} \(\d\.\d{3}-\d\.\d{3}\)").all()
+    assert (run.out / "tables" / "paper" / "metrics.md").read_text().startswith("| Cohort | Model |")
+    delong = (run.out / "report.html").read_text().split('id="delong"')[1].split("</section>")[0]
+    assert "e-0" not in delong       # p-values as <0.001 / 3 decimals, never 1.2e-05
 
 
 def test_bad_cases_are_excluded_and_named(study1_run):
@@ -146,6 +209,8 @@ def test_rerun_resumes_and_gives_identical_numbers(study1_run):
     assert "computed" not in log or "0 computed" in log
     for cohort, frame in run.probabilities.items():
         pd.testing.assert_frame_equal(frame, again.probabilities[cohort])
+    assert "(2 already in" in log          # the resamples are read back from models/bootstrap_*/, not refitted
+    pd.testing.assert_frame_equal(run.bootstrap.validation.table, again.bootstrap.validation.table)
 
 
 def test_same_seed_in_a_new_folder_gives_the_same_predictions(study1_run, tmp_path):
@@ -181,6 +246,7 @@ def test_report_rerenders_from_the_saved_result_without_refitting(study1_run, mo
     from sonorad.pipeline.result import StudyResult
 
     _, run = study1_run
+    run.save()              # the fixture's own result (a rerun test may have saved one without SHAP since)
     saved = StudyResult.load(run.out)
     assert saved.design.models == {} and saved.design.primary == run.design.primary
     pd.testing.assert_frame_equal(saved.evaluation.metrics, run.evaluation.metrics)

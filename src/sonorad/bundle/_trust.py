@@ -39,6 +39,8 @@ TRUSTED_TYPES: tuple[str, ...] = (
     # the designs' models over the model input table
     "sonorad.designs.base.ColumnModel",
     "sonorad.designs.base.ScoreStack",
+    # a bundle model wrapped in a site recalibration (sonorad recalibrate)
+    "sonorad.bundle.recalibrate.RecalibratedModel",
     # FeatureBlocks, wherever the designs package keeps it
     "sonorad.families.FeatureBlocks",
     "sonorad.designs.FeatureBlocks",

@@ -20,7 +20,7 @@ __all__ = ["StudyResult", "RESULT_FILE", "RESULT_FORMAT"]
 
 RESULT_FILE = "result.joblib"
 #: bumped when the fields change; an older result is refused with a message to rerun
-RESULT_FORMAT = 1
+RESULT_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,14 @@ class StudyResult:
     evaluation : Evaluation
     odds_ratios : tuple of (univariable, multivariable) DataFrames (or None)
     explanations : Explanations
+    centers : CenterResults or None
+        Every metric per validation center and pooled, with the heterogeneity test
+        (``evaluation.per_center``).
+    bootstrap : Bootstrap or None
+        Bootstrap optimism-corrected internal validation of the chosen model (``evaluation.bootstrap``).
+    roc_bands : DataFrame or None
+        Pointwise sensitivity CI at each specificity of the highlighted models
+        (:func:`sonorad.pipeline.statistics.roc_bands`), for the ROC figures.
     notes : tuple of str
         Everything the run could not do or changed on its own, said in the report.
     timings : dict of stage -> seconds
@@ -73,6 +81,9 @@ class StudyResult:
     evaluation: Evaluation
     odds_ratios: tuple
     explanations: Explanations
+    centers: object = None
+    bootstrap: object = None
+    roc_bands: object = None
     notes: tuple = ()
     timings: dict = field(default_factory=dict)
     reused: tuple = ()

@@ -18,8 +18,8 @@ from sonorad.errors import FAILURE_COLUMNS, CohortError, ConfigError, Problem
 
 __all__ = ["COHORT_OF_PART", "Features", "Evaluation", "validate", "extract", "compute_icc", "included",
            "feature_columns", "model_inputs", "make_design", "fit", "cross_validate", "fine_tune", "predict",
-           "evaluate", "odds_ratio_tables", "empty_failures", "check_parts", "cohort_ids", "model_card",
-           "with_mask_settings"]
+           "evaluate", "CenterResults", "per_center", "Bootstrap", "bootstrap", "odds_ratio_tables", "empty_failures",
+           "check_parts", "cohort_ids", "model_card", "with_mask_settings"]
 
 #: cohort name of each split part
 COHORT_OF_PART = {"train": "training", "internal": "internal", "external": "external"}
@@ -180,11 +180,12 @@ def _fold(design, X, y, groups, columns, tr, te) -> pd.DataFrame:
 
 
 def cross_validate(design, X: pd.DataFrame, y: pd.Series, groups: pd.Series, columns: FeatureColumns, *,
-                   folds: int, seed: int, jobs: int = 1) -> tuple[pd.DataFrame, int]:
+                   folds: int, seed: int, jobs: int = 1, progress=None) -> tuple[pd.DataFrame, int]:
     """Out-of-fold predictions of the whole design (selection, scores and tuning refitted in every fold).
 
     Folds are stratified by outcome and grouped by patient. Returns ``(predictions, n_folds)``;
     ``n_folds`` may be lower than asked when a class has fewer patients than folds.
+    ``progress(done, total)`` is called after every finished fold.
     """
     from joblib import Parallel, delayed
 
@@ -193,8 +194,12 @@ def cross_validate(design, X: pd.DataFrame, y: pd.Series, groups: pd.Series, col
     y = y.loc[X.index]
     groups = groups.loc[X.index].astype(str)
     splits = make_grouped_cv(folds, y.to_numpy(), groups.to_numpy(), random_state=seed)
-    parts = Parallel(n_jobs=min(jobs, len(splits)))(
-        delayed(_fold)(design, X, y, groups, columns, tr, te) for tr, te in splits)
+    parts = []
+    for part in Parallel(n_jobs=min(jobs, len(splits)), return_as="generator")(
+            delayed(_fold)(design, X, y, groups, columns, tr, te) for tr, te in splits):
+        parts.append(part)
+        if progress is not None:
+            progress(len(parts), len(splits))
     return pd.concat(parts).reindex(X.index), len(splits)
 
 
@@ -262,6 +267,99 @@ def evaluate(probabilities: dict, y: pd.Series, *, cv_auc: pd.Series | None, hig
                       metrics=metrics, delong=tests, delong_matrix=matrix, calibration=calibration,
                       calibration_curves=curves, decision_curve=dca, decision_curve_result=dca_result,
                       notes=tuple(notes))
+
+
+# -- per center -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CenterResults:
+    """Every metric per validation center and pooled, and the AUC heterogeneity test (TRIPOD+AI 23b).
+
+    ``table``: ``cohort, model, center, n, n_events, auc, ...`` (center ``pooled``: every center of
+    the cohort together); ``heterogeneity``: one row per cohort x model (Cochran's Q, I², pooled AUC).
+    """
+
+    table: pd.DataFrame
+    heterogeneity: pd.DataFrame
+    models: tuple
+
+
+def per_center(probabilities: dict, y: pd.Series, centers: pd.Series, cutoffs: pd.DataFrame, *,
+               level: float) -> CenterResults:
+    """Every model on every center of the internal and external cohorts, and pooled."""
+    from sonorad.pipeline import statistics as st
+
+    thresholds = cutoffs["threshold"].astype(float) if "threshold" in cutoffs.columns else None
+    models = tuple(next(iter(probabilities.values())).columns)
+    table, het = st.center_tables(probabilities, y, centers, thresholds, level=level)
+    return CenterResults(table=table, heterogeneity=het, models=models)
+
+
+# -- bootstrap ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Bootstrap:
+    """Harrell's bootstrap optimism correction of the chosen model (internal validation).
+
+    ``validation`` is the :class:`~sonorad.evaluation.BootstrapValidation` (``table``: apparent,
+    training, test, optimism, corrected AUC / intercept / slope / Brier; ``calibration``: the
+    bias-corrected calibration curve); ``model`` the model validated (the design's choice on the
+    whole training cohort; in each resample, the design's choice in that resample); ``folder``
+    the checkpoint folder of the resamples.
+    """
+
+    validation: object
+    model: str
+    folder: str
+
+
+def _unique_index(X: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``X`` whose repeated case ids (a patient drawn twice) get a ``#k`` suffix."""
+    counts = X.groupby(level=0).cumcount().to_numpy()
+    X = X.copy()
+    X.index = pd.Index([f"{i}#{k}" if k else str(i) for i, k in zip(X.index, counts)], name=X.index.name)
+    return X
+
+
+class _RefitChosen:
+    """``fit_predict`` of :func:`~sonorad.evaluation.bootstrap_validation`: the whole design refitted,
+    P(positive) of the model the design chooses in that sample (the choice is part of the pipeline)."""
+
+    def __init__(self, design, columns, apparent: DesignResult, X: pd.DataFrame):
+        self.design, self.columns, self.apparent, self.X = design, columns, apparent, X
+
+    def __call__(self, X_train, y_train, groups_train, X_predict):
+        if X_train is self.X:         # the apparent fit is the fit stage's: not refitted
+            return self.apparent.predict_proba(X_predict)[self.apparent.primary].to_numpy()
+        X_train = _unique_index(X_train)
+        result = self.design.fit(X_train, pd.Series(y_train, index=X_train.index),
+                                 pd.Series(groups_train, index=X_train.index).astype(str), columns=self.columns)
+        return result.predict_proba(X_predict)[result.primary].to_numpy()
+
+
+def bootstrap(design, apparent: DesignResult, X: pd.DataFrame, y: pd.Series, groups: pd.Series,
+              columns: FeatureColumns, *, n_resamples: int, seed: int, jobs: int = 1, checkpoint=None,
+              progress=None) -> Bootstrap:
+    """Bootstrap optimism-corrected AUC, calibration intercept / slope and Brier of the chosen model.
+
+    Patients of the training cohort are resampled with replacement; in every resample the whole
+    design (selection, scores, tuning, the choice of model) is refitted on the bootstrap sample
+    and its chosen model scored on the bootstrap sample and on the original training cohort
+    (Harrell 1996; ``rms::validate`` / ``rms::calibrate``). ``apparent`` is the fit stage's result:
+    its chosen model on its own training cases is the apparent performance. Each finished
+    resample is written to ``checkpoint`` (a folder), so an interrupted run resumes.
+    """
+    import warnings
+
+    from sonorad.evaluation import bootstrap_validation
+
+    y = y.loc[X.index]
+    groups = groups.loc[X.index].astype(str)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        validation = bootstrap_validation(_RefitChosen(design, columns, apparent, X), X, y.to_numpy(),
+                                          groups.to_numpy(), n_resamples=n_resamples, random_state=seed,
+                                          n_jobs=jobs, checkpoint=checkpoint, progress=progress)
+    return Bootstrap(validation=validation, model=apparent.primary,
+                     folder=str(checkpoint) if checkpoint is not None else "")
 
 
 def odds_ratio_tables(variables: dict, train_table: pd.DataFrame, y: pd.Series,

@@ -17,10 +17,13 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["COHORT_ORDER", "primary_cohort", "long_predictions", "youden_cutoffs", "metrics_table",
-           "delong_tables", "calibration_table", "decision_curve_table"]
+           "delong_tables", "calibration_table", "decision_curve_table", "center_tables", "roc_bands",
+           "VALIDATION_COHORTS"]
 
 #: Order in which cohorts appear in tables and reports.
 COHORT_ORDER = ("training", "training_cv", "internal", "external")
+#: Cohorts that are validation samples (per-center results are computed on these).
+VALIDATION_COHORTS = ("internal", "external")
 
 
 def primary_cohort(probabilities: dict) -> str:
@@ -177,3 +180,92 @@ def decision_curve_table(probabilities: pd.DataFrame, y: pd.Series, models) -> t
     frame = probabilities[[m for m in models if m in probabilities.columns]].dropna()
     result = decision_curve(y.loc[frame.index].to_numpy(), {m: frame[m].to_numpy() for m in frame.columns})
     return result.to_frame(), result
+
+
+def center_tables(probabilities: dict[str, pd.DataFrame], y: pd.Series, centers: pd.Series,
+                  thresholds: pd.Series | None = None, models=None, *, level: float = 0.95
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every metric per center and pooled, and the AUC heterogeneity test, on each validation cohort.
+
+    For every validation cohort (internal, external) and model, each center of that cohort is
+    evaluated on its own and all of its centers together (``center == "pooled"``) by
+    :func:`sonorad.evaluation.performance_by_center`: AUC (DeLong CI), the rms::val.prob set,
+    Hosmer-Lemeshow and, at the model's training cut-off (``thresholds``), sensitivity,
+    specificity, PPV, NPV and accuracy. A center with one outcome class keeps its n and Brier
+    score; what it lacks is named in ``not_computable``.
+
+    Returns
+    -------
+    by_center : DataFrame
+        ``cohort, model, center, n, n_events, ...`` (the columns of ``performance_by_center``).
+    heterogeneity : DataFrame
+        One row per cohort x model: Cochran's Q, df, p, I², tau², the inverse-variance pooled AUC
+        with its CI, the centers used and those left out (with why), ``computable`` and ``reason``.
+    """
+    from sonorad.evaluation import performance_by_center
+
+    rows, het = [], []
+    for cohort in [c for c in VALIDATION_COHORTS if c in probabilities]:
+        frame = probabilities[cohort]
+        for model in (models if models is not None else frame.columns):
+            if model not in frame.columns:
+                continue
+            p = frame[model].dropna()
+            if not len(p):
+                continue
+            cut = None if thresholds is None or model not in thresholds.index else float(thresholds[model])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")     # separation within a small center: reported as NaN
+                r = performance_by_center(y.loc[p.index].to_numpy(), p.to_numpy(),
+                                          centers.loc[p.index].astype(str).to_numpy(), threshold=cut,
+                                          level=level, name=model)
+            t = r.table.copy()
+            t.insert(0, "model", model)
+            t.insert(0, "cohort", cohort)
+            rows.append(t)
+            h = r.heterogeneity.to_frame().reset_index(drop=True)
+            h.insert(0, "model", model)
+            h.insert(0, "cohort", cohort)
+            h["centers_used"] = ", ".join(r.heterogeneity.centers)
+            het.append(h)
+    by_center = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    heterogeneity = pd.concat(het, ignore_index=True) if het else pd.DataFrame()
+    return by_center, heterogeneity
+
+
+def roc_bands(probabilities: dict[str, pd.DataFrame], y: pd.Series, models, *, level: float = 0.95,
+              seed: int = 0, n_boot: int = 500, points: int = 101) -> pd.DataFrame:
+    """Pointwise confidence band of sensitivity at each specificity, for drawing ROC curves.
+
+    Stratified bootstrap of cases (positives and negatives resampled separately, as pROC's
+    ``ci.se(boot.stratified = TRUE)``): at ``points`` specificities from 0 to 1 the sensitivity of
+    every resample's empirical ROC curve is read off, and the ``(1 - level) / 2`` and
+    ``(1 + level) / 2`` quantiles are the band. ``n_boot`` resamples (pROC's default is 2000).
+
+    Returns ``cohort, model, fpr, tpr_low, tpr_high``.
+    """
+    from sklearn.metrics import roc_curve
+
+    fpr_grid = np.linspace(0.0, 1.0, points)
+    q = [(1 - level) / 2, (1 + level) / 2]
+    parts = []
+    for k, cohort in enumerate([c for c in COHORT_ORDER if c in probabilities]):
+        frame = probabilities[cohort]
+        for j, model in enumerate(m for m in models if m in frame.columns):
+            p = frame[model].dropna()
+            labels = y.loc[p.index].to_numpy()
+            if not 0 < labels.sum() < len(labels):
+                continue
+            scores = p.to_numpy()
+            pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
+            rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(k, j)))
+            tprs = np.empty((n_boot, points))
+            for b in range(n_boot):
+                rows = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
+                fpr, tpr, _ = roc_curve(labels[rows], scores[rows])
+                tprs[b] = np.interp(fpr_grid, fpr, tpr)
+            low, high = np.quantile(tprs, q, axis=0)
+            parts.append(pd.DataFrame({"cohort": cohort, "model": model, "fpr": fpr_grid,
+                                       "tpr_low": low, "tpr_high": high}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["cohort", "model", "fpr", "tpr_low", "tpr_high"])

@@ -21,7 +21,8 @@ __all__ = ["FEATURE_KEYS", "EVALUATION_KEYS", "RUNNER_MODEL_KEYS", "RunConfig", 
 FEATURE_KEYS = ("radiomics", "params", "deep", "dl_backbone", "jobs", "cache", "icc", "margin",
                 "mask_background", "batch_size", "executor")
 #: Keys of the ``evaluation:`` section.
-EVALUATION_KEYS = ("cv_folds", "level", "shap", "shap_cases", "gradcam", "nomogram", "highlight")
+EVALUATION_KEYS = ("cv_folds", "level", "shap", "shap_cases", "gradcam", "nomogram", "highlight", "bootstrap",
+                   "per_center")
 #: Keys of the ``models:`` section read by the runner itself (the rest go to ``build_family``).
 RUNNER_MODEL_KEYS = ("cnn", "bundle_exclude")
 _ICC_KEYS = ("n_cases", "threshold")
@@ -75,6 +76,13 @@ class RunConfig:
     highlight : tuple of str or None
         Models drawn in the ROC, calibration and decision-curve figures (default: the scores, the
         CNNs, logistic regression and the best model by training CV AUC).
+    bootstrap : int
+        Bootstrap resamples of the optimism-corrected internal validation of the chosen model
+        (``evaluation.bootstrap``; default 0: none). The whole design is refitted in every resample,
+        so each costs about one ``fit`` stage; 200 or more for a paper.
+    per_center : bool
+        Every metric per validation center and pooled, with the AUC heterogeneity test
+        (``evaluation.per_center``, default true).
     """
 
     radiomics: bool = True
@@ -97,6 +105,8 @@ class RunConfig:
     gradcam: int = 8
     nomogram: bool = True
     highlight: tuple[str, ...] | None = None
+    bootstrap: int = 0
+    per_center: bool = True
 
     @property
     def design(self) -> str:
@@ -235,6 +245,8 @@ def _evaluation(c: _Checker, section: dict) -> dict:
     out["gradcam"] = c.integer(section, "evaluation", "gradcam", 8)
     out["nomogram"] = c.boolean(section, "evaluation", "nomogram", True)
     out["highlight"] = c.names(section, "evaluation", "highlight", None)
+    out["bootstrap"] = c.integer(section, "evaluation", "bootstrap", 0)
+    out["per_center"] = c.boolean(section, "evaluation", "per_center", True)
     return out
 
 

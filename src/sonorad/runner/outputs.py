@@ -58,6 +58,12 @@ def write_tables(result: StudyResult) -> list[Path]:
     if len(design.cv_auc):
         put(design.cv_auc.rename("train_cv_auc").rename_axis("model").reset_index(), "training_tuning_cv_auc.csv")
     put(result.failures, "excluded_cases.csv")
+    if result.centers is not None and len(result.centers.table):
+        put(result.centers.table, "metrics_by_center.csv")
+        put(result.centers.heterogeneity, "center_heterogeneity.csv")
+    if result.bootstrap is not None:
+        put(result.bootstrap.validation.table, "bootstrap_validation.csv", index=True)
+        put(result.bootstrap.validation.calibration, "bootstrap_calibration.csv")
     if expl.shap is not None:
         put(expl.shap.importance(), "shap_importance.csv", index=True)
     if expl.nomogram is not None:
@@ -67,6 +73,9 @@ def write_tables(result: StudyResult) -> list[Path]:
     if expl.gradcam:
         put(pd.DataFrame([{"case_id": g.case_id, "label": g.label, "probability": g.probability,
                            "image": f"figures/gradcam/{g.case_id}.png"} for g in expl.gradcam]), "gradcam_cases.csv")
+    from sonorad.report.paper import write_paper_tables
+
+    written += write_paper_tables(result, d / "paper")
     return written
 
 

@@ -9,7 +9,9 @@ inputs (an interrupted or repeated run resumes), and writes what they return:
 2. **features**: PyRadiomics and frozen CNN features, cached per case; optional ICC;
 3. **fit** the design on the training cohort only (``models/design.joblib``), and fine-tuned CNNs;
 4. **cross-validate** the whole design on the training cohort (patient-grouped folds);
-5. **predict** every cohort and **evaluate** (``tables/``);
+5. **predict** every cohort and **evaluate** (``tables/``), per validation center with the
+   heterogeneity test, and (``evaluation.bootstrap: N``) bootstrap optimism correction of the chosen
+   model, the whole design refitted per resample (resumable: ``models/bootstrap_<hash>/``);
 6. **explain**: SHAP, nomogram, Grad-CAM and Table 1 (``tables/``, ``figures/gradcam/``);
 7. the **model bundle** (``model/``) and the frozen result (``result.joblib``);
 8. the **report** (``figures/``, ``report.html``), which only draws the result.
@@ -17,6 +19,7 @@ inputs (an interrupted or repeated run resumes), and writes what they return:
 
 from __future__ import annotations
 
+import sys
 import time
 import traceback
 from dataclasses import replace
@@ -80,6 +83,11 @@ class RunLog:
         self.timings[name] = round(time.perf_counter() - t0, 1)
         return result
 
+    def progress(self, label: str, *, resumed: int = 0, lines: int = 4, stream=None) -> Progress:
+        """A ``progress(done, total)`` callback for a stage with countable steps (folds, resamples);
+        ``resumed``: steps already done (from a checkpoint) when it starts."""
+        return Progress(label, self, resumed=resumed, lines=lines, stream=stream)
+
     def checkpoint(self, label: str, path: Path, key: str, compute, *, metadata=None, describe=None):
         obj, seconds = checkpoint(path, key, compute, metadata=metadata, describe=describe)
         if seconds is None:
@@ -91,6 +99,58 @@ class RunLog:
 
     def close(self) -> None:
         self._fh.close()
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+class Progress:
+    """``done / total`` of a stage with its elapsed time and ETA.
+
+    On a terminal the console line is rewritten in place (carriage return); otherwise (a log file, a
+    pipe, a scheduler's output) only a few plain lines are printed, at about every 1/``lines`` of the
+    work and at the end. ``run.log`` always gets the plain lines. Steps done before the stage started
+    (resumed from a checkpoint) do not count towards the rate.
+    """
+
+    def __init__(self, label: str, log: RunLog, *, resumed: int = 0, lines: int = 4, stream=None):
+        self.label, self.log, self.lines = label, log, max(1, int(lines))
+        self.stream = stream if stream is not None else sys.stdout
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.t0 = time.perf_counter()
+        self.resumed = self.mark = int(resumed)
+
+    def text(self, done: int, total: int) -> str:
+        elapsed = time.perf_counter() - self.t0
+        line = f"{self.label}: {done}/{total} ({100 * done / max(total, 1):.0f}%), {_duration(elapsed)} elapsed"
+        fresh = done - self.resumed
+        if done < total and fresh > 0:
+            line += f", about {_duration(elapsed / fresh * (total - done))} left"
+        return line
+
+    def __call__(self, done: int, total: int) -> None:
+        if done <= self.resumed and done < total:
+            self.log.say(f"{self.label}: {done}/{total} reused from the checkpoint")
+            return
+        line = self.text(done, total)
+        step = max(1, int(round(total / self.lines)))
+        plain = done >= total or done >= self.mark + step
+        if plain:
+            self.mark = done
+        if self.log.echo and self.tty:
+            end = "\n" if done >= total else ""
+            print("\r" + line.ljust(79), end=end, file=self.stream, flush=True)
+            if plain:
+                self.log._fh.write(f"[{time.perf_counter() - self.log.t0:7.1f} s] {line}\n")
+                self.log._fh.flush()
+        elif plain:
+            self.log.say(line)
 
 
 def run_study(study, out, *, cohort: str | Path | None = None, jobs: int | None = None, progress: bool = True,
@@ -209,6 +269,9 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
     _clear_outputs(out)
 
     design = stages.make_design(study, cfg, icc)
+    previous = _previous_seconds(out / "models" / "design.json", fit_key)
+    if previous:
+        log.say(f"fit: one step (selection, scores, tuning); the last fit in this folder took {_duration(previous)}")
     result = log.stage("fit", log.checkpoint, "fit", out / "models" / "design.joblib", fit_key,
                        lambda: stages.fit(design, X_train, y, groups, columns), metadata=meta)
     for formula in result.formulas.values():
@@ -229,13 +292,15 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
                               {name: cohort.table.loc[rows] for name, rows in cohorts.items()})
     n_folds = 0
     if cfg.cv_folds:
+        fit_s = log.timings.get("fit") if "fit" not in log.reused else _previous_seconds(
+            out / "models" / "design.json")
         log.say(f"training cross-validation: {cfg.cv_folds} patient-grouped folds, whole pipeline refitted in "
-                f"each ({cfg.jobs} in parallel)")
+                f"each ({cfg.jobs} in parallel)" + (f"; one fit took {_duration(fit_s)}" if fit_s else ""))
         oof, n_folds = log.stage(
             "training cross-validation", log.checkpoint, "training cross-validation",
             out / "models" / "training_cv_predictions.joblib", input_hash(fit_key, "cv", cfg.cv_folds),
             lambda: stages.cross_validate(design, X_train, y, groups, columns, folds=cfg.cv_folds, seed=study.seed,
-                                          jobs=cfg.jobs),
+                                          jobs=cfg.jobs, progress=log.progress("training cross-validation")),
             metadata=meta, describe=lambda r: {"folds": r[1]})
         if n_folds < cfg.cv_folds:
             from sonorad.models import cv_folds_note
@@ -250,6 +315,22 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
     evaluation = log.stage("statistics", stages.evaluate, probabilities, y, cv_auc=result.cv_auc, highlight=highlight,
                            level=cfg.level, seed=study.seed)
     notes += evaluation.notes
+    centers = None
+    if cfg.per_center and any(c in probabilities for c in ("internal", "external")):
+        centers = log.stage("per-center statistics", stages.per_center, probabilities, y,
+                            cohort.table.loc[ids, "center"].astype(str), evaluation.cutoffs, level=cfg.level)
+    from sonorad.pipeline import statistics
+
+    bands = log.stage("ROC confidence bands", statistics.roc_bands, probabilities, y, evaluation.highlight,
+                      level=cfg.level, seed=study.seed)
+    boot = None
+    if cfg.bootstrap:
+        boot = log.stage("bootstrap validation", _bootstrap, design, result, X_train, y, groups, columns, cfg, study,
+                         out / "models" / f"bootstrap_{input_hash(fit_key, 'bootstrap')[:16]}", log)
+        if boot.validation.failures:
+            why = "; ".join(sorted(set(boot.validation.failures.values())))
+            notes.append(f"bootstrap: {len(boot.validation.failures)} of {boot.validation.n_resamples} resamples "
+                         f"were not used ({why})")
     uni, multi, or_notes = stages.odds_ratio_tables(
         study.variables, cohort.table.loc[train], y.loc[train], result.training_scores,
         None if result.multivariable_predictors is None else list(result.multivariable_predictors))
@@ -266,7 +347,8 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
         flow=cohort_flow_counts(cohort.split_labels(), cohort.y, failures),
         feature_summary=_feature_summary(features, cfg), design=result, cnns=tuple(cnns),
         training_cv_folds=n_folds, probabilities=probabilities, evaluation=evaluation, odds_ratios=(uni, multi),
-        explanations=explanations, notes=tuple(notes), timings=dict(log.timings), reused=tuple(log.reused))
+        explanations=explanations, centers=centers, bootstrap=boot, roc_bands=bands, notes=tuple(notes),
+        timings=dict(log.timings), reused=tuple(log.reused))
     written = outputs.write_tables(study_result)
     outputs.write_gradcams(explanations, out / "figures" / "gradcam")
     bundle = log.stage("model bundle", _write_bundle, study, cfg, out, result, cnns, evaluation, features, X_train,
@@ -284,6 +366,38 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
     pd.Series(log.timings, name="seconds").rename_axis("stage").to_csv(out / "tables" / "timings.csv")
     log.say(f"done: {len(written)} tables in {out / 'tables'}")
     return study_result
+
+
+def _previous_seconds(meta: Path, key: str | None = None) -> float | None:
+    """The wall time a checkpoint's metadata recorded (of another key, when ``key`` is given), if any."""
+    import json
+
+    try:
+        data = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        return None
+    if key is not None and data.get("key") == key:
+        return None          # the same fit: it will be reused, not rerun
+    seconds = data.get("seconds")
+    return float(seconds) if isinstance(seconds, (int, float)) and seconds > 0 else None
+
+
+def _bootstrap(design, result, X_train, y, groups, columns, cfg: RunConfig, study, folder: Path, log: RunLog):
+    """Bootstrap validation of the chosen model; resamples already in ``folder`` are reused."""
+    done = len(list(folder.glob("resample_*.json"))) if folder.is_dir() else 0
+    fit_s = log.timings.get("fit") if "fit" not in log.reused else _previous_seconds(folder.parent / "design.json")
+    expected = f"; each refits the whole design (one fit took {_duration(fit_s)})" if fit_s else ""
+    log.say(f"bootstrap validation of {result.primary}: {cfg.bootstrap} resamples of patients ({done} already in "
+            f"{folder}), {cfg.jobs} in parallel{expected}")
+    boot = stages.bootstrap(design, result, X_train, y, groups, columns, n_resamples=cfg.bootstrap, seed=study.seed,
+                            jobs=cfg.jobs, checkpoint=folder,
+                            progress=log.progress("bootstrap", resumed=min(done, cfg.bootstrap)))
+    if done >= cfg.bootstrap:
+        log.reused.append("bootstrap validation")
+    t = boot.validation.table
+    log.say(f"bootstrap: AUC apparent {t.loc['AUC', 'apparent']:.3f}, optimism {t.loc['AUC', 'optimism']:.3f}, "
+            f"corrected {t.loc['AUC', 'corrected']:.3f} ({int(t.loc['AUC', 'n'])} resamples used)")
+    return boot
 
 
 def _explain(result, study, cfg, inputs, probabilities, evaluation, cohort, parts, y, cnns, log):

@@ -16,6 +16,7 @@ from sonorad.errors import SonoradError
 
 def _cmd_extract(args: argparse.Namespace) -> int:
     from sonorad.features.extract import extract_to_dir
+    from sonorad.parallel import resolve_scheduler
 
     backbones = [b.strip() for b in args.deep.split(",") if b.strip()] if args.deep else []
     if args.no_radiomics and not backbones:
@@ -29,6 +30,8 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         cache_dir=Path(args.cache) if args.cache else None,
         progress=not args.quiet,
+        scheduler=resolve_scheduler(args.scheduler),
+        shared_fs=args.shared_fs,
     )
     print(summary)
     return 0
@@ -86,8 +89,9 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 def _cmd_icc(args: argparse.Namespace) -> int:
     from sonorad.features.icc import icc_to_dir
+    from sonorad.parallel import resolve_scheduler
 
-    path = icc_to_dir(
+    summary = icc_to_dir(
         Path(args.cases),
         Path(args.out),
         params=Path(args.params) if args.params else None,
@@ -95,8 +99,10 @@ def _cmd_icc(args: argparse.Namespace) -> int:
         seed=args.seed,
         jobs=args.jobs,
         progress=not args.quiet,
+        scheduler=resolve_scheduler(args.scheduler),
+        shared_fs=args.shared_fs,
     )
-    print(f"ICC table written: {path}")
+    print(summary)
     return 0
 
 
@@ -104,7 +110,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from sonorad.runner import run_study
 
     result = run_study(Path(args.study), Path(args.out), cohort=Path(args.cohort) if args.cohort else None,
-                       jobs=args.jobs, progress=not args.quiet, report=not args.no_report)
+                       jobs=args.jobs, progress=not args.quiet, report=not args.no_report,
+                       scheduler=args.scheduler, shared_fs=args.shared_fs)
     print(f"sonorad run: done; report {result.out / 'report.html'}, tables {result.out / 'tables'}")
     return 0
 
@@ -123,6 +130,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     run_demo(Path(args.out), seed=args.seed, jobs=args.jobs, progress=not args.quiet)
     return 0
+
+
+def _add_cluster_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on a Dask cluster: its scheduler's address (tcp://host:8786), or slurm / slurm:N "
+                        "(dask-jobqueue); default: $SONORAD_SCHEDULER, else local processes (docs/scaling.md)")
+    p.add_argument("--shared-fs", action="store_true",
+                   help="with --scheduler: workers read image and mask paths themselves (shared filesystem) "
+                        "instead of receiving the files' bytes with each task")
 
 
 def _cmd_recalibrate(args: argparse.Namespace) -> int:
@@ -203,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-radiomics", action="store_true", help="skip PyRadiomics features")
     p.add_argument("--jobs", type=int, default=1, help="parallel worker processes (default 1)")
     p.add_argument("--cache", help="feature cache folder (default: DIR/.cache)")
+    _add_cluster_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_extract)
 
@@ -244,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-cases", type=int, default=None, help="use a random subset of this many cases")
     p.add_argument("--seed", type=int, default=0, help="seed for the subset and the perturbations")
     p.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
+    _add_cluster_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_icc)
 
@@ -273,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cohort", help="cohort table to use instead of the study's `cohort` (same columns)")
     p.add_argument("--jobs", type=int, default=None, help="parallel worker processes (default: features.jobs or 1)")
     p.add_argument("--no-report", action="store_true", help="tables only: no figures and no report.html")
+    _add_cluster_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_run)
 

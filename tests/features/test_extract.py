@@ -283,3 +283,108 @@ def test_acceptance_breast_lesions_usg(shared_data, tmp_path):
     bad = [cases.loc[missing, "case_id"], cases.loc[wrong, "case_id"]]
     assert list(failures["case_id"]) == bad
     assert "no_such_mask.png" in failures["error"].iloc[0] and "size mismatch" in failures["error"].iloc[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# faults: a killed driver, a full disk, what a rerun reports
+# ---------------------------------------------------------------------------------------------
+def _sonorad_env():
+    import os
+    from pathlib import Path
+
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    src = str(Path(extract_module.__file__).resolve().parents[2])
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.pop("SONORAD_SCHEDULER", None)
+    return env
+
+
+@pytest.mark.timeout(120)
+def test_workers_exit_when_the_driver_is_killed(tmp_path):
+    """`kill -9` of `sonorad extract --jobs 2`: its loky workers and resource tracker go too."""
+    import signal
+    import subprocess
+    import time
+
+    import psutil
+
+    csv = write_cohort(tmp_path / "cohort", n=40)
+    out = tmp_path / "out"
+    driver = subprocess.Popen([sys.executable, "-m", "sonorad", "extract", str(csv), "--out", str(out), "--jobs", "2",
+                               "--quiet"], env=_sonorad_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    children: list = []
+    try:
+        deadline = time.monotonic() + 90
+        while not list((out / ".cache").glob("??/*.npz")):  # workers are up and extracting
+            assert driver.poll() is None, driver.stderr.read()
+            assert time.monotonic() < deadline, "no case was extracted in 90 s"
+            time.sleep(0.05)
+        children = psutil.Process(driver.pid).children(recursive=True)
+        assert len(children) >= 2, children  # the two workers (and loky's resource tracker)
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=10)
+        _, alive = psutil.wait_procs(children, timeout=20)
+        assert alive == [], f"still running 20 s after the driver died: {[p.cmdline() for p in alive]}"
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait(timeout=10)
+        for child in children:
+            try:
+                child.kill()
+            except psutil.NoSuchProcess:
+                pass
+        driver.stderr.close()
+
+
+def test_a_full_disk_ends_with_the_folder_and_exit_code_2(cohort, tmp_path, monkeypatch, capsys):
+    import errno
+
+    from sonorad.cli import main
+
+    def full(self, key, value):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(FeatureCache, "put", full)
+    cache = tmp_path / "cache"
+    rc = main(["extract", str(cohort), "--out", str(tmp_path / "out"), "--cache", str(cache), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert f"the disk holding {cache} is full" in err and "rerun the same command" in err and "Traceback" not in err
+
+
+def test_a_full_disk_while_writing_the_table_names_the_output_folder(cohort, tmp_path, monkeypatch, capsys):
+    import errno
+
+    from sonorad.cli import main
+
+    def full(self, path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full)
+    out = tmp_path / "out"
+    rc = main(["extract", str(cohort), "--out", str(out), "--quiet"])
+    assert rc == 2 and f"the disk holding {out} is full" in capsys.readouterr().err
+    assert len(FeatureCache(out / ".cache")) == 4  # every finished case is kept for the rerun
+
+
+def test_other_os_errors_are_not_called_a_full_disk(cohort, tmp_path, monkeypatch):
+    import errno
+
+    def denied(self, key, value):
+        raise OSError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(FeatureCache, "put", denied)
+    with pytest.raises(PermissionError):
+        extract_to_dir(cohort, tmp_path / "out", params=SMALL, progress=False)
+
+
+def test_a_rerun_says_how_many_cases_came_from_the_cache(cohort, tmp_path, capsys):
+    from sonorad.cli import main
+
+    out = tmp_path / "out"
+    assert main(["extract", str(cohort), "--out", str(out), "--quiet"]) == 0
+    assert "0 from cache, 4 computed" in capsys.readouterr().out
+    (cohort.parent / "c2.png").write_bytes((cohort.parent / "c3.png").read_bytes())  # one edited image
+    assert main(["extract", str(cohort), "--out", str(out), "--quiet"]) == 0
+    assert "3 from cache, 1 computed" in capsys.readouterr().out

@@ -167,7 +167,7 @@ def test_subset_and_failures(cohort, tmp_path):
     with pytest.raises(ConfigError, match="n_cases"):
         icc_module._subset(table, 1, seed=0)
     table.loc["c2", "mask2"] = str(tmp_path / "missing.png")
-    result, failures, design = icc_module._feature_icc(table, params=SMALL, progress=False)
+    result, failures, design, _ = icc_module._feature_icc(table, params=SMALL, progress=False)
     assert design == "mask2" and (result["n"] == 4).all()
     assert list(failures["case_id"]) == ["c2"] and list(failures["stage"]) == ["icc_mask2"]
     table.loc["c2", "mask2"] = None

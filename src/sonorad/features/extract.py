@@ -10,11 +10,14 @@ extracts nothing new. A case that cannot be used becomes a row of the failures t
 
 from __future__ import annotations
 
+import errno
+import logging
 import math
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +28,8 @@ from sonorad.features.radiomics import extract_case, load_params, params_hash
 from sonorad.features.store import FeatureCache, file_digest
 
 __all__ = ["FAILURE_COLUMNS", "extract_radiomics", "extract_to_dir"]
+
+log = logging.getLogger("sonorad.features")
 
 #: Columns of every failures table.
 FAILURE_COLUMNS = ["case_id", "stage", "error", "fix"]
@@ -201,9 +206,79 @@ def _init_worker() -> None:
     _WORKER_READY = True
 
 
+def _init_local_worker() -> None:
+    """Initializer of each local (loky) worker: thread limits, and exit when the driver dies."""
+    from sonorad.parallel import exit_with_parent
+
+    _init_worker()
+    exit_with_parent()
+
+
 def _in_worker(function: Callable, index: int, task) -> tuple[int, object]:
     _init_worker()
     return index, function(task)
+
+
+def _task_files(task: _Task) -> list[str]:
+    return [task.case.image, *task.case.masks]
+
+
+def _read_files(task: _Task) -> dict[str, bytes]:
+    """The bytes of a task's image and masks, for a worker without the driver's filesystem.
+
+    A file that cannot be read here is left out: the worker then reports it by its own path.
+    """
+    blobs = {}
+    for path in dict.fromkeys(_task_files(task)):
+        try:
+            blobs[path] = Path(path).read_bytes()
+        except OSError:
+            pass
+    return blobs
+
+
+def _in_cluster_worker(function: Callable, index: int, task: _Task, blobs: dict[str, bytes] | None):
+    """Run ``function(task)`` on a Dask worker, from copies of the shipped files when there are any.
+
+    The copies keep the file names (readers choose by extension) and live in a temporary folder
+    that is removed afterwards; a failure message names the original paths, not the copies.
+    """
+    import tempfile
+
+    _init_worker()
+    if not blobs:
+        return index, function(task)
+    with tempfile.TemporaryDirectory(prefix="sonorad-case-") as folder:
+        local = {}
+        for k, (path, data) in enumerate(blobs.items()):
+            copy = Path(folder) / f"{k}-{Path(path).name}"
+            copy.write_bytes(data)
+            local[path] = str(copy)
+        case = task.case
+        moved = replace(task, case=replace(case, image=local.get(case.image, case.image),
+                                           masks=tuple(local.get(m, m) for m in case.masks)))
+        result = function(moved)
+    return index, _original_paths(result, local)
+
+
+def _original_paths(result, local: dict[str, str]):
+    feats, failure = result
+    if failure is None:
+        return result
+    fixed = {}
+    for name, text in failure.items():
+        for original, copy in local.items():
+            text = str(text).replace(copy, original)
+        fixed[name] = text
+    return feats, fixed
+
+
+def _killed_worker_result(index: int, task: _Task) -> tuple[int, tuple[None, dict]]:
+    return index, (None, {
+        "error": "every worker that extracted this case died (out of memory, or a crash inside a library)",
+        "fix": "check the image size and the parameter file (bin count, filters) for this case; "
+               "give the workers more memory; " + _GENERIC_FIX,
+    })
 
 
 def _task_mask(task: _Task, mask: np.ndarray) -> np.ndarray:
@@ -238,9 +313,17 @@ def _run_tasks(function: Callable, tasks: Sequence, *, jobs: int, on_result: Cal
     """Call ``function(task)`` for every task, in ``jobs`` processes; ``on_result(i, result)`` in this one.
 
     Results are handed over as they complete (so each can be cached at once); callers restore the
-    input order themselves. Workers are joblib's loky processes: no fork of a process that may
-    already run torch / BLAS threads, and no ``if __name__ == "__main__"`` guard needed in scripts.
+    input order themselves. Inside :func:`sonorad.parallel.use_cluster` the tasks go to the Dask
+    cluster instead (``jobs`` is then the cluster's business). Local workers are joblib's loky
+    processes: no fork of a process that may already run torch / BLAS threads, no
+    ``if __name__ == "__main__"`` guard needed in scripts, and each exits if this process dies.
     """
+    from sonorad.parallel import active_cluster
+
+    cluster = active_cluster()
+    if cluster is not None and tasks:
+        _run_on_cluster(cluster, function, tasks, on_result=on_result, progress_bar=progress_bar)
+        return
     if jobs == 1 or len(tasks) <= 1:
         for i, task in enumerate(tasks):
             on_result(i, function(task))
@@ -250,7 +333,7 @@ def _run_tasks(function: Callable, tasks: Sequence, *, jobs: int, on_result: Cal
     from joblib.externals.loky.process_executor import TerminatedWorkerError
 
     try:
-        with parallel_config(backend="loky", inner_max_num_threads=1):
+        with parallel_config(backend="loky", inner_max_num_threads=1, initializer=_init_local_worker):
             results = Parallel(n_jobs=min(jobs, len(tasks)), return_as="generator_unordered")(
                 delayed(_in_worker)(function, i, task) for i, task in enumerate(tasks)
             )
@@ -264,14 +347,81 @@ def _run_tasks(function: Callable, tasks: Sequence, *, jobs: int, on_result: Cal
         ) from exc
 
 
+def _run_on_cluster(cluster, function: Callable, tasks: Sequence, *, on_result: Callable, progress_bar) -> None:
+    """:func:`_run_tasks` on a Dask cluster: file bytes travel with each task unless the filesystem is shared."""
+
+    def arguments() -> Iterator[tuple]:  # lazy: only the tasks in flight hold their files' bytes
+        for i, task in enumerate(tasks):
+            yield function, i, task, None if cluster.shared_fs else _read_files(task)
+
+    def handle(item) -> None:
+        i, result = item
+        on_result(i, result)
+        progress_bar.update(1)
+
+    cluster.map_unordered(_in_cluster_worker, arguments(), handle,
+                          on_worker_death=lambda args: _killed_worker_result(args[1], args[2]))
+
+
 # --------------------------------------------------------------------------------------------
 # orchestration
 # --------------------------------------------------------------------------------------------
+class _FeatureRows:
+    """Per-task features, held compactly until they become one table.
+
+    A task's features are kept as one float64 vector plus a reference to its list of names,
+    and every task with the same feature list shares that list, so 10,000 cases cost little
+    more than their numbers (a dict per case would repeat every feature name 10,000 times).
+    """
+
+    def __init__(self, n: int):
+        self._names: dict[tuple[str, ...], int] = {}
+        self._rows: list[tuple[int, np.ndarray] | None] = [None] * n
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def set(self, i: int, features: Mapping) -> None:
+        names = tuple(features)
+        ref = self._names.setdefault(names, len(self._names))
+        self._rows[i] = (ref, np.fromiter(features.values(), dtype=np.float64, count=len(names)))
+
+    def has(self, i: int) -> bool:
+        return self._rows[i] is not None
+
+    def get(self, i: int) -> dict | None:
+        row = self._rows[i]
+        if row is None:
+            return None
+        names = self.names()[row[0]]
+        return dict(zip(names, row[1].tolist()))
+
+    def names(self) -> list[tuple[str, ...]]:
+        return list(self._names)
+
+    def frame(self, ids: Sequence[str], indices: Sequence[int]) -> pd.DataFrame:
+        """Table of the tasks ``indices`` that succeeded, indexed by their ``ids``; columns in order of first use."""
+        rows = [(cid, self._rows[i]) for cid, i in zip(ids, indices) if self._rows[i] is not None]
+        names = self.names()
+        columns: dict[str, None] = {}
+        for ref in dict.fromkeys(row[0] for _, row in rows):
+            columns.update(dict.fromkeys(names[ref]))
+        index = (pd.Index([cid for cid, _ in rows], name="case_id") if rows
+                 else pd.Index([], name="case_id", dtype=str))
+        values = np.full((len(rows), len(columns)), np.nan, dtype=np.float64)
+        position = {name: j for j, name in enumerate(columns)}
+        where = {ref: np.fromiter((position[n] for n in names[ref]), dtype=np.intp, count=len(names[ref]))
+                 for ref in dict.fromkeys(row[0] for _, row in rows)}
+        for r, (_, (ref, vector)) in enumerate(rows):
+            values[r, where[ref]] = vector
+        return pd.DataFrame(values, index=index, columns=list(columns))
+
+
 @dataclass
 class _Extraction:
-    """Per-task features (``None`` where it failed), failures and cache statistics."""
+    """Per-task features (compact rows), failures (``None`` where it succeeded) and cache statistics."""
 
-    features: list[dict | None]
+    features: _FeatureRows
     failures: list[dict | None]
     n_cached: int
     n_computed: int
@@ -291,6 +441,30 @@ def _check_jobs(jobs) -> int:
     return int(jobs)
 
 
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+@contextmanager
+def disk_full_message(folder: str | Path, what: str = "the feature cache"):
+    """Turn "no space left on device" (or a full quota) while writing under ``folder`` into a clear error.
+
+    Raises
+    ------
+    SonoradError
+        Naming the folder and what to do; finished cases are already in the cache.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _DISK_FULL:
+            raise
+        raise SonoradError(
+            f"the disk holding {folder} is full ({os.strerror(exc.errno)}) while writing {what}. "
+            "Every case finished before this is in the cache. Fix: free space on that disk or point "
+            "--out / --cache at a disk with room, then rerun the same command: it resumes from the cache"
+        ) from exc
+
+
 def _extract_tasks(tasks: Sequence[_Task], params: dict, *, cache: FeatureCache | None, jobs: int,
                    progress: bool, desc: str) -> _Extraction:
     """Cached, parallel extraction of a list of tasks (shared by cohort extraction and ICC)."""
@@ -299,7 +473,7 @@ def _extract_tasks(tasks: Sequence[_Task], params: dict, *, cache: FeatureCache 
     from tqdm.auto import tqdm
 
     phash = params_hash(params)
-    features: list[dict | None] = [None] * len(tasks)
+    features = _FeatureRows(len(tasks))
     failures: list[dict | None] = [None] * len(tasks)
     keys: list[str | None] = [None] * len(tasks)
     pending = []
@@ -308,7 +482,7 @@ def _extract_tasks(tasks: Sequence[_Task], params: dict, *, cache: FeatureCache 
             keys[i] = _cache_key(cache, task, phash)
             hit = cache.get(keys[i]) if keys[i] is not None else None
             if isinstance(hit, dict):
-                features[i] = hit
+                features.set(i, hit)
                 continue
         pending.append(i)
     n_cached = len(tasks) - len(pending)
@@ -317,9 +491,10 @@ def _extract_tasks(tasks: Sequence[_Task], params: dict, *, cache: FeatureCache 
         i = pending[j]
         feats, failure = result
         if feats is not None:
-            features[i] = feats
+            features.set(i, feats)
             if cache is not None and keys[i] is not None:
-                cache.put(keys[i], feats)  # at once, so an interrupted run keeps this case
+                with disk_full_message(cache.root):
+                    cache.put(keys[i], feats)  # at once, so an interrupted run keeps this case
         else:
             failures[i] = failure
 
@@ -327,21 +502,17 @@ def _extract_tasks(tasks: Sequence[_Task], params: dict, *, cache: FeatureCache 
               dynamic_ncols=True) as bar:
         _run_tasks(partial(_radiomics_task, params=params), [tasks[i] for i in pending],
                    jobs=jobs, on_result=on_result, progress_bar=bar)
+    log.info("%s: %d of %d from the cache, %d computed", desc, n_cached, len(tasks), len(pending))
     return _Extraction(features, failures, n_cached, len(pending))
 
 
-def _feature_frame(ids: Sequence[str], features: Sequence[dict | None]) -> pd.DataFrame:
-    """Features of the successful cases, indexed by case_id in input order; columns in PyRadiomics order."""
-    columns: dict[str, None] = {}
-    for feats in features:
-        if feats is not None:
-            columns.update(dict.fromkeys(feats))
-    rows = [(cid, feats) for cid, feats in zip(ids, features) if feats is not None]
-    if not rows:  # every case failed: an empty table that still says what its index is
-        return pd.DataFrame(index=pd.Index([], name="case_id", dtype=str), columns=list(columns), dtype=np.float64)
-    frame = pd.DataFrame.from_records([feats for _, feats in rows], columns=list(columns),
-                                      index=pd.Index([cid for cid, _ in rows], name="case_id"))
-    return frame.astype(np.float64)
+def _feature_frame(ids: Sequence[str], features: _FeatureRows, indices: Sequence[int] | None = None) -> pd.DataFrame:
+    """Features of the successful cases, indexed by case_id in input order; columns in PyRadiomics order.
+
+    ``indices`` are the tasks of ``features`` that belong to ``ids`` (default: the first ``len(ids)``).
+    """
+    indices = range(len(ids)) if indices is None else indices
+    return features.frame(ids, indices)
 
 
 def _failure_frame(ids: Sequence[str], failures: Sequence[dict | None], stage: str) -> pd.DataFrame:
@@ -378,7 +549,8 @@ def extract_radiomics(table: pd.DataFrame, *, params: Mapping | str | Path | Non
         Per-case cache. Cached cases are not recomputed; each new result is stored as soon as its
         case finishes. ``None``: no caching.
     jobs : int, default 1
-        Worker processes (each limited to one BLAS / SimpleITK thread).
+        Worker processes (each limited to one BLAS / SimpleITK thread). Inside
+        :func:`sonorad.parallel.use_cluster` the cases run on the Dask cluster instead.
     progress : bool, default True
         Show a progress bar.
 
@@ -413,7 +585,8 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
 
 def extract_to_dir(cases_csv: str | Path, out_dir: str | Path, *, params: Mapping | str | Path | None = None,
                    radiomics: bool = True, backbones: Sequence[str] = (), jobs: int = 1,
-                   cache_dir: str | Path | None = None, progress: bool = True) -> str:
+                   cache_dir: str | Path | None = None, progress: bool = True, scheduler=None,
+                   shared_fs: bool = False) -> str:
     """Extract features for a cohort table and write them to a folder (``sonorad extract``).
 
     Writes ``out_dir/radiomics.parquet`` (when ``radiomics``), ``out_dir/deep_<backbone>.parquet``
@@ -438,13 +611,25 @@ def extract_to_dir(cases_csv: str | Path, out_dir: str | Path, *, params: Mappin
         Feature cache folder; default ``out_dir/.cache``.
     progress : bool, default True
         Show progress bars.
+    scheduler : str, mapping or None
+        Dask scheduler for the radiomics extraction (see :func:`sonorad.parallel.use_cluster`);
+        ``None``: local worker processes. Deep features run in this process either way.
+    shared_fs : bool, default False
+        With a scheduler: workers read the files' paths themselves instead of receiving their bytes.
 
     Returns
     -------
     str
         A summary: cases extracted, failed and taken from the cache per stage, and the files written.
+
+    Raises
+    ------
+    SonoradError
+        The disk is full (the message names the folder), or the scheduler cannot be reached or went
+        away; a rerun resumes from the cache.
     """
     from sonorad.cohort import read_cases
+    from sonorad.parallel import use_cluster
 
     backbones = list(backbones)
     if not radiomics and not backbones:
@@ -453,37 +638,42 @@ def extract_to_dir(cases_csv: str | Path, out_dir: str | Path, *, params: Mappin
     jobs = _check_jobs(jobs)
     table = read_cases(Path(cases_csv), require_label=False)  # features need no outcome
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with disk_full_message(out_dir, "the output folder"):
+        out_dir.mkdir(parents=True, exist_ok=True)
     cache = FeatureCache(Path(cache_dir) if cache_dir is not None else out_dir / ".cache")
 
     lines = [f"cohort: {len(table)} cases from {cases_csv}"]
     written: list[Path] = []
     all_failures: list[pd.DataFrame] = []
-    if radiomics:
-        features, failures, run = _radiomics_run(table, params=params, cache=cache, jobs=jobs, progress=progress)
-        path = out_dir / "radiomics.parquet"
-        _write_atomic(path, features.to_parquet)
+
+    def write(path: Path, writer: Callable[[Path], None]) -> None:
+        with disk_full_message(path.parent, path.name):
+            _write_atomic(path, writer)
         written.append(path)
+
+    if radiomics:
+        with use_cluster(scheduler, shared_fs=shared_fs) as cluster:
+            features, failures, run = _radiomics_run(table, params=params, cache=cache, jobs=jobs, progress=progress)
+        write(out_dir / "radiomics.parquet", features.to_parquet)
         all_failures.append(failures)
+        where = "" if cluster is None else f" on the Dask cluster at {cluster.address}"
         lines.append(
             f"radiomics: {len(features)} of {len(table)} cases extracted ({features.shape[1]} features; "
-            f"{run.n_cached} from cache, {run.n_computed} computed), {len(failures)} failed"
+            f"{run.n_cached} from cache, {run.n_computed} computed{where}), {len(failures)} failed"
         )
     for backbone in backbones:
         from sonorad.features.deep import extract_deep
 
-        features, failures = extract_deep(table, backbone, cache=cache, progress=progress)
-        path = out_dir / f"deep_{backbone}.parquet"
-        _write_atomic(path, features.to_parquet)
-        written.append(path)
+        with disk_full_message(cache.root):
+            features, failures = extract_deep(table, backbone, cache=cache, progress=progress)
+        write(out_dir / f"deep_{backbone}.parquet", features.to_parquet)
         all_failures.append(failures)
         lines.append(f"deep {backbone}: {len(features)} of {len(table)} cases extracted "
                      f"({features.shape[1]} features), {len(failures)} failed")
 
     failures = pd.concat([f.reindex(columns=FAILURE_COLUMNS) for f in all_failures], ignore_index=True)
     failures_path = out_dir / "failures.csv"
-    _write_atomic(failures_path, lambda p: failures.to_csv(p, index=False))
-    written.append(failures_path)
+    write(failures_path, lambda p: failures.to_csv(p, index=False))
     if len(failures):
         failed_ids = list(dict.fromkeys(failures["case_id"].astype(str)))
         shown = ", ".join(failed_ids[:5])

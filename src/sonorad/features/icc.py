@@ -155,7 +155,7 @@ def _subset(table: pd.DataFrame, n_cases: int | None, seed: int) -> pd.DataFrame
 
 def _feature_icc(table: pd.DataFrame, *, params=None, seed: int = 0, n_cases: int | None = None, jobs: int = 1,
                  cache=None, progress: bool = True, n_perturbations: int = N_PERTURBATIONS):
-    """ICC table, failures table and the design used ("mask2" or "perturbed")."""
+    """ICC table, failures table, the design used ("mask2" or "perturbed") and the extraction's cache counts."""
     from sonorad.features.extract import (
         _as_cache,
         _check_jobs,
@@ -198,8 +198,7 @@ def _feature_icc(table: pd.DataFrame, *, params=None, seed: int = 0, n_cases: in
     n = len(ids)
     tables, failures = [], []
     for r in range(len(raters)):
-        feats = run.features[r * n:(r + 1) * n]
-        tables.append(_feature_frame(ids, feats))
+        tables.append(_feature_frame(ids, run.features, range(r * n, (r + 1) * n)))
         stage = "icc_mask" if r == 0 else ("icc_mask2" if design == "mask2" else f"icc_perturbed_{r}")
         failures.append(_failure_frame(ids, run.failures[r * n:(r + 1) * n], stage))
     failures = pd.concat(failures, ignore_index=True)
@@ -209,7 +208,7 @@ def _feature_icc(table: pd.DataFrame, *, params=None, seed: int = 0, n_cases: in
             f"ICC needs at least 2 cases extracted under every mask version, got {len(usable)}. "
             f"Fix: see the failures ({len(failures)} rows) and fix those cases, or use more cases"
         )
-    return icc_table([t.loc[usable] for t in tables]), failures, design
+    return icc_table([t.loc[usable] for t in tables]), failures, design, run
 
 
 def feature_icc(table: pd.DataFrame, *, params: Mapping | str | Path | None = None, seed: int = 0,
@@ -253,7 +252,7 @@ def feature_icc(table: pd.DataFrame, *, params: Mapping | str | Path | None = No
 
 def icc_to_dir(cases_csv: str | Path, out_dir: str | Path, params: Mapping | str | Path | None = None,
                n_cases: int | None = None, seed: int = 0, jobs: int = 1, progress: bool = True,
-               cache_dir: str | Path | None = None) -> Path:
+               cache_dir: str | Path | None = None, scheduler=None, shared_fs: bool = False) -> str:
     """Compute :func:`feature_icc` for a cohort table and write ``out_dir/icc.csv`` (``sonorad icc``).
 
     Cases that could not be extracted are listed in ``out_dir/icc_failures.csv`` (header only
@@ -269,22 +268,33 @@ def icc_to_dir(cases_csv: str | Path, out_dir: str | Path, params: Mapping | str
         As in :func:`feature_icc`.
     cache_dir : str, Path or None
         Feature cache; default ``out_dir/.cache`` (the same as ``sonorad extract``'s default).
+    scheduler : str, mapping or None
+        Dask scheduler (see :func:`sonorad.parallel.use_cluster`); ``None``: local worker processes.
+    shared_fs : bool, default False
+        With a scheduler: workers read the files' paths instead of receiving their bytes.
 
     Returns
     -------
-    Path
-        The ICC table (columns ``feature, icc, ci_low, ci_high, n``).
+    str
+        A summary: the design, extractions from the cache and computed, failures and the files written
+        (``icc.csv`` has the columns ``feature, icc, ci_low, ci_high, n``).
     """
     from sonorad.cohort import read_cases
-    from sonorad.features.extract import _write_atomic
+    from sonorad.features.extract import _write_atomic, disk_full_message
+    from sonorad.parallel import use_cluster
 
     table = read_cases(Path(cases_csv))
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with disk_full_message(out_dir, "the output folder"):
+        out_dir.mkdir(parents=True, exist_ok=True)
     cache = FeatureCache(Path(cache_dir) if cache_dir is not None else out_dir / ".cache")
-    icc, failures, _ = _feature_icc(table, params=params, seed=seed, n_cases=n_cases, jobs=jobs, cache=cache,
-                                    progress=progress)
+    with use_cluster(scheduler, shared_fs=shared_fs):
+        icc, failures, design, run = _feature_icc(table, params=params, seed=seed, n_cases=n_cases, jobs=jobs,
+                                                  cache=cache, progress=progress)
     path = out_dir / "icc.csv"
-    _write_atomic(path, icc.to_csv)
-    _write_atomic(out_dir / "icc_failures.csv", lambda p: failures.to_csv(p, index=False))
-    return path
+    with disk_full_message(out_dir, "the ICC tables"):
+        _write_atomic(path, icc.to_csv)
+        _write_atomic(out_dir / "icc_failures.csv", lambda p: failures.to_csv(p, index=False))
+    return (f"ICC ({design}): {int(icc['n'].max()) if len(icc) else 0} cases, {len(run.failures)} extractions "
+            f"({run.n_cached} from cache, {run.n_computed} computed), {len(failures)} failed\n"
+            f"ICC table written: {path}")

@@ -19,7 +19,7 @@ __all__ = ["FEATURE_KEYS", "EVALUATION_KEYS", "RUNNER_MODEL_KEYS", "RunConfig", 
 
 #: Keys of the ``features:`` section.
 FEATURE_KEYS = ("radiomics", "params", "deep", "dl_backbone", "jobs", "cache", "icc", "margin",
-                "mask_background", "batch_size")
+                "mask_background", "batch_size", "executor")
 #: Keys of the ``evaluation:`` section.
 EVALUATION_KEYS = ("cv_folds", "level", "shap", "shap_cases", "gradcam", "nomogram", "highlight", "bootstrap",
                    "per_center")

@@ -154,7 +154,7 @@ class Progress:
 
 
 def run_study(study, out, *, cohort: str | Path | None = None, jobs: int | None = None, progress: bool = True,
-              echo: bool = True, report: bool = True) -> StudyResult:
+              echo: bool = True, report: bool = True, scheduler=None, shared_fs: bool = False) -> StudyResult:
     """Run a whole study: validate, extract, fit, cross-validate, predict, evaluate, explain, bundle, report.
 
     Parameters
@@ -171,6 +171,9 @@ def run_study(study, out, *, cohort: str | Path | None = None, jobs: int | None 
         Progress bars; progress lines on the console (always written to ``out/run.log``).
     report : bool
         Draw figures and write ``report.html`` (tables, the bundle and the result are always written).
+    scheduler, shared_fs
+        Run extraction, tuning and cross-validation on a Dask cluster (``--scheduler``; default
+        ``SONORAD_SCHEDULER``, else ``features.executor``); see :func:`sonorad.parallel.use_cluster`.
 
     Returns
     -------
@@ -186,8 +189,11 @@ def run_study(study, out, *, cohort: str | Path | None = None, jobs: int | None 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     log = RunLog(out / "run.log", echo=echo)
+    from sonorad.parallel import resolve_scheduler, use_cluster
+
     try:
-        return _run(study, config, out, log, progress, report)
+        with use_cluster(resolve_scheduler(scheduler, study.features.get("executor")), shared_fs=shared_fs):
+            return _run(study, config, out, log, progress, report)
     finally:
         log.close()
 

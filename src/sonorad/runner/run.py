@@ -22,6 +22,7 @@ from __future__ import annotations
 import sys
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -96,6 +97,25 @@ class RunLog:
         else:
             self.say(f"{label} done ({seconds:.0f} s)")
         return obj
+
+    @contextmanager
+    def forward(self, logger: str):
+        """Log records of ``logger`` (INFO and up) become progress lines while the block runs."""
+        import logging
+
+        class _Handler(logging.Handler):
+            def emit(handler, record):  # noqa: N805 - the handler, not the log
+                self.say(record.getMessage())
+
+        target = logging.getLogger(logger)
+        handler, level = _Handler(logging.INFO), target.level
+        target.addHandler(handler)
+        target.setLevel(min(level or logging.INFO, logging.INFO))
+        try:
+            yield
+        finally:
+            target.removeHandler(handler)
+            target.setLevel(level)
 
     def close(self) -> None:
         self._fh.close()
@@ -231,7 +251,8 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
 
     cache = _cache_dir(cfg, out)
     table = stages.with_mask_settings(cohort.table.loc[good], study)
-    features = log.stage("features", stages.extract, table, cfg, cache=cache, progress=progress, say=log.say)
+    with log.forward("sonorad.features"):  # "N of M from the cache, K computed"
+        features = log.stage("features", stages.extract, table, cfg, cache=cache, progress=progress, say=log.say)
     outputs.write_features(features, out / "features")
     failures = pd.concat([failures, features.failures], ignore_index=True)
     failures.to_csv(out / "features" / "failures.csv", index=False)

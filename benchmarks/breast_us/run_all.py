@@ -261,6 +261,21 @@ def collate() -> str:
     return "\n\n".join(out)
 
 
+def _recalibration_section() -> str:
+    """The site-recalibration and BI-RADS subgroup tables of ``recalibrate_breast.py``, when it was run."""
+    folder = WORK / "recalibration"
+    if not (folder / "recalibration.md").exists():
+        return ""
+    return ("\n\n## Site recalibration on BrEaST and BI-RADS subgroups (study-1 bundle)\n\n"
+            "`python benchmarks/breast_us/recalibrate_breast.py benchmarks/_work/breast_us/results/study1 "
+            "--cases benchmarks/_work/breast_us/external/cases.csv --out benchmarks/_work/breast_us/recalibration "
+            "--method logistic --fraction 0.3 --seed 0 --subgroup birads --cache benchmarks/_work/cache`: the "
+            "run's bundle is recalibrated (logistic) on a patient-grouped, outcome-stratified 30% of BrEaST and "
+            "both bundles are evaluated on the other 70%. The subgroup table is the original bundle on all 252 "
+            "lesions by coarse BI-RADS.\n\n" + (folder / "recalibration.md").read_text().strip() + "\n\n"
+            + (folder / "subgroups.md").read_text().strip())
+
+
 def write_results(tables: str) -> Path:
     commits = sorted({json.loads(p.read_text()).get("commit", "?") for p in RESULTS.glob("*/cost.json")})
     head = ("# Real-data benchmark: BUS-BRA (Brazil) -> BrEaST-Lesions-USG (Poland)\n\n"
@@ -270,6 +285,7 @@ def write_results(tables: str) -> Path:
             f"below were made with the code of commit {', '.join(commits)}). Per-case predictions, metrics, "
             "figures and each run's report are under `benchmarks/_work/breast_us/results/<run>/`.")
     interpretation = (HERE / "interpretation.md").read_text() if (HERE / "interpretation.md").exists() else ""
+    tables = tables + _recalibration_section()
     path = HERE / "RESULTS.md"
     path.write_text(head + "\n\n" + tables + "\n\n" + interpretation)
     return path

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 
 from sonorad.errors import ConfigError, SonoradError
 
-__all__ = ["SCHEDULER_ENV", "Cluster", "ClusterLost", "active_cluster", "exit_with_parent", "resolve_scheduler",
-           "use_cluster"]
+__all__ = ["SCHEDULER_ENV", "Cluster", "ClusterLost", "active_cluster", "exit_with_parent", "fitting_jobs",
+           "resolve_scheduler", "use_cluster"]
 
 #: Environment variable naming the Dask scheduler (the same values as ``--scheduler``).
 SCHEDULER_ENV = "SONORAD_SCHEDULER"
@@ -302,11 +302,29 @@ def use_cluster(scheduler=None, *, shared_fs: bool = False, timeout: float | Non
         cluster = _connect(scheduler, shared_fs=shared_fs, timeout=timeout)
         token = _ACTIVE.set(cluster)
         try:
-            with parallel_config(backend="dask"):
+            with parallel_config(backend="dask", n_jobs=-1):
                 yield cluster
         finally:
             _ACTIVE.reset(token)
             cluster.close()
+
+
+@contextmanager
+def fitting_jobs(jobs: int | None) -> Iterator[None]:
+    """Let the model fitting inside (grid searches, the LASSO's folds) use ``jobs`` local worker processes.
+
+    scikit-learn's searches run with ``n_jobs=None``, which joblib resolves from the enclosing
+    :func:`joblib.parallel_config`: here ``jobs`` loky processes, or every Dask worker inside
+    :func:`use_cluster`. Parallelism never changes a result: each candidate and fold is fitted with
+    the same data and ``random_state`` wherever it runs.
+    """
+    from joblib import parallel_config
+
+    if active_cluster() is not None or not jobs or jobs == 1:
+        yield
+        return
+    with parallel_config(n_jobs=jobs):
+        yield
 
 
 def active_cluster() -> Cluster | None:

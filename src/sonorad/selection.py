@@ -514,6 +514,9 @@ class LassoSelector(_Selector):
         model.fit(X, y)
         return model.coef_.ravel().copy(), float(model.intercept_)
 
+    def _path(self, X, y, lambdas):
+        return [self._fit_one(X, y, lam) for lam in lambdas]
+
     def _loss(self, coef, intercept, X, y):
         eta = X @ coef + intercept
         if self.method == "linear":
@@ -549,10 +552,15 @@ class LassoSelector(_Selector):
         yf = y.astype(float)
         lambdas = self._grid(X, yf)
         folds = make_grouped_cv(self.cv, y, groups, random_state=self.random_state)
+        # the CV folds' paths and the full-data path are independent fits: they run on the workers
+        # of the enclosing joblib configuration (one process when there is none)
+        from joblib import Parallel, delayed
+
+        paths = Parallel()(delayed(self._path)(X[rows], yf[rows], lambdas)
+                           for rows in [*(tr for tr, _ in folds), np.arange(len(yf))])
         losses = np.full((len(folds), len(lambdas)), np.nan)
-        for f, (tr, te) in enumerate(folds):
-            for k, lam in enumerate(lambdas):
-                coef, b0 = self._fit_one(X[tr], yf[tr], lam)
+        for f, (_, te) in enumerate(folds):
+            for k, (coef, b0) in enumerate(paths[f]):
                 losses[f, k] = self._loss(coef, b0, X[te], yf[te])
         mean = np.nanmean(losses, axis=0)
         se = np.nanstd(losses, axis=0, ddof=1) / np.sqrt(np.sum(~np.isnan(losses), axis=0))
@@ -565,7 +573,7 @@ class LassoSelector(_Selector):
         self.cv_se_ = se
         self.lambda_min_ = float(lambdas[best])
         self.lambda_1se_ = float(lambdas[one_se])
-        path = [self._fit_one(X, yf, lam) for lam in lambdas]
+        path = paths[-1]
         self.coef_path_ = np.vstack([c for c, _ in path])
         intercepts = np.array([b for _, b in path])
         chosen = best if self.rule == "min" else one_se

@@ -173,3 +173,47 @@ def test_build_design_from_study_variables_and_seed():
     assert fam.categories == {"tumour_edge": ["smooth", "irregular"]}
     assert build_design({"random_state": 1}, seed=7).build_engine(columns).random_state == 1
     assert doctest.testmod(sonorad.designs).failed == 0
+
+
+def _count_lasso_fits(monkeypatch):
+    from sonorad.selection import LassoSelector
+
+    calls = []
+    fit = LassoSelector.fit
+
+    def counted(self, *args, **kwargs):
+        calls.append(self.n_features_in_ if hasattr(self, "n_features_in_") else None)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(LassoSelector, "fit", counted)
+    return calls
+
+
+def test_study2_combined_family_reuses_the_radiomics_dl_selection(monkeypatch):
+    cohort = make_study1_cohort(n_patients=120, n_radiomics=30, n_deep=20, seed=3)
+    tr, ex, ytr, yex, ptr, ctr, cex = split(*cohort)
+    tables = {k: tr[k] for k in ("radiomics", "deep", "us")}
+    kwargs = dict(models=["logistic_regression", "naive_bayes"], us_variables=US,
+                  selection={"n_lambdas": 6, "cv": 3}, cv=3, random_state=0)
+    calls = _count_lasso_fits(monkeypatch)
+    shared = Study2Family(families=["radiomics_dl", "combined"], **kwargs).fit(tables, ytr, groups=ptr)
+    # one selection per tuning fold and one on all rows, for the two families together
+    assert len(calls) == 3 + 1
+    alone = Study2Family(families=["combined"], **kwargs).fit(tables, ytr, groups=ptr)
+    pd.testing.assert_frame_equal(shared.predict_proba(ex)["combined"], alone.predict_proba(ex)["combined"],
+                                  check_exact=True)
+    assert shared.selected_features_["combined"] == alone.selected_features_["combined"]
+
+
+@pytest.mark.slow
+def test_fits_on_two_workers_give_the_one_worker_numbers():
+    from joblib import parallel_config
+
+    cohort = make_study1_cohort(n_patients=120, n_radiomics=30, n_deep=20, seed=4)
+    tr, ex, ytr, yex, ptr, ctr, cex = split(*cohort)
+    kwargs = dict(models=["logistic_regression", "random_forest"], clinical_variables=CLINICAL, us_variables=US,
+                  cv=3, random_state=2, **SMALL)
+    one = Study1Family(**kwargs).fit(tr, ytr, groups=ptr).predict_proba(ex)
+    with parallel_config(n_jobs=2):
+        two = Study1Family(**kwargs).fit(tr, ytr, groups=ptr).predict_proba(ex)
+    pd.testing.assert_frame_equal(one, two, check_exact=True)

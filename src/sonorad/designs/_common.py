@@ -35,14 +35,23 @@ class FeatureBlocks(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     blocks : list of (name, transformer or "passthrough", list of columns)
+    memory : str, joblib.Memory or None
+        Cache each block's fitted transformer, keyed by the transformer, its rows and columns and
+        its fit parameters (as ``Pipeline(memory=...)`` caches its steps). Two FeatureBlocks with
+        one identical block (the study-2 RadiomicsDL and Combined families share their imaging
+        selection) then fit it once per set of rows.
     """
 
-    def __init__(self, blocks=None):
+    def __init__(self, blocks=None, memory=None):
         self.blocks = blocks
+        self.memory = memory
 
     def fit(self, X, y=None, **fit_params):
         if not isinstance(X, pd.DataFrame):
             raise TypeError("FeatureBlocks needs a DataFrame.")
+        from sklearn.utils.validation import check_memory
+
+        fit_block = check_memory(self.memory).cache(_fit_block)
         self.transformers_ = []
         for name, transformer, columns in self.blocks:
             absent = [c for c in columns if c not in X.columns]
@@ -52,10 +61,7 @@ class FeatureBlocks(TransformerMixin, BaseEstimator):
             if transformer == "passthrough":
                 self.transformers_.append((name, "passthrough", list(columns)))
                 continue
-            fitted = clone(transformer)
-            if hasattr(fitted, "set_output"):
-                fitted.set_output(transform="pandas")
-            fitted.fit(X[list(columns)], y, **params)
+            fitted = fit_block(clone(transformer), X[list(columns)], y, **params)
             self.transformers_.append((name, fitted, list(columns)))
         self.feature_names_out_ = np.asarray(self._transform(X).columns, dtype=object)
         return self
@@ -81,6 +87,12 @@ class FeatureBlocks(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "feature_names_out_")
         return self.feature_names_out_.copy()
+
+
+def _fit_block(transformer, X, y, **params):
+    if hasattr(transformer, "set_output"):
+        transformer.set_output(transform="pandas")
+    return transformer.fit(X, y, **params)
 
 
 # -- shared plumbing --------------------------------------------------------------------------
@@ -155,6 +167,9 @@ def _fit_zoo(front_steps, X, y, groups, fit_params, *, models, cv, n_iter, class
                                n_jobs=n_jobs)
         best = search.best_estimator_
         best.set_params(memory=None)
+        for _, step in best.steps:
+            if isinstance(step, FeatureBlocks):
+                step.set_params(memory=None)
         pipelines[name] = best
         cv_auc[name] = float(search.best_score_)
         params[name] = search.best_params_

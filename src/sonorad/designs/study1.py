@@ -36,6 +36,11 @@ __all__ = ["Study1Family", "Study1Design"]
 _SIGNATURES = {"rad_score": "Rad-score", "dl_score": "DL-score"}
 
 
+def _fit_score(pipe, X, y, groups):
+    """One Rad-score / DL-score Pipeline fitted on some training rows (a joblib task)."""
+    return pipe.fit(X, y, score__groups=groups)
+
+
 class Study1Family(BaseEstimator):
     """Study-1 design: Rad-score + DL-score, LASSO over clinical + US + scores, every zoo model.
 
@@ -176,6 +181,8 @@ class Study1Family(BaseEstimator):
         centers : Series or array or None
             Centers, needed when ``harmonize=True``.
         """
+        from joblib import Parallel, delayed
+
         from sonorad.selection import LassoSelector, make_grouped_cv
 
         y = _labels(y, tables)
@@ -191,11 +198,15 @@ class Study1Family(BaseEstimator):
             X = self._score_input(tables, table, index, centers)
             pipe = self._score_pipeline(kind)
             values = np.empty(len(index))
-            for tr, te in folds:
-                fold = clone(pipe).fit(X.iloc[tr], y.iloc[tr], score__groups=None if g is None else g[tr])
+            # the out-of-fold fits and the full fit are independent: they run on the workers of the
+            # enclosing joblib configuration (one process when there is none)
+            *fits, full = Parallel()(
+                delayed(_fit_score)(clone(pipe), X.iloc[rows], y.iloc[rows], None if g is None else g[rows])
+                for rows in [*(tr for tr, _ in folds), np.arange(len(index))])
+            for fold, (_, te) in zip(fits, folds):
                 values[te] = fold.decision_function(X.iloc[te])
             oof[kind] = values
-            self.score_pipelines_[kind] = pipe.fit(X, y, score__groups=g)
+            self.score_pipelines_[kind] = full
         self.rad_score_ = self.score_pipelines_["rad_score"][-1] if "rad_score" in self.score_pipelines_ else None
         self.dl_score_ = self.score_pipelines_["dl_score"][-1] if "dl_score" in self.score_pipelines_ else None
         self.oof_scores_ = pd.DataFrame(oof, index=index)

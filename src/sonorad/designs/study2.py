@@ -92,7 +92,7 @@ class Study2Family(BaseEstimator):
             X = _with_center(X, centers, "__center__")
         return X
 
-    def _front(self, family, tables):
+    def _front(self, family, tables, memory=None):
         from sonorad.clinical import ClinicalEncoder
 
         _check_selection_keys(self.selection, "selection")
@@ -100,7 +100,7 @@ class Study2Family(BaseEstimator):
                    else list(tables["us"].columns) if tables.get("us") is not None else [])
         encoder = ClinicalEncoder(variables=self.us_variables, categories=self.categories)
         if family == "us":
-            return [("select", FeatureBlocks([("us", encoder, us_cols)]))], {}
+            return [("select", FeatureBlocks([("us", encoder, us_cols)], memory=memory))], {}
         imaging = _imaging_selection(self.selection, self.random_state, self.harmonize, self.harmonize_options,
                                      center_column="__center__")
         cols = []
@@ -113,7 +113,7 @@ class Study2Family(BaseEstimator):
         blocks = [("imaging", imaging, cols)]
         if family == "combined":
             blocks.append(("us", encoder, us_cols))
-        return [("select", FeatureBlocks(blocks))], {"select__imaging__lasso__groups": None}
+        return [("select", FeatureBlocks(blocks, memory=memory))], {"select__imaging__lasso__groups": None}
 
     def fit(self, tables: dict, y, groups=None, centers=None):
         """Fit every family x model on the training cohort (see :meth:`Study1Family.fit`)."""
@@ -130,7 +130,7 @@ class Study2Family(BaseEstimator):
         with tempfile.TemporaryDirectory(prefix="sonorad-cache-") as cache:
             for family in self.families:
                 X = self._input(family, tables, index, centers)
-                front, fit_params = self._front(family, tables)
+                front, fit_params = self._front(family, tables, memory=cache)
                 fit_params = {k: g for k in fit_params}
                 pipes, auc, params = _fit_zoo(front, X, y.to_numpy(), g, fit_params, models=models, cv=self.cv,
                                               n_iter=self.n_iter, class_weight=self.class_weight,

@@ -180,24 +180,23 @@ def _fold(design, X, y, groups, columns, tr, te) -> pd.DataFrame:
 
 
 def cross_validate(design, X: pd.DataFrame, y: pd.Series, groups: pd.Series, columns: FeatureColumns, *,
-                   folds: int, seed: int, jobs: int = 1, progress=None) -> tuple[pd.DataFrame, int]:
+                   folds: int, seed: int, progress=None) -> tuple[pd.DataFrame, int]:
     """Out-of-fold predictions of the whole design (selection, scores and tuning refitted in every fold).
 
-    Folds are stratified by outcome and grouped by patient. Returns ``(predictions, n_folds)``;
+    Folds are stratified by outcome and grouped by patient, and fitted one after the other: the
+    parallelism is inside each fit (its grid searches, under :func:`sonorad.parallel.fitting_jobs`),
+    which keeps every worker busy whatever the number of folds. Returns ``(predictions, n_folds)``;
     ``n_folds`` may be lower than asked when a class has fewer patients than folds.
     ``progress(done, total)`` is called after every finished fold.
     """
-    from joblib import Parallel, delayed
-
     from sonorad.selection import make_grouped_cv
 
     y = y.loc[X.index]
     groups = groups.loc[X.index].astype(str)
     splits = make_grouped_cv(folds, y.to_numpy(), groups.to_numpy(), random_state=seed)
     parts = []
-    for part in Parallel(n_jobs=min(jobs, len(splits)), return_as="generator")(
-            delayed(_fold)(design, X, y, groups, columns, tr, te) for tr, te in splits):
-        parts.append(part)
+    for tr, te in splits:
+        parts.append(_fold(design, X, y, groups, columns, tr, te))
         if progress is not None:
             progress(len(parts), len(splits))
     return pd.concat(parts).reindex(X.index), len(splits)

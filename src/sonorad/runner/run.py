@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from sonorad.errors import SonoradError
+from sonorad.parallel import fitting_jobs
 from sonorad.pipeline import stages
 from sonorad.pipeline.checkpoint import checkpoint, input_hash
 from sonorad.pipeline.result import StudyResult
@@ -293,8 +294,9 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
     previous = _previous_seconds(out / "models" / "design.json", fit_key)
     if previous:
         log.say(f"fit: one step (selection, scores, tuning); the last fit in this folder took {_duration(previous)}")
-    result = log.stage("fit", log.checkpoint, "fit", out / "models" / "design.joblib", fit_key,
-                       lambda: stages.fit(design, X_train, y, groups, columns), metadata=meta)
+    with fitting_jobs(cfg.jobs):
+        result = log.stage("fit", log.checkpoint, "fit", out / "models" / "design.joblib", fit_key,
+                           lambda: stages.fit(design, X_train, y, groups, columns), metadata=meta)
     for formula in result.formulas.values():
         log.detail(formula)
 
@@ -316,13 +318,15 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
         fit_s = log.timings.get("fit") if "fit" not in log.reused else _previous_seconds(
             out / "models" / "design.json")
         log.say(f"training cross-validation: {cfg.cv_folds} patient-grouped folds, whole pipeline refitted in "
-                f"each ({cfg.jobs} in parallel)" + (f"; one fit took {_duration(fit_s)}" if fit_s else ""))
-        oof, n_folds = log.stage(
-            "training cross-validation", log.checkpoint, "training cross-validation",
-            out / "models" / "training_cv_predictions.joblib", input_hash(fit_key, "cv", cfg.cv_folds),
-            lambda: stages.cross_validate(design, X_train, y, groups, columns, folds=cfg.cv_folds, seed=study.seed,
-                                          jobs=cfg.jobs, progress=log.progress("training cross-validation")),
-            metadata=meta, describe=lambda r: {"folds": r[1]})
+                f"each, one fold at a time ({cfg.jobs} worker(s) per fit)"
+                + (f"; one fit took {_duration(fit_s)}" if fit_s else ""))
+        with fitting_jobs(cfg.jobs):
+            oof, n_folds = log.stage(
+                "training cross-validation", log.checkpoint, "training cross-validation",
+                out / "models" / "training_cv_predictions.joblib", input_hash(fit_key, "cv", cfg.cv_folds),
+                lambda: stages.cross_validate(design, X_train, y, groups, columns, folds=cfg.cv_folds,
+                                              seed=study.seed, progress=log.progress("training cross-validation")),
+                metadata=meta, describe=lambda r: {"folds": r[1]})
         if n_folds < cfg.cv_folds:
             from sonorad.models import cv_folds_note
 

@@ -1,0 +1,120 @@
+"""Where the study-2 fit spends its time, on the real benchmark's training cohort (BUS-BRA).
+
+    python benchmarks/breast_us/profile_study2.py [--jobs N] [--out profile.csv]
+
+One fit of the study-2 design is: for every imaging family, the selection (z-score, univariate
+filter, redundancy filter, LASSO) once per tuning fold and once on all training cases; for every
+family x zoo model, a grid search over the model's parameters by patient-grouped CV. This script
+times the two parts separately on the features of ``bus_bra_to_breast_study2.yaml`` (read from
+the shared feature cache; run the study or ``sonorad extract`` first):
+
+- each selection step of each imaging family, fitted once on all training cases;
+- each family x model grid search on the columns that selection kept (the selection itself is
+  not refitted here, so this is the model part of the cost only).
+
+Multiply the selection row by (tuning folds + 1) to get its share of one fit, and one fit by
+(1 + cross-validation folds x about 2/3) to get its share of a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+
+
+def training_inputs(study_file: Path):
+    """The training cohort's model input table, labels, patients and feature columns of a study file."""
+    from sonorad.pipeline import stages
+    from sonorad.runner.config import run_config
+    from sonorad.study import load_study
+
+    study = load_study(study_file)
+    cfg = run_config(study)
+    cohort, failures = stages.validate(study)
+    table = stages.with_mask_settings(cohort.table, study)
+    features = stages.extract(table, cfg, cache=Path(cfg.cache), progress=False, say=lambda *_: None)
+    failures = pd.concat([failures, features.failures], ignore_index=True)
+    ids = stages.included(cohort, failures)
+    parts = cohort.split_labels().loc[ids]
+    columns = stages.feature_columns(features, study, cfg)
+    rows = stages.cohort_ids(parts)["training"]
+    X = stages.model_inputs(cohort.table, features, columns, rows, cfg)
+    return study, cfg, X, cohort.y.loc[X.index], cohort.groups.loc[X.index].astype(str), columns
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--study", default=str(HERE / "bus_bra_to_breast_study2.yaml"))
+    parser.add_argument("--jobs", type=int, default=1, help="n_jobs of each grid search")
+    parser.add_argument("--out", default=None, help="write the timings as CSV here")
+    args = parser.parse_args()
+
+    from sklearn.pipeline import Pipeline
+
+    from sonorad.models import get_model, search_space, tune_pipeline
+
+    study, cfg, X, y, groups, columns = training_inputs(Path(args.study))
+    from sonorad.pipeline import stages
+
+    design = stages.make_design(study, cfg)
+    engine = design.build_engine(columns)
+    tables = columns.tables(X)
+    centers = X["center"].astype(str)
+    rows = []
+    for family in engine.families:
+        Xf = engine._input(family, tables, X.index, centers)
+        front, _ = engine._front(family, tables)
+        select = front[0][1]
+        t0 = time.perf_counter()
+        params = {"imaging__lasso__groups": groups.to_numpy()} if family != "us" else {}
+        selected = select.fit(Xf, y.to_numpy(), **params).transform(Xf)
+        total = time.perf_counter() - t0
+        for block, transformer, _ in select.transformers_:
+            if isinstance(transformer, Pipeline):
+                for step, est in transformer.steps:
+                    rows.append({"family": family, "part": f"selection: {step}",
+                                 "seconds": getattr(est, "_profile_s", float("nan"))})
+        rows.append({"family": family, "part": "selection (all steps, once)", "seconds": round(total, 2),
+                     "n_features": selected.shape[1]})
+        print(f"{family}: selection {total:.1f} s, {selected.shape[1]} features kept", flush=True)
+        for name in engine.models or __import__("sonorad.models", fromlist=["x"]).available_models():
+            model = get_model(name, random_state=engine.random_state)
+            t0 = time.perf_counter()
+            search = tune_pipeline(model, search_space(name, model), selected, y.to_numpy(), groups.to_numpy(),
+                                   cv=engine.cv, random_state=engine.random_state, n_jobs=args.jobs)
+            seconds = time.perf_counter() - t0
+            rows.append({"family": family, "part": f"tuning: {name}", "seconds": round(seconds, 2),
+                         "candidates": len(search.cv_results_["params"]),
+                         "cv_auc": round(float(search.best_score_), 4)})
+            print(f"  {name}: {seconds:.1f} s ({len(search.cv_results_['params'])} candidates)", flush=True)
+    frame = pd.DataFrame(rows)
+    frame = frame[frame["seconds"].notna()]
+    print(frame.to_string(index=False))
+    if args.out:
+        frame.to_csv(args.out, index=False)
+
+
+def _time_steps() -> None:
+    """Record each selection step's fit time on the estimator (``_profile_s``)."""
+    from sonorad import selection
+
+    for cls in (selection.ZScore, selection.UnivariateFilter, selection.CorrelationFilter, selection.LassoSelector):
+        fit = cls.fit
+
+        def timed(self, *a, _fit=fit, **k):
+            t0 = time.perf_counter()
+            out = _fit(self, *a, **k)
+            self._profile_s = round(time.perf_counter() - t0, 2)
+            return out
+
+        cls.fit = timed
+
+
+if __name__ == "__main__":
+    _time_steps()
+    main()

@@ -48,13 +48,13 @@ def _env() -> dict:
 
 
 def original_only_params(folder: Path) -> Path:
-    """sonorad's shipped parameter file with the original image only (~100 features)."""
+    """sonorad's shipped parameter file with the original image only (~100 features), as a file."""
     import yaml
 
-    params = yaml.safe_load((REPO / "src/sonorad/features/params/radiomics_2d.yaml").read_text())
-    params["imageType"] = {"Original": {}}
+    from sonorad.features.radiomics import original_only
+
     path = folder / "params_original.yaml"
-    path.write_text(yaml.safe_dump(params))
+    path.write_text(yaml.safe_dump(original_only()))
     return path
 
 

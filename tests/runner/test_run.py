@@ -22,11 +22,11 @@ pytestmark = pytest.mark.slow
 
 
 def original_only_params(folder: Path) -> Path:
-    """sonorad's parameter file with the original image only: ~100 features, a few times faster."""
-    params = yaml.safe_load((REPO / "src/sonorad/features/params/radiomics_2d.yaml").read_text())
-    params["imageType"] = {"Original": {}}
+    """sonorad's shipped parameter file with the original image only (~100 features), as a file."""
+    from sonorad.features.radiomics import original_only
+
     path = folder / "params_original.yaml"
-    path.write_text(yaml.safe_dump(params))
+    path.write_text(yaml.safe_dump(original_only()))
     return path
 
 

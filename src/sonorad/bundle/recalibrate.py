@@ -275,7 +275,8 @@ def recalibrate_bundle(bundle, cases, *, method: str, out, folds: int = 5, seed:
     from sonorad.bundle import load_bundle
     from sonorad.bundle._trust import dump_skops
     from sonorad.bundle.predict import read_cases_for_prediction
-    from sonorad.bundle.writer import _sha256, _write_json
+    from sonorad.bundle.writer import _write_json
+    from sonorad.pipeline.checkpoint import file_sha256
 
     if method not in METHODS:
         raise BundleError(f"unknown --method {method!r}; choose one of {', '.join(METHODS)}")
@@ -387,7 +388,7 @@ def recalibrate_bundle(bundle, cases, *, method: str, out, folds: int = 5, seed:
         (tmp / "card.md").write_text(md, encoding="utf-8")
         manifest["recalibration"] = {k: record[k] for k in ("method", "n_cases", "n_events", "date_utc",
                                                             "original_bundle_sha256")}
-        manifest["files"] = {p.relative_to(tmp).as_posix(): _sha256(p)
+        manifest["files"] = {p.relative_to(tmp).as_posix(): file_sha256(p)
                              for p in sorted(tmp.rglob("*")) if p.is_file() and p.name != "manifest.json"}
         _write_json(tmp / "manifest.json", manifest)
         if out.exists():

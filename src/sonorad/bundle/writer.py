@@ -31,6 +31,7 @@ import pandas as pd
 from sonorad.bundle._trust import BundleError, dump_skops, load_skops
 from sonorad.bundle.card import card_markdown, complete_card
 from sonorad.bundle.summary import apply_steps, explain_parts, pooled_quantiles, shap_background, training_summary
+from sonorad.pipeline.checkpoint import file_sha256
 
 __all__ = ["BUNDLE_FORMAT", "BUNDLE_FORMAT_VERSION", "PACKAGES", "write_bundle", "backbone_weights_sha256",
            "column_kinds"]
@@ -52,14 +53,6 @@ def _versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             out[name] = None
     return out
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _json_default(value):
@@ -402,7 +395,7 @@ def write_bundle(folder, *, models: dict, chosen: str, cutoffs: dict, features: 
 
         files = {}
         for path in sorted(p for p in tmp.rglob("*") if p.is_file()):
-            files[path.relative_to(tmp).as_posix()] = _sha256(path)
+            files[path.relative_to(tmp).as_posix()] = file_sha256(path)
         manifest = {
             "format": BUNDLE_FORMAT, "format_version": BUNDLE_FORMAT_VERSION, "sonorad_version": __version__,
             "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "packages": _versions(),

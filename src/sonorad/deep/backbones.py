@@ -20,7 +20,6 @@ of the torchvision / EfficientNet-Lite classification model), for hospitals with
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import torch
 from torch import nn
 
 from sonorad.errors import ConfigError
+from sonorad.pipeline.checkpoint import file_sha256
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -195,14 +195,6 @@ def _torch_cache_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _read_state_dict(path: Path, name: str) -> dict:
     if not path.is_file():
         raise ConfigError(
@@ -318,7 +310,7 @@ def load_backbone(name: str, weights: str | os.PathLike | None = "default") -> B
             net = Backbone(spec, _small_cnn_trunk(), GlobalPool(), "random")
             state = _read_state_dict(Path(weights), name)
             net.load_state_dict(state)
-            net.weights_id = f"file:{_file_sha256(Path(weights))}"
+            net.weights_id = f"file:{file_sha256(Path(weights))}"
             return net.eval()
         # small_cnn has no pretrained weights: "default" is random initialisation.
         return Backbone(spec, _small_cnn_trunk(), GlobalPool(), "random").eval()
@@ -334,7 +326,7 @@ def load_backbone(name: str, weights: str | os.PathLike | None = "default") -> B
         path = Path(weights)
         state = _read_state_dict(path, name)
         _load_into(model, state, name, str(path))
-        weights_id = f"file:{_file_sha256(path)}"
+        weights_id = f"file:{file_sha256(path)}"
 
     if spec.family == "efficientnet_lite":
         trunk, pool = _LiteTrunk(model), GlobalPool()

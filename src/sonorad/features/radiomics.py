@@ -38,7 +38,7 @@ import numpy as np
 
 from sonorad.errors import CaseError, ConfigError
 
-__all__ = ["DEFAULT_PARAMS", "MAX_GRAY_LEVELS", "load_params", "params_hash", "extract_case", "gray_levels",
+__all__ = ["DEFAULT_PARAMS", "MAX_GRAY_LEVELS", "load_params", "original_only", "params_hash", "extract_case", "gray_levels",
            "to_8bit_scale"]
 
 #: The parameter file shipped with sonorad (``features/params/radiomics_2d.yaml``).
@@ -158,6 +158,17 @@ def load_params(path: str | Path | Mapping | None = None) -> dict:
     if params is None:
         raise ConfigError(f"PyRadiomics parameter file {str(file)!r} is empty. Fix: add setting / imageType / featureClass.")
     return _validate_params(params, f"parameter file {str(file)!r}")
+
+
+def original_only(params: str | Path | Mapping | None = None) -> dict:
+    """A parameter set with the original image only (no wavelet or LoG images): about 100 features
+    instead of about 900, several times faster; for quick runs and scale tests.
+
+    ``params`` as for :func:`load_params` (default: sonorad's shipped file).
+    """
+    out = load_params(params)
+    out["imageType"] = {"Original": {}}
+    return out
 
 
 def params_hash(params: Mapping) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["input_hash", "checkpoint", "write_json"]
+__all__ = ["input_hash", "file_sha256", "checkpoint", "write_json"]
 
 
 def input_hash(*parts) -> str:
@@ -31,6 +31,15 @@ def input_hash(*parts) -> str:
         else:
             h.update(json.dumps(part, sort_keys=True, default=str).encode())
         h.update(b"\x00")
+    return h.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB chunks (weights files, bundle files)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
     return h.hexdigest()
 
 

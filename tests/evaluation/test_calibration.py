@@ -348,3 +348,16 @@ def test_equal_probabilities_and_only_0_1_probabilities():
     assert r.brier == pytest.approx(2 / 8)
     # R: lowess(p, y, iter = 0) is 0.2 at p = 0 and 2/3 at p = 1 (the means at the two x values)
     assert r.eavg == pytest.approx((5 * 0.2 + 3 * (1 - 2 / 3)) / 8, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(RMS))
+def test_val_prob_discrimination_unreliability_quality_match_rms(valprob_data, name):
+    y, p = _dataset(valprob_data, name)
+    vp = RMS[name]["val_prob"]
+    r = val_prob(y, p)
+    for ours, theirs in [(r.d, "D"), (r.d_chi2, "D:Chi-sq"), (r.u, "U"), (r.u_chi2, "U:Chi-sq"), (r.u_p, "U:p"),
+                         (r.q, "Q")]:
+        assert ours == pytest.approx(_num(vp[theirs]), abs=1e-6), theirs
+    frame = r.to_frame()
+    assert frame.loc["U", "df"] == 2 and frame.loc["U", "p_value"] == pytest.approx(r.u_p)
+    assert frame.loc["Q", "estimate"] == pytest.approx(r.d - r.u)

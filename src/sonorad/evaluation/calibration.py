@@ -343,8 +343,33 @@ def _nagelkerke_r2(y: np.ndarray, lp: np.ndarray) -> tuple[float, str]:
     return float((1 - np.exp(-lr / n)) / (1 - np.exp(-null_dev / n))), ""
 
 
+def _d_u_q(y: np.ndarray, lp: np.ndarray, intercept: float, slope: float, certain_and_wrong: bool = False) -> dict:
+    """val.prob's discrimination (D), unreliability (U) and quality (Q) indexes (Harrell 2015, 10.9).
+
+    On the cases with 0 < p < 1 (``lp`` their logits), as rms 6.5 computes them: D = (D chi2 - 1) / n,
+    with D chi2 the null deviance minus the deviance of the predictions as given (intercept 0,
+    slope 1); U = (U chi2 - 2) / n, with U chi2 the deviance of the predictions as given minus that
+    of the recalibration fit ``logit P = a + b lp`` (2 df: a = 0, b = 1); Q = D - U. The
+    recalibration fit is the converged one (``intercept``, ``slope``), not lrm.fit's stop at its
+    tolerance. ``certain_and_wrong``: some case had p = 0 and the event, or p = 1 and no event; its
+    deviance is infinite, so U chi2 = U = inf and Q = -inf, as val.prob reports them.
+    """
+    n = len(y)
+    k = y.mean()
+    null_dev = -2 * n * (k * np.log(k) + (1 - k) * np.log(1 - k))
+
+    def deviance(eta):
+        return -2 * float(np.sum(y * special.log_expit(eta) + (1 - y) * special.log_expit(-eta)))
+
+    as_given = deviance(lp)
+    lr = null_dev - as_given
+    u_chi2 = np.inf if certain_and_wrong else as_given - deviance(intercept + slope * lp)
+    d, u = (lr - 1) / n, (u_chi2 - 2) / n
+    return {"d": d, "d_chi2": lr, "u": u, "u_chi2": u_chi2, "u_p": float(stats.chi2.sf(u_chi2, 2)), "q": d - u}
+
+
 #: Names of the statistics in :meth:`ValProbResult.to_frame`, in val.prob's words.
-VAL_PROB_STATISTICS = ("Dxy", "C (ROC)", "R2", "Brier", "Calibration-in-the-large", "Intercept",
+VAL_PROB_STATISTICS = ("Dxy", "C (ROC)", "R2", "D", "U", "Q", "Brier", "Calibration-in-the-large", "Intercept",
                        "Slope", "Emax", "E90", "Eavg", "Spiegelhalter z", "Hosmer-Lemeshow chi2")
 
 _DESCRIPTIONS = {
@@ -356,6 +381,10 @@ _DESCRIPTIONS = {
     "E90": "90th percentile of |p - lowess calibration curve|, all cases",
     "Eavg": "mean |p - lowess calibration curve| (ICI), all cases",
     "Spiegelhalter z": "Spiegelhalter's z test of calibration, all cases; two-sided normal p",
+    "D": "discrimination index (D chi2 - 1) / n, D chi2 = null deviance - deviance of the predictions, "
+         "cases with 0 < p < 1",
+    "U": "unreliability index (U chi2 - 2) / n; U chi2 tests intercept 0 and slope 1 (2 df), cases with 0 < p < 1",
+    "Q": "quality index D - U, cases with 0 < p < 1",
 }
 
 
@@ -371,6 +400,8 @@ class ValProbResult(ResultMixin):
         Cases with a probability of exactly 0 or 1, left out of the logistic fits and R2.
     dxy, c_index, r2, brier, emax, e90, eavg, spiegelhalter_z, spiegelhalter_p : float
         NaN where not computable (``reasons`` says why).
+    d, d_chi2, u, u_chi2, u_p, q : float
+        val.prob's D (with its LR chi-square), U (with its chi-square and 2-df p) and Q indexes.
     recalibration : pandas.DataFrame
         :func:`calibration_intercept_slope` (calibration-in-the-large, intercept, slope with CIs).
     hosmer_lemeshow : HosmerLemeshowResult
@@ -397,6 +428,12 @@ class ValProbResult(ResultMixin):
     level: float = 0.95
     name: str = "model"
     reasons: dict = field(default_factory=dict)
+    d: float = np.nan
+    d_chi2: float = np.nan
+    u: float = np.nan
+    u_chi2: float = np.nan
+    u_p: float = np.nan
+    q: float = np.nan
     title = "Validation statistics (rms::val.prob)"
 
     def _recal(self, name: str, col: str = "estimate") -> float:
@@ -427,6 +464,12 @@ class ValProbResult(ResultMixin):
             if stat in values:
                 est, used = values[stat]
                 row.update(estimate=est, n_used=used, method=_DESCRIPTIONS[stat])
+            elif stat in ("D", "U", "Q"):
+                est = {"D": self.d, "U": self.u, "Q": self.q}[stat]
+                chi2 = {"D": self.d_chi2, "U": self.u_chi2}.get(stat, np.nan)
+                method = _DESCRIPTIONS[stat] + ("" if np.isnan(chi2) else f"; chi2 = {chi2:.4g}")
+                row.update(estimate=est, p_value=self.u_p if stat == "U" else np.nan,
+                           df=2 if stat == "U" else np.nan, n_used=n_fit, method=method)
             elif stat == "Spiegelhalter z":
                 row.update(estimate=self.spiegelhalter_z, p_value=self.spiegelhalter_p, n_used=self.n,
                            method=_DESCRIPTIONS[stat])
@@ -448,13 +491,15 @@ class ValProbResult(ResultMixin):
     def to_row(self) -> dict:
         """The statistics as one flat record (one row of a cohort x model table).
 
-        Keys: n, n_events, n_excluded_0_1, dxy, c_index, r2, brier, citl (+ _low, _high, _p),
+        Keys: n, n_events, n_excluded_0_1, dxy, c_index, r2, d, d_chi2, u, u_chi2, u_p, q, brier,
+        citl (+ _low, _high, _p),
         intercept (+ _low, _high, _p), slope (+ _low, _high, _p), emax, e90, eavg,
         spiegelhalter_z, spiegelhalter_p, hl_chi2, hl_df, hl_p, hl_groups, hl_grouping,
         not_computable ("statistic: reason; ..." or "").
         """
         row = {"n": self.n, "n_events": self.n_events, "n_excluded_0_1": self.n_excluded,
-               "dxy": self.dxy, "c_index": self.c_index, "r2": self.r2, "brier": self.brier}
+               "dxy": self.dxy, "c_index": self.c_index, "r2": self.r2, "d": self.d, "d_chi2": self.d_chi2,
+               "u": self.u, "u_chi2": self.u_chi2, "u_p": self.u_p, "q": self.q, "brier": self.brier}
         for key, name in (("citl", "calibration-in-the-large"), ("intercept", "intercept"),
                           ("slope", "slope")):
             r = self.recalibration.loc[name]
@@ -482,7 +527,7 @@ def val_prob(y_true, proba, *, g: int = 10, level: float = 0.95, name: str = "mo
     ``Dxy``/``C`` are the exact rank statistics on all cases (``val.prob`` takes them from
     ``lrm.fit``, which bins probabilities into 1/5000-wide cells and drops p in {0, 1}), and the
     intercept/slope are the converged maximum-likelihood values (R's ``glm``), not ``lrm.fit``'s
-    stop at its default tolerance. val.prob's D, U and Q indexes are not computed.
+    stop at its default tolerance (so are D, U and Q, which use that fit).
 
     Parameters
     ----------
@@ -538,12 +583,20 @@ def _val_prob(y, p, recal: pd.DataFrame, *, g: int, level: float, name: str) -> 
     hl = hosmer_lemeshow(y, p, g=g)
     if not hl.computable:
         reasons["Hosmer-Lemeshow chi2"] = hl.reason
+    duq = {}
+    if recal.loc["slope", "computable"] and recal.loc["intercept", "computable"]:
+        wrong = bool(np.any((p == 0) & (y == 1)) or np.any((p == 1) & (y == 0)))
+        duq = _d_u_q(y[keep], _logit(p[keep]), float(recal.loc["intercept", "estimate"]),
+                     float(recal.loc["slope", "estimate"]), certain_and_wrong=wrong)
+    else:
+        for stat in ("D", "U", "Q"):
+            reasons[stat] = "needs the recalibration fit: " + recal.loc["slope", "reason"]
     return ValProbResult(
         n=len(y), n_events=int(y.sum()), n_excluded=int((~keep).sum()), dxy=2 * c - 1, c_index=c,
         r2=r2, brier=float(np.mean((p - y) ** 2)), emax=float(err.max()),
         e90=float(np.quantile(err, 0.9)), eavg=float(err.mean()), spiegelhalter_z=zs,
         spiegelhalter_p=zp, recalibration=recal, hosmer_lemeshow=hl, level=level, name=name,
-        reasons=reasons)
+        reasons=reasons, **duq)
 
 
 # --- curve + statistics for plotting ----------------------------------------------------------------

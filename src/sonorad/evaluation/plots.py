@@ -132,7 +132,7 @@ def _fmt(v) -> str:
 
 def plot_nomogram(nomogram, *, probabilities=(0.01, 0.05, 0.1, 0.25, 0.5, 0.75,
                                              0.9, 0.95, 0.99),
-                  n_ticks: int = 6, title: str | None = None):
+                  n_ticks: int = 6, title: str | None = None, labels: dict | None = None):
     """Publication-style nomogram: a points scale, one scale per predictor, total points and
     predicted probability.
 
@@ -145,13 +145,17 @@ def plot_nomogram(nomogram, *, probabilities=(0.01, 0.05, 0.1, 0.25, 0.5, 0.75,
         dropped).
     n_ticks : int
         Approximate number of ticks per numeric predictor.
+    labels : dict or None
+        Predictor name -> the label drawn for it (e.g. the study file's ``description``).
     """
     from matplotlib.ticker import MaxNLocator
+
+    names = dict(labels or {})
 
     # a predictor the model gives no weight (dropped by a selection step) scores 0 points for
     # every value; it is named in a footnote instead of drawn as a zero-length scale
     axes = [a for a in nomogram.axes if np.ptp(a.contrib) > 0]
-    unused = [a.name for a in nomogram.axes if np.ptp(a.contrib) == 0]
+    unused = [names.get(a.name, a.name) for a in nomogram.axes if np.ptp(a.contrib) == 0]
     rows = len(axes) + 3 + (1 if unused else 0)
     fig, ax = _new_axes((8, 0.65 * rows + 0.8))
     ax.set_xlim(-28, 104)
@@ -163,7 +167,7 @@ def plot_nomogram(nomogram, *, probabilities=(0.01, 0.05, 0.1, 0.25, 0.5, 0.75,
     _ticks(ax, y, np.arange(0, 101, 10), [str(v) for v in range(0, 101, 10)], up=True)
     for a in axes:
         y -= 1
-        ax.text(-27, y, a.name, ha="left", va="center", fontsize=9)
+        ax.text(-27, y, names.get(a.name, a.name), ha="left", va="center", fontsize=9)
         if a.kind == "categorical":
             xs = nomogram.points_scale(a.name, a.values)
             labels = [_fmt(v) for v in a.values]

@@ -7,6 +7,7 @@ saved under ``figures/`` as PNG and SVG at 300 dpi and embedded in ``report.html
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -546,7 +547,8 @@ def _nomogram(report, figs, run) -> None:
         report.add_text("nomogram", "No nomogram: " + _why(run, "nomogram", "the design names no logistic model"))
         return
     name = run.explanations.nomogram_model
-    figs.add("nomogram", plot_nomogram(nomo, title=f"Nomogram ({name})"), "nomogram",
+    labels = {a.name: _label(run, a.name) for a in nomo.axes}
+    figs.add("nomogram", plot_nomogram(nomo, title=f"Nomogram ({name})", labels=labels), "nomogram",
              f"Nomogram of {name}: read each predictor's points, add them, and read the probability off the "
              "total-points scale")
 
@@ -564,6 +566,7 @@ def _shap(report, figs, run) -> None:
         report.add_text("shap", "No SHAP values: " + _why(run, "shap", "not computed"))
         return
     name = run.chosen_model
+    result = replace(result, feature_names=[_label(run, f) for f in result.feature_names])
     report.add_text("shap", f"SHAP values of {name} (the model chosen by training CV AUC) on {len(result.case_ids)} "
                             f"cases of the {_COHORT_TITLES[run.primary]}, in its selected-feature space "
                             f"({result.explainer} explainer).")

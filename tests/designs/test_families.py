@@ -217,3 +217,17 @@ def test_fits_on_two_workers_give_the_one_worker_numbers():
     with parallel_config(n_jobs=2):
         two = Study1Family(**kwargs).fit(tr, ytr, groups=ptr).predict_proba(ex)
     pd.testing.assert_frame_equal(one, two, check_exact=True)
+
+
+def test_the_mlp_iteration_cap_is_not_reported_as_a_convergence_failure():
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    cohort = make_study1_cohort(n_patients=100, n_radiomics=20, n_deep=20, seed=5)
+    tr, ex, ytr, yex, ptr, ctr, cex = split(*cohort)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Study1Family(models=["mlp"], clinical_variables=CLINICAL, us_variables=US, cv=3, random_state=0,
+                     **SMALL).fit(tr, ytr, groups=ptr)
+    assert not [w for w in caught if issubclass(w.category, ConvergenceWarning) and "lbfgs" in str(w.message)]

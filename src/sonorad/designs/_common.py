@@ -8,9 +8,12 @@ steps are identical across models and hyperparameters, so the Pipelines cache th
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
@@ -162,9 +165,12 @@ def _fit_zoo(front_steps, X, y, groups, fit_params, *, models, cv, n_iter, class
     for name in models:
         model = get_model(name, random_state=random_state, class_weight=class_weight, resample=resample)
         pipe = Pipeline([*[(n, clone(s)) for n, s in front_steps], ("model", model)], memory=memory)
-        search = tune_pipeline(pipe, search_space(name, model, prefix="model__"), X, y, groups, cv=cv,
-                               random_state=random_state, n_iter=n_iter, fit_params=fit_params,
-                               n_jobs=n_jobs)
+        with warnings.catch_warnings():  # scikit-learn hands the filters on to its joblib workers
+            if name == "mlp":  # its 300-iteration cap is deliberate early stopping (sonorad.models._mlp)
+                warnings.simplefilter("ignore", ConvergenceWarning)
+            search = tune_pipeline(pipe, search_space(name, model, prefix="model__"), X, y, groups, cv=cv,
+                                   random_state=random_state, n_iter=n_iter, fit_params=fit_params,
+                                   n_jobs=n_jobs)
         best = search.best_estimator_
         best.set_params(memory=None)
         for _, step in best.steps:

@@ -1,0 +1,269 @@
+"""Site-robust candidates, chosen by leave-one-scanner-out inside BUS-BRA, then BrEaST once.
+
+    python benchmarks/breast_us/generalization.py [--jobs 2] [--inner 3]
+
+Every candidate set below was fixed before BrEaST was looked at; each candidate is scored on
+BrEaST exactly once and every one is reported (``GENERALIZATION.md``). Inside BUS-BRA the honest
+proxy for a new site is leave-one-scanner-out (LOSO): fit on three scanners, score the fourth.
+Candidates are judged by their worst scanner as well as by the pooled LOSO AUC.
+
+Base scores (sonorad's own estimators, defaults unchanged), fitted on the training rows only:
+
+- ``rad``: today's Rad-score (:class:`sonorad.scores.RadScore`, 929 PyRadiomics features);
+- ``rad_stable``: the same Rad-score on the features whose between-scanner share of variance
+  (eta squared of scanner, computed on the training rows) is at most ``tau``; ``tau`` is chosen by
+  LOSO among the values of ``TAUS`` (the cross-site analogue of the ICC filter);
+- ``dl``: today's DL-score (:class:`sonorad.scores.DLScore`, 1280 frozen EfficientNet-Lite0 features).
+
+Stacks (logistic regression on out-of-fold base scores, ``--inner`` patient-grouped folds; the
+stack is fitted on the out-of-fold values and applied to base scores refitted on all rows):
+
+- image only: ``rad``, ``rad_stable``, ``rad + dl``, ``rad_stable + dl``, ``rank(rad) + rank(dl)``
+  (scores mapped to their training-cohort percentile first);
+- with coarse BI-RADS: the simplest stack a user could hand-build, ``birads + dl`` (logistic
+  regression over BI-RADS and a LASSO DL-score of frozen Lite0), ``birads + rad + dl`` and
+  ``birads + rad_stable + dl``.
+
+Writes ``benchmarks/_work/breast_us/generalization.csv`` and ``benchmarks/breast_us/GENERALIZATION.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from sonorad.evaluation import calibration_intercept_slope, delong_test, roc_auc_ci
+from sonorad.scores import DLScore, RadScore
+from sonorad.selection import make_grouped_cv
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE.parents[0] / "_work" / "breast_us"
+FEATURES = WORK / "results" / "study1" / "features"
+SEED = 0
+TAUS = (0.02, 0.05, 0.10)
+STACKS = {  # name -> (base scores, with BI-RADS, rank inputs)
+    "rad": (("rad",), False, False),
+    "rad_stable": (("rad_stable",), False, False),
+    "rad + dl": (("rad", "dl"), False, False),
+    "rad_stable + dl": (("rad_stable", "dl"), False, False),
+    "rank(rad) + rank(dl)": (("rad", "dl"), False, True),
+    "birads + dl (simple stack)": (("dl",), True, False),
+    "birads + rad + dl": (("rad", "dl"), True, False),
+    "birads + rad_stable + dl": (("rad_stable", "dl"), True, False),
+}
+
+
+class ScannerStableFilter(TransformerMixin, BaseEstimator):
+    """Keep features whose share of variance explained by the scanner (eta squared) is <= ``tau``.
+
+    Fitted on training rows only: ``fit(X, y, centers=...)``.
+    """
+
+    def __init__(self, tau: float = 0.05):
+        self.tau = tau
+
+    def fit(self, X, y=None, centers=None):
+        X = pd.DataFrame(X)
+        c = pd.Series(np.asarray(centers), index=X.index)
+        grand = X.mean()
+        between = sum((c == k).sum() * (X[c == k].mean() - grand) ** 2 for k in c.unique())
+        total = ((X - grand) ** 2).sum()
+        self.eta2_ = (between / total.replace(0, np.nan)).fillna(1.0)
+        self.columns_ = list(self.eta2_.index[self.eta2_ <= self.tau])
+        if not self.columns_:
+            self.columns_ = [self.eta2_.idxmin()]
+        return self
+
+    def transform(self, X):
+        return pd.DataFrame(X)[self.columns_]
+
+
+def base_model(kind: str, tau: float | None = None):
+    if kind == "dl":
+        return Pipeline([("score", DLScore(random_state=SEED))])
+    if kind == "rad_stable":
+        return Pipeline([("stable", ScannerStableFilter(tau)), ("score", RadScore(random_state=SEED))])
+    return Pipeline([("score", RadScore(random_state=SEED))])
+
+
+def fit_base(kind, tau, X, y, groups, centers):
+    params = {"score__groups": groups}
+    if kind == "rad_stable":
+        params["stable__centers"] = centers
+    return base_model(kind, tau).fit(X, y, **params)
+
+
+def base_scores(kind, tau, X, y, groups, centers, X_new, inner, jobs):
+    """Out-of-fold scores on the training rows and scores of ``X_new`` from the full fit."""
+    folds = make_grouped_cv(inner, y, groups, random_state=SEED)
+    rows = [tr for tr, _ in folds] + [np.arange(len(y))]
+    fits = Parallel(n_jobs=jobs)(delayed(fit_base)(kind, tau, X.iloc[r], y[r], groups[r], centers[r]) for r in rows)
+    oof = np.empty(len(y))
+    for model, (_, te) in zip(fits[:-1], folds):
+        oof[te] = model.decision_function(X.iloc[te])
+    return oof, fits[-1].decision_function(X_new)
+
+
+def stack_predict(spec, oof: dict, new: dict, birads_tr, birads_new, y):
+    kinds, with_birads, rank = spec
+    tr = np.column_stack([oof[k] for k in kinds])
+    te = np.column_stack([new[k] for k in kinds])
+    if rank:  # each score as its training-cohort percentile
+        te = np.column_stack([np.searchsorted(np.sort(tr[:, j]), te[:, j]) / len(tr) for j in range(tr.shape[1])])
+        tr = np.column_stack([pd.Series(tr[:, j]).rank(pct=True).to_numpy() for j in range(tr.shape[1])])
+    if with_birads:
+        tr, te = np.column_stack([birads_tr, tr]), np.column_stack([birads_new, te])
+    model = LogisticRegression(C=1e6, max_iter=10000).fit(tr, y)
+    return model.predict_proba(te)[:, 1]
+
+
+def load():
+    cases = pd.read_csv(WORK / "external" / "cases.csv", dtype={"case_id": str, "patient_id": str}).set_index("case_id")
+    tables = {"rad": pd.read_parquet(FEATURES / "radiomics.parquet"),
+              "dl": pd.read_parquet(FEATURES / "deep_efficientnet_lite0.parquet")}
+    ids = cases.index.intersection(tables["rad"].index).intersection(tables["dl"].index)
+    return cases.loc[ids], {k: v.loc[ids] for k, v in tables.items()}
+
+
+def evaluate_split(cases, tables, train, test, taus, inner, jobs):
+    """Every stack fitted on ``train`` rows: ``{tau: {stack: P(malignant) of the test rows}}``."""
+    y = cases.loc[train, "label"].astype(int).to_numpy()
+    groups = cases.loc[train, "patient_id"].astype(str).to_numpy()
+    centers = cases.loc[train, "center"].astype(str).to_numpy()
+    oof, new = {}, {}
+    for kind, tau in [("rad", None), ("dl", None), *(("rad_stable", t) for t in taus)]:
+        X = tables["dl" if kind == "dl" else "rad"]
+        oof[kind, tau], new[kind, tau] = base_scores(kind, tau, X.loc[train], y, groups, centers, X.loc[test],
+                                                     inner, jobs)
+    b_tr = cases.loc[train, "birads"].astype(float).to_numpy()
+    b_te = cases.loc[test, "birads"].astype(float).to_numpy()
+    out = {}
+    for tau in taus:
+        o = {k: oof[k, tau if k == "rad_stable" else None] for k in ("rad", "dl", "rad_stable")}
+        n = {k: new[k, tau if k == "rad_stable" else None] for k in ("rad", "dl", "rad_stable")}
+        out[tau] = {name: stack_predict(spec, o, n, b_tr, b_te, y) for name, spec in STACKS.items()}
+    return out
+
+
+def loso(cases, tables, taus, inner, jobs):
+    """Leave-one-scanner-out inside BUS-BRA: pooled and per-scanner AUC of every stack and tau."""
+    bus = cases[cases["center"] != "PL-Warsaw"]
+    y = bus["label"].astype(int)
+    preds = {(tau, name): pd.Series(np.nan, index=bus.index) for tau in taus for name in STACKS}
+    for scanner in sorted(bus["center"].unique()):
+        t0 = time.perf_counter()
+        test = bus.index[bus["center"] == scanner]
+        train = bus.index[bus["center"] != scanner]
+        for tau, stacks in evaluate_split(cases, tables, train, test, taus, inner, jobs).items():
+            for name, p in stacks.items():
+                preds[tau, name].loc[test] = p
+        print(f"  LOSO {scanner}: {time.perf_counter() - t0:.0f} s", flush=True)
+    rows = []
+    for (tau, name), p in preds.items():
+        per = {s: roc_auc_ci(y[bus["center"] == s].to_numpy(), p[bus["center"] == s].to_numpy()).auc
+               for s in sorted(bus["center"].unique())}
+        rows.append({"candidate": name, "tau": tau, "loso_pooled_auc": roc_auc_ci(y.to_numpy(), p.to_numpy()).auc,
+                     "loso_worst_auc": min(per.values()), **{f"loso_{s}": v for s, v in per.items()}})
+    return pd.DataFrame(rows)
+
+
+def todays_models(test) -> dict:
+    """Today's sonorad models on BrEaST from the benchmark runs: the RadiomicsDL family's and the study-1
+    design's model chosen by training CV AUC (``run_all.py`` must have run)."""
+    out = {}
+    for key, run, prefix in (("image", "study2", "radiomics_dl/"), ("birads", "study1", "")):
+        m = pd.read_csv(WORK / "results" / run / "tables" / "metrics.csv")
+        e = m[(m["cohort"] == "external") & m["model"].str.startswith(prefix)].dropna(subset=["train_cv_auc"])
+        model = e.sort_values("train_cv_auc", ascending=False).iloc[0]["model"]
+        p = pd.read_csv(WORK / "results" / run / "tables" / "predictions.csv", dtype={"case_id": str})
+        p = p[(p["cohort"] == "external") & (p["model"] == model)].set_index("case_id")["probability"]
+        out[key] = (f"{run}: {model}", p.loc[test].to_numpy())
+    return out
+
+
+def markdown(out: pd.DataFrame, grid: pd.DataFrame, tau: float, today: dict, seconds: float) -> str:
+    def ci(a, lo, hi):
+        return f"{a:.3f} ({lo:.3f}-{hi:.3f})"
+
+    scanners = [c for c in out.columns if c.startswith("loso_") and c not in ("loso_pooled_auc", "loso_worst_auc")]
+    header = (["candidate", "LOSO pooled AUC", "LOSO worst scanner", *(c[5:] for c in scanners),
+               "BrEaST AUC (95% CI)", "vs today: diff, p", "vs simple stack: diff, p", "vs fine BI-RADS: diff, p",
+               "slope", "intercept"])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, r in out.iterrows():
+        lines.append(f"| {r.candidate} | {r.loso_pooled_auc:.3f} | {r.loso_worst_auc:.3f} | "
+                     + " | ".join(f"{r[c]:.3f}" for c in scanners)
+                     + f" | {ci(r.breast_auc, r.breast_low, r.breast_high)} | {r.vs_today_diff:+.3f}, {r.vs_today_p:.2g} "
+                     f"| {r.vs_simple_diff:+.3f}, {r.vs_simple_p:.2g} | {r.vs_fine_birads_diff:+.3f}, "
+                     f"{r.vs_fine_birads_p:.2g} | {r.slope:.2f} | {r.intercept:.2f} |")
+    taus = grid[grid["candidate"] == "rad_stable"][["tau", "loso_pooled_auc", "loso_worst_auc"]]
+    tau_lines = ["| tau | LOSO pooled AUC | LOSO worst scanner |", "|---|---|---|"] + [
+        f"| {r.tau} | {r.loso_pooled_auc:.3f} | {r.loso_worst_auc:.3f} |" for r in taus.itertuples()]
+    return "\n".join([
+        "# Generalization: candidates chosen inside BUS-BRA, evaluated once on BrEaST", "",
+        "`python benchmarks/breast_us/generalization.py` (after `run_all.py`; " + f"{seconds / 60:.0f} min on 2 cores). "
+        "Every candidate below was fixed before BrEaST was looked at and each was scored on BrEaST once; "
+        "all are listed. LOSO = leave-one-scanner-out inside BUS-BRA (fit on three scanners, score the fourth). "
+        "'today' is the sonorad model of the same kind from the benchmark runs: image-only rows against "
+        f"{today['image'][0]}, BI-RADS rows against {today['birads'][0]} (paired DeLong, the same 252 lesions). "
+        "'simple stack': logistic regression over coarse BI-RADS and a LASSO DL-score of frozen Lite0 "
+        "features. 'fine BI-RADS': the Polish radiologists' 4a/4b/4c grading (0.930), which no model sees.", "",
+        f"Scanner-stable filter: features whose scanner share of variance (eta squared, training rows) is at most "
+        f"tau; tau = {tau} chosen by the worst-scanner LOSO AUC of the stable Rad-score:", "", *tau_lines, "",
+        *lines, ""])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--inner", type=int, default=3, help="patient-grouped folds of the out-of-fold base scores")
+    args = parser.parse_args()
+    cases, tables = load()
+    t0 = time.perf_counter()
+    # 1. tau of the scanner-stable filter: by the worst-scanner LOSO AUC of the stable Rad-score
+    grid = loso(cases, tables, TAUS, args.inner, args.jobs)
+    stable = grid[grid["candidate"] == "rad_stable"]
+    print(stable.to_string(index=False), flush=True)
+    tau = float(stable.sort_values(["loso_worst_auc", "loso_pooled_auc"], ascending=False).iloc[0]["tau"])
+    chosen = grid[grid["tau"] == tau].set_index("candidate")
+    # 2. BrEaST, once per candidate, with everything fitted on all of BUS-BRA
+    train = cases.index[cases["center"] != "PL-Warsaw"]
+    test = cases.index[cases["center"] == "PL-Warsaw"]
+    preds = evaluate_split(cases, tables, train, test, [tau], args.inner, args.jobs)[tau]
+    y = cases.loc[test, "label"].astype(int).to_numpy()
+    today = todays_models(test)
+    rows = []
+    for name, p in preds.items():
+        a = roc_auc_ci(y, p)
+        d = delong_test(y, p, today["birads" if STACKS[name][1] else "image"][1])
+        cal = calibration_intercept_slope(y, p)
+        fine = delong_test(y, p, cases.loc[test, "birads_fine"].astype(float).to_numpy())
+        simple = delong_test(y, p, preds["birads + dl (simple stack)"])
+        rows.append({"candidate": name, **chosen.loc[name].to_dict(), "breast_auc": a.auc, "breast_low": a.low,
+                     "breast_high": a.high, "vs_today_diff": d.difference, "vs_today_p": d.p_value,
+                     "vs_simple_diff": simple.difference, "vs_simple_p": simple.p_value,
+                     "vs_fine_birads_diff": fine.difference, "vs_fine_birads_p": fine.p_value,
+                     "slope": float(cal.loc["slope", "estimate"]), "intercept": float(cal.loc["intercept", "estimate"])})
+    out = pd.DataFrame(rows)
+    out["tau"] = tau
+    WORK.mkdir(parents=True, exist_ok=True)
+    out.to_csv(WORK / "generalization.csv", index=False)
+    grid.to_csv(WORK / "generalization_tau_grid.csv", index=False)
+    print(out.to_string(index=False))
+    seconds = time.perf_counter() - t0
+    notes = HERE / "generalization_notes.md"  # the reading of the numbers, kept by hand
+    (HERE / "GENERALIZATION.md").write_text(markdown(out, grid, tau, today, seconds)
+                                            + ("\n" + notes.read_text() if notes.exists() else ""))
+    print(f"total {seconds:.0f} s; written {HERE / 'GENERALIZATION.md'}")
+
+
+if __name__ == "__main__":
+    main()

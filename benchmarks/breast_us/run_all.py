@@ -337,7 +337,7 @@ def _study2_cost_section() -> str:
             f"Ratio now / before: {cost['wall_s'] / before['wall_s']:.2f}. "
             "Where the time went (`python benchmarks/breast_us/profile_study2.py`): the LASSO paths of the "
             "imaging selections (6 per family per fit: 5 tuning folds and all cases) and the MLP's 3000 "
-            "L-BFGS iterations were nine tenths of the fit. Changes: every piece of a fit runs on both "
+            "L-BFGS iterations were more than four fifths of the fit. Changes: every piece of a fit runs on both "
             "cores; the Combined family reuses the RadiomicsDL selection (same columns, same rows); the MLP "
             "stops at 300 iterations. The families' chosen models and external AUCs:\n\n"
             + _table(pd.DataFrame(rows)))

@@ -10,6 +10,8 @@ pyplot; pyplot is switched to Agg when it has not been imported yet, and the cal
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 __all__ = ["plot_roc", "plot_calibration", "plot_decision_curve", "plot_nomogram",
@@ -167,7 +169,8 @@ def plot_nomogram(nomogram, *, probabilities=(0.01, 0.05, 0.1, 0.25, 0.5, 0.75,
     _ticks(ax, y, np.arange(0, 101, 10), [str(v) for v in range(0, 101, 10)], up=True)
     for a in axes:
         y -= 1
-        ax.text(-27, y, names.get(a.name, a.name), ha="left", va="center", fontsize=9)
+        label = textwrap.fill(names.get(a.name, a.name), 30)  # a long description wraps in the label column
+        ax.text(-27, y, label, ha="left", va="center", fontsize=9 if "\n" not in label else 7, linespacing=1.0)
         if a.kind == "categorical":
             xs = nomogram.points_scale(a.name, a.values)
             labels = [_fmt(v) for v in a.values]

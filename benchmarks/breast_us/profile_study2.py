@@ -52,6 +52,8 @@ def main() -> None:
     parser.add_argument("--study", default=str(HERE / "bus_bra_to_breast_study2.yaml"))
     parser.add_argument("--jobs", type=int, default=1, help="n_jobs of each grid search")
     parser.add_argument("--out", default=None, help="write the timings as CSV here")
+    parser.add_argument("--mlp-iterations", default=None,
+                        help="comma-separated L-BFGS caps: also tune the MLP at each (e.g. 3000,300)")
     args = parser.parse_args()
 
     from sklearn.pipeline import Pipeline
@@ -92,6 +94,16 @@ def main() -> None:
                          "candidates": len(search.cv_results_["params"]),
                          "cv_auc": round(float(search.best_score_), 4)})
             print(f"  {name}: {seconds:.1f} s ({len(search.cv_results_['params'])} candidates)", flush=True)
+        for cap in ([int(v) for v in args.mlp_iterations.split(",")] if args.mlp_iterations else []):
+            model = get_model("mlp", random_state=engine.random_state).set_params(clf__max_iter=cap)
+            t0 = time.perf_counter()
+            search = tune_pipeline(model, search_space("mlp", model), selected, y.to_numpy(), groups.to_numpy(),
+                                   cv=engine.cv, random_state=engine.random_state, n_jobs=args.jobs)
+            rows.append({"family": family, "part": f"tuning: mlp, max_iter={cap}",
+                         "seconds": round(time.perf_counter() - t0, 2),
+                         "candidates": len(search.cv_results_["params"]), "cv_auc": round(float(search.best_score_), 4),
+                         "best": str(search.best_params_)})
+            print(f"  mlp at {cap} iterations: {rows[-1]['seconds']} s, CV AUC {rows[-1]['cv_auc']}", flush=True)
     frame = pd.DataFrame(rows)
     frame = frame[frame["seconds"].notna()]
     print(frame.to_string(index=False))

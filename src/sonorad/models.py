@@ -208,7 +208,8 @@ def _mlp(rs):
     # selected features the training loss keeps falling long after the validation AUC has settled
     # (the net interpolates), so 300 iterations act as early stopping: on the real benchmark's 91
     # DL-family features the tuning CV AUC is 0.8865 at 300 and 0.8827 at 3000 iterations, with
-    # the same best candidate, for a tenth of the time (benchmarks/breast_us/RESULTS.md, cost).
+    # the same best candidate, for a tenth of the time (benchmarks/breast_us/profile_study2.py
+    # --mlp-iterations 3000,300).
     return MLPClassifier(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=300, random_state=rs)
 
 

@@ -557,7 +557,7 @@ class LassoSelector(_Selector):
         from joblib import Parallel, delayed
 
         paths = Parallel()(delayed(self._path)(X[rows], yf[rows], lambdas)
-                           for rows in [*(tr for tr, _ in folds), np.arange(len(yf))])
+                           for rows in [*(tr for tr, _ in folds), slice(None)])  # slice: no copy of X
         losses = np.full((len(folds), len(lambdas)), np.nan)
         for f, (_, te) in enumerate(folds):
             for k, (coef, b0) in enumerate(paths[f]):

@@ -202,7 +202,7 @@ class Study1Family(BaseEstimator):
             # enclosing joblib configuration (one process when there is none)
             *fits, full = Parallel()(
                 delayed(_fit_score)(clone(pipe), X.iloc[rows], y.iloc[rows], None if g is None else g[rows])
-                for rows in [*(tr for tr, _ in folds), np.arange(len(index))])
+                for rows in [*(tr for tr, _ in folds), slice(None)])  # slice: no copy of X
             for fold, (_, te) in zip(fits, folds):
                 values[te] = fold.decision_function(X.iloc[te])
             oof[kind] = values

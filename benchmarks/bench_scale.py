@@ -232,19 +232,26 @@ def report(paths: list[Path]) -> str:
         one = by.get((n, "dask1")) or by[(n, "local1")]
         null = by.get((n, "null"))
         if null:
+            from sonorad.features.extract import cluster_batch_size
+
             c = one["s_per_image"]
             h = null["hash_s"] / n
-            o = null["loop_s"] / n
+            b2, b32 = cluster_batch_size(n, 2), cluster_batch_size(n, 32)
+            o = null["loop_s"] / -(-n // b2)  # per task: the null run sent n / b2 batches
             fixed = null["wall_s"] - null["hash_s"] - null["loop_s"]
-            t32 = fixed + n * (h + max(c / 32, o))
+            tasks32 = -(-n // b32)
+            t32 = fixed + n * h + max(n * c / 32, tasks32 * o)
             lines.append(
                 f"\nExtrapolation to 32 workers at {n} images, from the {one['run']} run and the null-task run: "
                 f"compute c = {c:.4f} s/image; driver start-up (imports, connecting) {fixed:.1f} s; cache keys "
-                f"h = {h:.4f} s/image (the driver hashes every file, serially); per-task overhead "
-                f"o = {o:.4f} s/task (read and ship the files, schedule, write the copies on the worker, "
-                f"return; 2 workers). With W workers a run takes about start-up + n * (h + max(c / W, o)); "
-                f"for W = 32: {fixed:.1f} + {n} * ({h:.4f} + max({c / 32:.4f}, {o:.4f})) = **{t32:.0f} s** "
-                f"({n / t32:.1f} images/s). Workers stop helping once c / W < o, at W = c / o = {c / o:.0f}.")
+                f"h = {h:.5f} s/image (the driver hashes every file, serially); per-task overhead "
+                f"o = {o:.4f} s/task, measured with 2 workers and {b2} cases per task (read and ship the files, "
+                f"schedule, write the copies on the worker, return; all of it counted per task, although the "
+                f"file reading and writing is per case: an upper bound for smaller tasks). With W worker "
+                f"threads a task holds b(W) cases (`cluster_batch_size`: {b32} at W = 32), and a run takes about "
+                f"start-up + n * h + max(n * c / W, n / b(W) * o); for W = 32: {fixed:.1f} + {n} * {h:.5f} + "
+                f"max({n * c / 32:.1f}, {tasks32} * {o:.4f}) = **{t32:.0f} s** ({n / t32:.1f} images/s). "
+                f"Workers stop helping once the compute n * c / W falls below the driver's n / b(W) * o.")
     return "\n".join(lines)
 
 

@@ -281,6 +281,26 @@ def test_driver_holds_at_most_a_window_of_inputs(dask_cluster):
     assert max(in_flight for _, in_flight in seen) <= 5
 
 
+def test_the_driver_keeps_no_copy_of_the_inputs_it_has_sent(dask_cluster):
+    import gc
+    import tracemalloc
+
+    def inputs():  # 300 distinct inputs of 100 kB: 30 MB sent in all
+        for i in range(300):
+            yield (bytes([i % 256]) * 100_000,)
+
+    with use_cluster(dask_cluster.address) as cluster:
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            cluster.map_unordered(len, inputs(), lambda n: None, window=4)
+            gc.collect()
+            kept = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+    assert kept < 3_000_000, f"{kept / 1e6:.1f} MB of sent inputs still held by the driver"
+
+
 # ---------------------------------------------------------------------------------------------
 # extraction on the cluster
 # ---------------------------------------------------------------------------------------------
@@ -295,7 +315,7 @@ def test_extract_on_the_cluster_gives_the_local_table(cohort, local_extraction, 
     assert f"32 computed on the Dask cluster at {dask_cluster.address}" in done.stdout
     pd.testing.assert_frame_equal(pd.read_parquet(out / "radiomics.parquet"), local_extraction, check_exact=True)
     assert len(cache_entries(out / ".cache")) == 32
-    assert "in_cluster_worker" in dask_cluster.task_prefixes()
+    assert "in_cluster_batch" in dask_cluster.task_prefixes()
     again = sonorad("extract", cases, "--out", out, "--params", params, "--quiet", "--scheduler", dask_cluster.address)
     assert "32 from cache, 0 computed" in again.stdout
 
@@ -343,27 +363,57 @@ def test_a_worker_killed_mid_extraction_loses_nothing(own_cluster, tmp_path, loc
 
 
 @pytest.mark.slow
-def test_a_case_that_kills_its_workers_becomes_a_failure_and_the_others_go_on(tmp_path, cohort):
+def test_an_externally_killed_worker_costs_no_case_even_without_retries(tmp_path, cohort, local_extraction):
     cases, params = cohort
-    # no retries allowed: the task running on the killed worker counts as a case that kills workers
+    # no retries allowed: the batch running on the killed worker is cut into single cases, which
+    # then run on the other worker; a kill from outside is not the cases' fault
     cluster = LocalDask(tmp_path / "dask", scheduler_env={"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"})
     out = tmp_path / "out"
     proc = start_sonorad("extract", cases, "--out", out, "--params", params, "--quiet", "--scheduler", cluster.address)
     try:
         wait_for_entries(out / ".cache", 4, proc)
+        at_kill = len(cache_entries(out / ".cache"))
         cluster.workers[0].send_signal(signal.SIGKILL)
-        _, stderr = proc.communicate(timeout=90)
+        stdout, stderr = proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=10)
         cluster.close()
     assert proc.returncode == 0, stderr
-    failures = pd.read_csv(out / "failures.csv")
-    assert len(failures) >= 1 and failures["error"].str.contains("every worker that extracted this case died").all()
-    features = pd.read_parquet(out / "radiomics.parquet")
-    assert len(features) + len(failures) == 32 and not set(features.index) & set(failures["case_id"])
-    assert len(cache_entries(out / ".cache")) == len(features)
+    assert at_kill < 32 and "32 of 32 cases extracted" in stdout and "0 failed" in stdout
+    assert len(cache_entries(out / ".cache")) == 32
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "radiomics.parquet"), local_extraction, check_exact=True)
+
+
+@pytest.mark.slow
+def test_a_case_that_kills_every_worker_fails_alone_and_its_batch_goes_on(tmp_path, monkeypatch):
+    from sonorad.features import extract
+
+    def crash_on_seven(task):  # a local function: pickled by value, so the workers can run it
+        if task == 7:
+            os._exit(1)
+        return {"value": float(task)}, None
+
+    class Bar:
+        def update(self, n):
+            pass
+
+    monkeypatch.setattr(extract, "cluster_batch_size", lambda n, threads: 4)
+    cluster = LocalDask(tmp_path / "dask", n_workers=4,
+                        scheduler_env={"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"})
+    results = {}
+    try:
+        with use_cluster(cluster.address, shared_fs=True) as active:
+            extract._run_on_cluster(active, crash_on_seven, list(range(16)), progress_bar=Bar(),
+                                    on_result=lambda i, r: results.setdefault(i, []).append(r))
+    finally:
+        cluster.close()
+    assert sorted(results) == list(range(16)) and all(len(r) == 1 for r in results.values())  # each once
+    features, failure = results[7][0]
+    assert features is None and "every worker that extracted this case died" in failure["error"]
+    # the other members of 7's batch (4, 5, 6) were rerun one by one and succeeded
+    assert all(results[i][0] == ({"value": float(i)}, None) for i in range(16) if i != 7)
 
 
 @pytest.mark.slow
@@ -440,3 +490,11 @@ def test_icc_on_the_cluster_gives_the_local_table(cohort, dask_cluster, tmp_path
     assert "35 extractions (0 from cache, 35 computed)" in remote.stdout  # 5 cases x (mask + 6 perturbed)
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "remote" / "icc.csv"),
                                   pd.read_csv(tmp_path / "local" / "icc.csv"), check_exact=True)
+
+
+@pytest.mark.parametrize("n_tasks, threads, expected", [(1, 2, 1), (16, 2, 1), (32, 2, 2), (1000, 2, 16),
+                                                          (1000, 32, 4), (100000, 32, 16), (10, 64, 1)])
+def test_batches_hold_about_8_per_thread_and_1_to_16_cases(n_tasks, threads, expected):
+    from sonorad.features.extract import cluster_batch_size
+
+    assert cluster_batch_size(n_tasks, threads) == expected

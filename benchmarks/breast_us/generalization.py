@@ -1,6 +1,6 @@
 """Site-robust candidates, chosen by leave-one-scanner-out inside BUS-BRA, then BrEaST once.
 
-    python benchmarks/breast_us/generalization.py [--jobs 2] [--inner 3]
+    python benchmarks/breast_us/generalization.py [--jobs 2] [--inner 3] [--set inductive|site|standardized]
 
 Every candidate set below was fixed before BrEaST was looked at; each candidate is scored on
 BrEaST exactly once and every one is reported (``GENERALIZATION.md``). Inside BUS-BRA the honest
@@ -24,7 +24,14 @@ stack is fitted on the out-of-fold values and applied to base scores refitted on
   regression over BI-RADS and a LASSO DL-score of frozen Lite0), ``birads + rad + dl`` and
   ``birads + rad_stable + dl``.
 
-Writes ``benchmarks/_work/breast_us/generalization.csv`` and ``benchmarks/breast_us/GENERALIZATION.md``.
+``--set site`` runs the transductive set instead, reported apart: the same Rad-score, rad + dl,
+simple stack and birads + rad + dl, on features z-scored within each site, the new site by its
+own unlabeled images (:func:`site_standardized`), each compared with the same candidate without it.
+``--set standardized`` scores rad, rad + dl and birads + rad + dl with the Rad-score computed on
+ring-standardized images (``standardize_images.py``, then ``sonorad extract``).
+
+Writes ``benchmarks/_work/breast_us/generalization.csv`` (``generalization_site.csv``) and
+``benchmarks/breast_us/GENERALIZATION.md`` from every set run so far.
 """
 
 from __future__ import annotations
@@ -133,13 +140,16 @@ def load():
     return cases.loc[ids], {k: v.loc[ids] for k, v in tables.items()}
 
 
-def evaluate_split(cases, tables, train, test, taus, inner, jobs):
+def evaluate_split(cases, tables, train, test, taus, inner, jobs, stacks=STACKS):
     """Every stack fitted on ``train`` rows: ``{tau: {stack: P(malignant) of the test rows}}``."""
     y = cases.loc[train, "label"].astype(int).to_numpy()
     groups = cases.loc[train, "patient_id"].astype(str).to_numpy()
     centers = cases.loc[train, "center"].astype(str).to_numpy()
+    needed = {kind for spec in stacks.values() for kind in spec[0]}
     oof, new = {}, {}
     for kind, tau in [("rad", None), ("dl", None), *(("rad_stable", t) for t in taus)]:
+        if kind not in needed:
+            continue
         X = tables["dl" if kind == "dl" else "rad"]
         oof[kind, tau], new[kind, tau] = base_scores(kind, tau, X.loc[train], y, groups, centers, X.loc[test],
                                                      inner, jobs)
@@ -147,23 +157,38 @@ def evaluate_split(cases, tables, train, test, taus, inner, jobs):
     b_te = cases.loc[test, "birads"].astype(float).to_numpy()
     out = {}
     for tau in taus:
-        o = {k: oof[k, tau if k == "rad_stable" else None] for k in ("rad", "dl", "rad_stable")}
-        n = {k: new[k, tau if k == "rad_stable" else None] for k in ("rad", "dl", "rad_stable")}
-        out[tau] = {name: stack_predict(spec, o, n, b_tr, b_te, y) for name, spec in STACKS.items()}
+        o = {k: oof[k, tau if k == "rad_stable" else None] for k in needed}
+        n = {k: new[k, tau if k == "rad_stable" else None] for k in needed}
+        out[tau] = {name: stack_predict(spec, o, n, b_tr, b_te, y) for name, spec in stacks.items()}
     return out
 
 
-def loso(cases, tables, taus, inner, jobs):
+def site_standardized(tables: dict, centers: pd.Series) -> dict:
+    """Every feature z-scored within its own site: the transductive option.
+
+    A site's mean and SD come from that site's own rows, features only (no label): for the
+    training scanners these are training rows; for the held-out scanner (LOSO) and for BrEaST
+    they are the new site's unlabeled images, which a deployment has once it has scanned a batch.
+    """
+    out = {}
+    for name, table in tables.items():
+        grouped = table.groupby(centers.loc[table.index])
+        sd = grouped.transform("std").replace(0, np.nan)
+        out[name] = ((table - grouped.transform("mean")) / sd).fillna(0.0)
+    return out
+
+
+def loso(cases, tables, taus, inner, jobs, stacks=STACKS):
     """Leave-one-scanner-out inside BUS-BRA: pooled and per-scanner AUC of every stack and tau."""
     bus = cases[cases["center"] != "PL-Warsaw"]
     y = bus["label"].astype(int)
-    preds = {(tau, name): pd.Series(np.nan, index=bus.index) for tau in taus for name in STACKS}
+    preds = {(tau, name): pd.Series(np.nan, index=bus.index) for tau in taus for name in stacks}
     for scanner in sorted(bus["center"].unique()):
         t0 = time.perf_counter()
         test = bus.index[bus["center"] == scanner]
         train = bus.index[bus["center"] != scanner]
-        for tau, stacks in evaluate_split(cases, tables, train, test, taus, inner, jobs).items():
-            for name, p in stacks.items():
+        for tau, fitted in evaluate_split(cases, tables, train, test, taus, inner, jobs, stacks).items():
+            for name, p in fitted.items():
                 preds[tau, name].loc[test] = p
         print(f"  LOSO {scanner}: {time.perf_counter() - t0:.0f} s", flush=True)
     rows = []
@@ -221,48 +246,139 @@ def markdown(out: pd.DataFrame, grid: pd.DataFrame, tau: float, today: dict, sec
         *lines, ""])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--inner", type=int, default=3, help="patient-grouped folds of the out-of-fold base scores")
-    args = parser.parse_args()
-    cases, tables = load()
-    t0 = time.perf_counter()
-    # 1. tau of the scanner-stable filter: by the worst-scanner LOSO AUC of the stable Rad-score
-    grid = loso(cases, tables, TAUS, args.inner, args.jobs)
-    stable = grid[grid["candidate"] == "rad_stable"]
-    print(stable.to_string(index=False), flush=True)
-    tau = float(stable.sort_values(["loso_worst_auc", "loso_pooled_auc"], ascending=False).iloc[0]["tau"])
-    chosen = grid[grid["tau"] == tau].set_index("candidate")
-    # 2. BrEaST, once per candidate, with everything fitted on all of BUS-BRA
-    train = cases.index[cases["center"] != "PL-Warsaw"]
-    test = cases.index[cases["center"] == "PL-Warsaw"]
-    preds = evaluate_split(cases, tables, train, test, [tau], args.inner, args.jobs)[tau]
+SITE_STACKS = {  # the transductive set: fixed before it was run, each scored on BrEaST once
+    name: STACKS[name] for name in ("rad", "rad + dl", "birads + dl (simple stack)", "birads + rad + dl")
+}
+STANDARDIZED_STACKS = {  # the standardized-image set: the candidates that have a Rad-score
+    name: STACKS[name] for name in ("rad", "rad + dl", "birads + rad + dl")
+}
+
+
+def breast_rows(cases, preds, loso_rows, test, today, reference, plain=None) -> pd.DataFrame:
+    """BrEaST AUC with DeLong CI, paired DeLong against today's model of the same kind, the simple
+    stack and the fine BI-RADS grading, and (``plain``) against the same candidate without the option."""
     y = cases.loc[test, "label"].astype(int).to_numpy()
-    today = todays_models(test)
     rows = []
     for name, p in preds.items():
         a = roc_auc_ci(y, p)
         d = delong_test(y, p, today["birads" if STACKS[name][1] else "image"][1])
         cal = calibration_intercept_slope(y, p)
         fine = delong_test(y, p, cases.loc[test, "birads_fine"].astype(float).to_numpy())
-        simple = delong_test(y, p, preds["birads + dl (simple stack)"])
-        rows.append({"candidate": name, **chosen.loc[name].to_dict(), "breast_auc": a.auc, "breast_low": a.low,
-                     "breast_high": a.high, "vs_today_diff": d.difference, "vs_today_p": d.p_value,
-                     "vs_simple_diff": simple.difference, "vs_simple_p": simple.p_value,
-                     "vs_fine_birads_diff": fine.difference, "vs_fine_birads_p": fine.p_value,
-                     "slope": float(cal.loc["slope", "estimate"]), "intercept": float(cal.loc["intercept", "estimate"])})
-    out = pd.DataFrame(rows)
-    out["tau"] = tau
+        simple = delong_test(y, p, reference)
+        row = {"candidate": name, **loso_rows.loc[name].to_dict(), "breast_auc": a.auc, "breast_low": a.low,
+               "breast_high": a.high, "vs_today_diff": d.difference, "vs_today_p": d.p_value,
+               "vs_simple_diff": simple.difference, "vs_simple_p": simple.p_value,
+               "vs_fine_birads_diff": fine.difference, "vs_fine_birads_p": fine.p_value,
+               "slope": float(cal.loc["slope", "estimate"]), "intercept": float(cal.loc["intercept", "estimate"])}
+        if plain is not None:
+            same = delong_test(y, p, plain[name])
+            row.update({"vs_plain_auc": roc_auc_ci(y, plain[name]).auc, "vs_plain_diff": same.difference,
+                        "vs_plain_p": same.p_value})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+VARIANTS = {  # --set name -> (section title, what was done; the command is added)
+    "site": (
+        "Transductive: per-site standardization with the new site's unlabeled images",
+        "Reported apart from the inductive results above, because it uses the target site's unlabeled "
+        "features: every feature is z-scored within its own site, the training scanners by their own rows, "
+        "the held-out scanner (LOSO) and BrEaST by all of their own images (no label). A deployment has "
+        "this once it has scanned a batch of patients."),
+    "standardized": (
+        "Image standardization before features: gray levels relative to the surrounding tissue",
+        "Each image's gray levels are z-scored by the median and IQR-SD of a ring of tissue around its "
+        "lesion (`standardize_images.py`: that image's own pixels, nothing learnt across cases, so it is "
+        "inductive), then PyRadiomics runs with sonorad's default parameter file. The DL-score keeps the "
+        "original images' frozen Lite0 features."),
+}
+
+
+def markdown_variant(kind: str, out: pd.DataFrame, seconds: float) -> str:
+    title, text = VARIANTS[kind]
+    scanners = [c for c in out.columns if c.startswith("loso_") and c not in ("loso_pooled_auc", "loso_worst_auc")]
+    header = ["candidate", "LOSO pooled AUC", "LOSO worst scanner", *(c[5:] for c in scanners),
+              "BrEaST AUC (95% CI)", "same without: AUC; diff, p", "vs today: diff, p", "vs simple stack: diff, p",
+              "slope", "intercept"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, r in out.iterrows():
+        lines.append(f"| {r.candidate} | {r.loso_pooled_auc:.3f} | {r.loso_worst_auc:.3f} | "
+                     + " | ".join(f"{r[c]:.3f}" for c in scanners)
+                     + f" | {r.breast_auc:.3f} ({r.breast_low:.3f}-{r.breast_high:.3f}) | {r.vs_plain_auc:.3f}; "
+                     f"{r.vs_plain_diff:+.3f}, {r.vs_plain_p:.2g} | {r.vs_today_diff:+.3f}, {r.vs_today_p:.2g} | "
+                     f"{r.vs_simple_diff:+.3f}, {r.vs_simple_p:.2g} | {r.slope:.2f} | {r.intercept:.2f} |")
+    return "\n".join([
+        f"## {title}", "",
+        f"`python benchmarks/breast_us/generalization.py --set {kind}` ({seconds / 60:.0f} min on 2 cores). "
+        + text + " The candidate set was fixed before the run; each candidate was scored on BrEaST once. "
+        "'same without' is the identical candidate on the unchanged features (paired DeLong); 'simple "
+        "stack' is the inductive one of the first table.", "",
+        *lines, ""])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--inner", type=int, default=3, help="patient-grouped folds of the out-of-fold base scores")
+    parser.add_argument("--set", choices=("inductive", *VARIANTS), default="inductive",
+                        help="inductive: the candidates above; site: per-site standardization (transductive); "
+                             "standardized: radiomics of the ring-standardized images (standardize_images.py)")
+    args = parser.parse_args()
+    cases, tables = load()
+    t0 = time.perf_counter()
+    train = cases.index[cases["center"] != "PL-Warsaw"]
+    test = cases.index[cases["center"] == "PL-Warsaw"]
+    today = todays_models(test)
     WORK.mkdir(parents=True, exist_ok=True)
-    out.to_csv(WORK / "generalization.csv", index=False)
-    grid.to_csv(WORK / "generalization_tau_grid.csv", index=False)
+    if args.set == "inductive":
+        # 1. tau of the scanner-stable filter: by the worst-scanner LOSO AUC of the stable Rad-score
+        grid = loso(cases, tables, TAUS, args.inner, args.jobs)
+        stable = grid[grid["candidate"] == "rad_stable"]
+        print(stable.to_string(index=False), flush=True)
+        tau = float(stable.sort_values(["loso_worst_auc", "loso_pooled_auc"], ascending=False).iloc[0]["tau"])
+        chosen = grid[grid["tau"] == tau].set_index("candidate")
+        # 2. BrEaST, once per candidate, with everything fitted on all of BUS-BRA
+        preds = evaluate_split(cases, tables, train, test, [tau], args.inner, args.jobs)[tau]
+        out = breast_rows(cases, preds, chosen, test, today, preds["birads + dl (simple stack)"])
+        out["tau"] = tau
+        out["minutes"] = (time.perf_counter() - t0) / 60
+        out.to_csv(WORK / "generalization.csv", index=False)
+        grid.to_csv(WORK / "generalization_tau_grid.csv", index=False)
+    else:
+        if args.set == "site":
+            stacks, changed = SITE_STACKS, site_standardized(tables, cases["center"].astype(str))
+        else:
+            stacks = STANDARDIZED_STACKS
+            rad = pd.read_parquet(WORK / "features_standardized" / "radiomics.parquet")
+            changed = {"rad": rad.loc[cases.index], "dl": tables["dl"]}
+        grid = loso(cases, changed, [None], args.inner, args.jobs, stacks)
+        preds = evaluate_split(cases, changed, train, test, [None], args.inner, args.jobs, stacks)[None]
+        # the same candidates on the unchanged features (as in the inductive set), for paired tests;
+        # the simple stack (BI-RADS + DL-score) is always the unchanged one
+        plain = evaluate_split(cases, tables, train, test, [None], args.inner, args.jobs,
+                               {**stacks, "birads + dl (simple stack)": STACKS["birads + dl (simple stack)"]})[None]
+        out = breast_rows(cases, preds, grid.set_index("candidate"), test, today,
+                          plain["birads + dl (simple stack)"], plain)
+        out["minutes"] = (time.perf_counter() - t0) / 60
+        out.to_csv(WORK / f"generalization_{args.set}.csv", index=False)
     print(out.to_string(index=False))
-    seconds = time.perf_counter() - t0
+    write_report(today)
+    print(f"total {time.perf_counter() - t0:.0f} s; written {HERE / 'GENERALIZATION.md'}")
+
+
+def write_report(today: dict) -> None:
+    """GENERALIZATION.md from every candidate set run so far, then the hand-kept reading of it."""
+    parts = []
+    if (WORK / "generalization.csv").exists():
+        out = pd.read_csv(WORK / "generalization.csv")
+        grid = pd.read_csv(WORK / "generalization_tau_grid.csv")
+        parts.append(markdown(out, grid, float(out["tau"].iloc[0]), today, 60 * float(out["minutes"].iloc[0])))
+    for kind in VARIANTS:
+        if (WORK / f"generalization_{kind}.csv").exists():
+            frame = pd.read_csv(WORK / f"generalization_{kind}.csv")
+            parts.append(markdown_variant(kind, frame, 60 * float(frame["minutes"].iloc[0])))
     notes = HERE / "generalization_notes.md"  # the reading of the numbers, kept by hand
-    (HERE / "GENERALIZATION.md").write_text(markdown(out, grid, tau, today, seconds)
-                                            + ("\n" + notes.read_text() if notes.exists() else ""))
-    print(f"total {seconds:.0f} s; written {HERE / 'GENERALIZATION.md'}")
+    (HERE / "GENERALIZATION.md").write_text("\n".join(parts) + ("\n" + notes.read_text() if notes.exists() else ""))
 
 
 if __name__ == "__main__":

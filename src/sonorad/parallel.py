@@ -130,14 +130,18 @@ class Cluster:
         )
 
     def map_unordered(self, function: Callable, arguments: Iterable[tuple], on_result: Callable[[object], None],
-                      *, window: int | None = None, on_worker_death: Callable[[tuple], object] | None = None) -> None:
+                      *, window: int | None = None, on_worker_death: Callable[[tuple], object] | None = None,
+                      split: Callable[[tuple], list[tuple]] | None = None) -> None:
         """Run ``function(*args)`` on the cluster for every ``args``; ``on_result(result)`` here, as each ends.
 
         At most ``window`` tasks are in flight (default: 4 per worker thread, at least 8), and
         ``arguments`` is read lazily, so the driver never holds more than ``window`` inputs.
         A task whose worker dies is rerun elsewhere by the scheduler; one that has killed
-        ``distributed.scheduler.allowed-failures`` workers is passed to ``on_worker_death(args)``,
-        whose return value stands in for the result (``None``: raise).
+        ``distributed.scheduler.allowed-failures`` workers is first given to ``split(args)``: when
+        that returns several argument tuples (a batch of cases cut into single cases), those run
+        instead, so one bad member does not take the others with it. A task that cannot be split
+        is passed to ``on_worker_death(args)``, whose return value stands in for the result
+        (``None``: raise).
 
         Raises
         ------
@@ -154,11 +158,12 @@ class Cluster:
 
         window = window or max(8, 4 * self.n_threads())
         source: Iterator[tuple] = iter(arguments)
+        again: list[tuple] = []  # the parts of split tasks, run before the rest
         inputs: dict[str, tuple] = {}
         done = 0
 
         def submit_next(queue) -> bool:
-            args = next(source, None)
+            args = again.pop() if again else next(source, None)
             if args is None:
                 return False
             try:
@@ -178,6 +183,12 @@ class Cluster:
             try:
                 result = future.result()
             except KilledWorker as exc:
+                parts = split(args) if split is not None else []
+                if len(parts) > 1:
+                    again.extend(reversed(parts))  # they take the freed slot, one at a time
+                    future.release()
+                    submit_next(queue)
+                    continue
                 result = on_worker_death(args) if on_worker_death is not None else None
                 if result is None:
                     raise SonoradError(f"a task killed every worker that ran it: {exc}") from exc
@@ -223,8 +234,14 @@ def _connect(scheduler, *, shared_fs: bool, timeout: float | None) -> Cluster:
     else:
         raise ConfigError(f"scheduler {scheduler!r}: give an address such as tcp://host:8786, or 'slurm'")
     try:
+        import dask
+
         options = {} if timeout is None else {"timeout": timeout}
-        client = Client(address, set_as_default=True, **options)
+        # The client's link to the scheduler keeps its last low-level-log-length messages (1000 by
+        # default) for debugging, and each holds a task's pickled inputs, here the files' bytes: the
+        # driver's memory would grow with the cohort. A short log keeps it flat.
+        with dask.config.set({"distributed.admin.low-level-log-length": 8}):
+            client = Client(address, set_as_default=True, **options)
     except ValueError as exc:
         if owned is not None:
             owned.close()

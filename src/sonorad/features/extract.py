@@ -347,20 +347,52 @@ def _run_tasks(function: Callable, tasks: Sequence, *, jobs: int, on_result: Cal
         ) from exc
 
 
+def cluster_batch_size(n_tasks: int, n_threads: int) -> int:
+    """Cases per Dask task: about 8 tasks per worker thread, 1 to 16 cases each.
+
+    Every task costs the driver and the scheduler a few milliseconds whatever it computes
+    (``benchmarks/bench_scale.py``'s null-task run), as much as a small image's radiomics. Batches
+    divide that cost by their size; 8 tasks per thread keep the workers evenly loaded at the end.
+    """
+    return int(min(16, max(1, -(-n_tasks // (8 * max(1, n_threads))))))
+
+
+def _in_cluster_batch(function: Callable, items: Sequence[tuple]) -> list[tuple[int, object]]:
+    """:func:`_in_cluster_worker` for each ``(index, task, blobs)`` of a batch, in one Dask task."""
+    return [_in_cluster_worker(function, i, task, blobs) for i, task, blobs in items]
+
+
 def _run_on_cluster(cluster, function: Callable, tasks: Sequence, *, on_result: Callable, progress_bar) -> None:
-    """:func:`_run_tasks` on a Dask cluster: file bytes travel with each task unless the filesystem is shared."""
+    """:func:`_run_tasks` on a Dask cluster: file bytes travel with each task unless the filesystem is shared.
 
-    def arguments() -> Iterator[tuple]:  # lazy: only the tasks in flight hold their files' bytes
-        for i, task in enumerate(tasks):
-            yield function, i, task, None if cluster.shared_fs else _read_files(task)
+    Cases go in batches (:func:`cluster_batch_size`); the driver caches a batch's cases as it
+    returns. A batch that kills every worker that runs it is split into single cases, so only
+    the case that does it is reported as failed.
+    """
+    threads = cluster.n_threads()
+    size = cluster_batch_size(len(tasks), threads)
 
-    def handle(item) -> None:
-        i, result = item
-        on_result(i, result)
-        progress_bar.update(1)
+    def item(i: int) -> tuple:
+        return i, tasks[i], None if cluster.shared_fs else _read_files(tasks[i])
 
-    cluster.map_unordered(_in_cluster_worker, arguments(), handle,
-                          on_worker_death=lambda args: _killed_worker_result(args[1], args[2]))
+    def arguments() -> Iterator[tuple]:  # lazy: only the batches in flight hold their files' bytes
+        for start in range(0, len(tasks), size):
+            yield function, [item(i) for i in range(start, min(start + size, len(tasks)))]
+
+    def handle(results) -> None:
+        for i, result in results:
+            on_result(i, result)
+            progress_bar.update(1)
+
+    def split(args: tuple) -> list[tuple]:
+        _, items = args
+        return [(function, [one]) for one in items]
+
+    def killed(args: tuple) -> list[tuple[int, object]]:
+        return [_killed_worker_result(i, task) for i, task, _ in args[1]]
+
+    cluster.map_unordered(_in_cluster_batch, arguments(), handle, window=max(4, 2 * threads) if size > 1 else None,
+                          split=split, on_worker_death=killed)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Site-robust candidates, chosen by leave-one-scanner-out inside BUS-BRA, then BrEaST once.
 
-    python benchmarks/breast_us/generalization.py [--jobs 2] [--inner 3] [--set inductive|site|standardized]
+    python benchmarks/breast_us/generalization.py [--jobs 2] [--inner 3] [--set inductive|site|standardized|ensemble]
 
 Every candidate set below was fixed before BrEaST was looked at; each candidate is scored on
 BrEaST exactly once and every one is reported (``GENERALIZATION.md``). Inside BUS-BRA the honest
@@ -28,7 +28,9 @@ stack is fitted on the out-of-fold values and applied to base scores refitted on
 simple stack and birads + rad + dl, on features z-scored within each site, the new site by its
 own unlabeled images (:func:`site_standardized`), each compared with the same candidate without it.
 ``--set standardized`` scores rad, rad + dl and birads + rad + dl with the Rad-score computed on
-ring-standardized images (``standardize_images.py``, then ``sonorad extract``).
+ring-standardized images (``standardize_images.py``, then ``sonorad extract``). ``--set ensemble``
+stacks one DL-score per frozen backbone (Lite0, Lite1, Lite2; the features of ``run_all.py``'s
+``dl_lite1`` / ``dl_lite2`` runs) instead of the Lite0 one.
 
 Writes ``benchmarks/_work/breast_us/generalization.csv`` (``generalization_site.csv``) and
 ``benchmarks/breast_us/GENERALIZATION.md`` from every set run so far.
@@ -94,7 +96,7 @@ class ScannerStableFilter(TransformerMixin, BaseEstimator):
 
 
 def base_model(kind: str, tau: float | None = None):
-    if kind == "dl":
+    if kind in ("dl", "dl1", "dl2"):
         return Pipeline([("score", DLScore(random_state=SEED))])
     if kind == "rad_stable":
         return Pipeline([("stable", ScannerStableFilter(tau)), ("score", RadScore(random_state=SEED))])
@@ -147,10 +149,10 @@ def evaluate_split(cases, tables, train, test, taus, inner, jobs, stacks=STACKS)
     centers = cases.loc[train, "center"].astype(str).to_numpy()
     needed = {kind for spec in stacks.values() for kind in spec[0]}
     oof, new = {}, {}
-    for kind, tau in [("rad", None), ("dl", None), *(("rad_stable", t) for t in taus)]:
+    for kind, tau in [("rad", None), ("dl", None), ("dl1", None), ("dl2", None), *(("rad_stable", t) for t in taus)]:
         if kind not in needed:
             continue
-        X = tables["dl" if kind == "dl" else "rad"]
+        X = tables["rad" if kind == "rad_stable" else kind]
         oof[kind, tau], new[kind, tau] = base_scores(kind, tau, X.loc[train], y, groups, centers, X.loc[test],
                                                      inner, jobs)
     b_tr = cases.loc[train, "birads"].astype(float).to_numpy()
@@ -252,16 +254,23 @@ SITE_STACKS = {  # the transductive set: fixed before it was run, each scored on
 STANDARDIZED_STACKS = {  # the standardized-image set: the candidates that have a Rad-score
     name: STACKS[name] for name in ("rad", "rad + dl", "birads + rad + dl")
 }
+ENSEMBLE = ("dl", "dl1", "dl2")  # DL-scores of frozen EfficientNet-Lite0, -Lite1, -Lite2 features
+ENSEMBLE_STACKS = {  # candidate -> (spec, the same without the ensemble: Lite0 only)
+    "dl ensemble (Lite0/1/2)": ((ENSEMBLE, False, False), (("dl",), False, False)),
+    "rad + dl ensemble": ((("rad", *ENSEMBLE), False, False), STACKS["rad + dl"]),
+    "birads + dl ensemble": ((ENSEMBLE, True, False), STACKS["birads + dl (simple stack)"]),
+    "birads + rad + dl ensemble": ((("rad", *ENSEMBLE), True, False), STACKS["birads + rad + dl"]),
+}
 
 
-def breast_rows(cases, preds, loso_rows, test, today, reference, plain=None) -> pd.DataFrame:
+def breast_rows(cases, preds, loso_rows, test, today, reference, plain=None, stacks=STACKS) -> pd.DataFrame:
     """BrEaST AUC with DeLong CI, paired DeLong against today's model of the same kind, the simple
     stack and the fine BI-RADS grading, and (``plain``) against the same candidate without the option."""
     y = cases.loc[test, "label"].astype(int).to_numpy()
     rows = []
     for name, p in preds.items():
         a = roc_auc_ci(y, p)
-        d = delong_test(y, p, today["birads" if STACKS[name][1] else "image"][1])
+        d = delong_test(y, p, today["birads" if stacks[name][1] else "image"][1])
         cal = calibration_intercept_slope(y, p)
         fine = delong_test(y, p, cases.loc[test, "birads_fine"].astype(float).to_numpy())
         simple = delong_test(y, p, reference)
@@ -291,6 +300,11 @@ VARIANTS = {  # --set name -> (section title, what was done; the command is adde
         "lesion (`standardize_images.py`: that image's own pixels, nothing learnt across cases, so it is "
         "inductive), then PyRadiomics runs with sonorad's default parameter file. The DL-score keeps the "
         "original images' frozen Lite0 features."),
+    "ensemble": (
+        "The Lite0/1/2 ensemble: one DL-score per frozen backbone, stacked",
+        "Three DL-scores (LASSO over the frozen features of EfficientNet-Lite0, -Lite1 and -Lite2, each "
+        "`DLScore` with its defaults) enter the logistic stack as separate out-of-fold inputs. 'same "
+        "without' is the candidate with the Lite0 DL-score only."),
 }
 
 
@@ -345,8 +359,15 @@ def main() -> None:
         out.to_csv(WORK / "generalization.csv", index=False)
         grid.to_csv(WORK / "generalization_tau_grid.csv", index=False)
     else:
+        counterparts = None
         if args.set == "site":
             stacks, changed = SITE_STACKS, site_standardized(tables, cases["center"].astype(str))
+        elif args.set == "ensemble":
+            stacks = {name: spec for name, (spec, _) in ENSEMBLE_STACKS.items()}
+            counterparts = {name: without for name, (_, without) in ENSEMBLE_STACKS.items()}
+            changed = {**tables, **{kind: pd.read_parquet(WORK / "results" / f"dl_lite{k}" / "features" /
+                                                        f"deep_efficientnet_lite{k}.parquet").loc[cases.index]
+                                    for kind, k in (("dl1", 1), ("dl2", 2))}}
         else:
             stacks = STANDARDIZED_STACKS
             rad = pd.read_parquet(WORK / "features_standardized" / "radiomics.parquet")
@@ -356,9 +377,10 @@ def main() -> None:
         # the same candidates on the unchanged features (as in the inductive set), for paired tests;
         # the simple stack (BI-RADS + DL-score) is always the unchanged one
         plain = evaluate_split(cases, tables, train, test, [None], args.inner, args.jobs,
-                               {**stacks, "birads + dl (simple stack)": STACKS["birads + dl (simple stack)"]})[None]
+                               {**(counterparts or stacks),
+                                "birads + dl (simple stack)": STACKS["birads + dl (simple stack)"]})[None]
         out = breast_rows(cases, preds, grid.set_index("candidate"), test, today,
-                          plain["birads + dl (simple stack)"], plain)
+                          plain["birads + dl (simple stack)"], plain, stacks)
         out["minutes"] = (time.perf_counter() - t0) / 60
         out.to_csv(WORK / f"generalization_{args.set}.csv", index=False)
     print(out.to_string(index=False))

@@ -216,21 +216,27 @@ def todays_models(test) -> dict:
     return out
 
 
-def markdown(out: pd.DataFrame, grid: pd.DataFrame, tau: float, today: dict, seconds: float) -> str:
-    def ci(a, lo, hi):
-        return f"{a:.3f} ({lo:.3f}-{hi:.3f})"
+def _diff(kind: str):
+    return lambda r: f"{r[f'vs_{kind}_diff']:+.3f}, {r[f'vs_{kind}_p']:.2g}"
 
+
+def candidate_table(out: pd.DataFrame, extra: list) -> list[str]:
+    """Markdown table of candidates: LOSO AUCs, BrEaST AUC, the ``(header, cell(row))`` of ``extra``, calibration."""
     scanners = [c for c in out.columns if c.startswith("loso_") and c not in ("loso_pooled_auc", "loso_worst_auc")]
-    header = (["candidate", "LOSO pooled AUC", "LOSO worst scanner", *(c[5:] for c in scanners),
-               "BrEaST AUC (95% CI)", "vs today: diff, p", "vs simple stack: diff, p", "vs fine BI-RADS: diff, p",
-               "slope", "intercept"])
+    header = ["candidate", "LOSO pooled AUC", "LOSO worst scanner", *(c[5:] for c in scanners),
+              "BrEaST AUC (95% CI)", *(h for h, _ in extra), "slope", "intercept"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in out.iterrows():
-        lines.append(f"| {r.candidate} | {r.loso_pooled_auc:.3f} | {r.loso_worst_auc:.3f} | "
-                     + " | ".join(f"{r[c]:.3f}" for c in scanners)
-                     + f" | {ci(r.breast_auc, r.breast_low, r.breast_high)} | {r.vs_today_diff:+.3f}, {r.vs_today_p:.2g} "
-                     f"| {r.vs_simple_diff:+.3f}, {r.vs_simple_p:.2g} | {r.vs_fine_birads_diff:+.3f}, "
-                     f"{r.vs_fine_birads_p:.2g} | {r.slope:.2f} | {r.intercept:.2f} |")
+        cells = [r.candidate, f"{r.loso_pooled_auc:.3f}", f"{r.loso_worst_auc:.3f}", *(f"{r[c]:.3f}" for c in scanners),
+                 f"{r.breast_auc:.3f} ({r.breast_low:.3f}-{r.breast_high:.3f})", *(cell(r) for _, cell in extra),
+                 f"{r.slope:.2f}", f"{r.intercept:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def markdown(out: pd.DataFrame, grid: pd.DataFrame, tau: float, today: dict, seconds: float) -> str:
+    lines = candidate_table(out, [("vs today: diff, p", _diff("today")), ("vs simple stack: diff, p", _diff("simple")),
+                                  ("vs fine BI-RADS: diff, p", _diff("fine_birads"))])
     taus = grid[grid["candidate"] == "rad_stable"][["tau", "loso_pooled_auc", "loso_worst_auc"]]
     tau_lines = ["| tau | LOSO pooled AUC | LOSO worst scanner |", "|---|---|---|"] + [
         f"| {r.tau} | {r.loso_pooled_auc:.3f} | {r.loso_worst_auc:.3f} |" for r in taus.itertuples()]
@@ -310,17 +316,9 @@ VARIANTS = {  # --set name -> (section title, what was done; the command is adde
 
 def markdown_variant(kind: str, out: pd.DataFrame, seconds: float) -> str:
     title, text = VARIANTS[kind]
-    scanners = [c for c in out.columns if c.startswith("loso_") and c not in ("loso_pooled_auc", "loso_worst_auc")]
-    header = ["candidate", "LOSO pooled AUC", "LOSO worst scanner", *(c[5:] for c in scanners),
-              "BrEaST AUC (95% CI)", "same without: AUC; diff, p", "vs today: diff, p", "vs simple stack: diff, p",
-              "slope", "intercept"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for _, r in out.iterrows():
-        lines.append(f"| {r.candidate} | {r.loso_pooled_auc:.3f} | {r.loso_worst_auc:.3f} | "
-                     + " | ".join(f"{r[c]:.3f}" for c in scanners)
-                     + f" | {r.breast_auc:.3f} ({r.breast_low:.3f}-{r.breast_high:.3f}) | {r.vs_plain_auc:.3f}; "
-                     f"{r.vs_plain_diff:+.3f}, {r.vs_plain_p:.2g} | {r.vs_today_diff:+.3f}, {r.vs_today_p:.2g} | "
-                     f"{r.vs_simple_diff:+.3f}, {r.vs_simple_p:.2g} | {r.slope:.2f} | {r.intercept:.2f} |")
+    lines = candidate_table(out, [
+        ("same without: AUC; diff, p", lambda r: f"{r.vs_plain_auc:.3f}; {_diff('plain')(r)}"),
+        ("vs today: diff, p", _diff("today")), ("vs simple stack: diff, p", _diff("simple"))])
     return "\n".join([
         f"## {title}", "",
         f"`python benchmarks/breast_us/generalization.py --set {kind}` ({seconds / 60:.0f} min on 2 cores). "

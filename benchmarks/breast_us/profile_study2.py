@@ -140,15 +140,18 @@ def lasso_paths(study_file: Path, out: str | None) -> None:
                 continue
             Z = np.asarray(Pipeline(steps.steps[:-1]).fit_transform(Xf[list(block)], y.to_numpy()), float)
             lasso, yf = steps.steps[-1][1], y.to_numpy().astype(float)
-            null = float(np.sum(2 * (np.logaddexp(0, np.log(yf.mean() / (1 - yf.mean()))) - yf * np.log(yf.mean() / (1 - yf.mean())))))
+
+            def deviance(eta):
+                return float(np.sum(2 * (np.logaddexp(0, eta) - yf * eta)))
+
+            null = deviance(np.full(len(yf), np.log(yf.mean() / (1 - yf.mean()))))
             for k, lam in enumerate(lasso._grid(Z, yf)):
                 t0 = time.perf_counter()
                 coef, b0 = lasso._fit_one(Z, yf, lam)
                 seconds = time.perf_counter() - t0
-                eta = Z @ coef + b0
                 rows.append({"family": family, "lambda_index": k, "lambda": lam, "seconds": round(seconds, 3),
                              "n_nonzero": int(np.count_nonzero(coef)), "n_columns": Z.shape[1],
-                             "deviance_explained": round(1 - float(np.sum(2 * (np.logaddexp(0, eta) - yf * eta))) / null, 4)})
+                             "deviance_explained": round(1 - deviance(Z @ coef + b0) / null, 4)})
         path = [r for r in rows if r["family"] == family]
         print(f"{family}: {path[0]['n_columns']} columns into the LASSO, path {sum(r['seconds'] for r in path):.2f} s "
               f"(last 10 lambdas {sum(r['seconds'] for r in path[-10:]):.2f} s), deviance explained at the "

@@ -334,7 +334,8 @@ def main() -> None:
     parser.add_argument("--inner", type=int, default=3, help="patient-grouped folds of the out-of-fold base scores")
     parser.add_argument("--set", choices=("inductive", *VARIANTS), default="inductive",
                         help="inductive: the candidates above; site: per-site standardization (transductive); "
-                             "standardized: radiomics of the ring-standardized images (standardize_images.py)")
+                             "standardized: radiomics of the ring-standardized images (standardize_images.py); "
+                             "ensemble: one DL-score per frozen backbone (Lite0, Lite1, Lite2)")
     args = parser.parse_args()
     cases, tables = load()
     t0 = time.perf_counter()

@@ -1,4 +1,5 @@
-"""A bundle over frozen deep features: saved crop settings, backbone weights hash, DL-score Grad-CAM."""
+"""A bundle over the frozen deep features of two backbones: saved crop settings, each backbone's
+weights hash, one DL-score per backbone, DL-score Grad-CAM."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sonorad.bundle import BundleError, load_bundle, write_bundle
 
 pytestmark = pytest.mark.slow
 
-BACKBONE = "efficientnet_lite0"
+BACKBONES = ("efficientnet_lite0", "efficientnet_lite1")
 
 
 @pytest.fixture(scope="module")
@@ -27,22 +28,27 @@ def deep_bundle(small_bundle, feature_blocks_class, tmp_path_factory):
 
     table = small_bundle.table
     cache = FeatureCache(small_bundle.cache)
-    deep, failures = extract_deep(table, BACKBONE, cache=cache, margin=0.15, progress=False)
-    assert failures.empty
-    deep_cols = list(deep.columns)
+    tables = []
+    for backbone in BACKBONES:
+        deep, failures = extract_deep(table, backbone, cache=cache, margin=0.15, progress=False)
+        assert failures.empty
+        tables.append(deep)
+    deep = pd.concat(tables, axis=1)
     var_cols = list(small_bundle.variables)
     X_all = pd.concat([deep, table[var_cols], table[["center"]]], axis=1)
     train, external = small_bundle.train_ids, small_bundle.external_ids
     y = table.loc[train, "label"].to_numpy()
     encoder = ClinicalEncoder({"age": "continuous", "tumor_edge": "binary", "calcification": "binary",
                                "noise_cat1": "categorical"}, {"noise_cat1": ["a", "b", "c"]})
-    model = Pipeline([("encode", feature_blocks_class([("dl", DLScore(cv=3, alpha=0.5, n_lambdas=10), deep_cols),
-                                                       ("clin", encoder, var_cols)])),
+    blocks = [(f"dl{i}", DLScore(name=f"dl_score_{b}", cv=3, alpha=0.5, n_lambdas=10), list(t.columns))
+              for i, (b, t) in enumerate(zip(BACKBONES, tables))]
+    model = Pipeline([("encode", feature_blocks_class([*blocks, ("clin", encoder, var_cols)])),
                       ("model", get_model("logistic_regression"))]).fit(X_all.loc[train], y)
     path = write_bundle(tmp_path_factory.mktemp("deep") / "model", models={"dl_clin": model}, chosen="dl_clin",
                         cutoffs={"dl_clin": 0.5},
-                        features={"radiomics_params": None, "deep": {"backbone": BACKBONE, "margin": 0.15,
-                                                                     "mask_background": False, "batch_size": 8}},
+                        features={"radiomics_params": None,
+                                  "deep": [{"backbone": b, "margin": 0.15, "mask_background": False, "batch_size": 8}
+                                           for b in BACKBONES]},
                         variables=small_bundle.variables, training_input=X_all.loc[train], training_rois=None,
                         card={}, study={"seed": 0})
     return path, model, X_all.loc[external]
@@ -51,8 +57,12 @@ def deep_bundle(small_bundle, feature_blocks_class, tmp_path_factory):
 def test_saved_deep_settings_and_weights_hash(deep_bundle):
     path, _, _ = deep_bundle
     features = json.loads((path / "features.json").read_text())
-    deep = features["deep"]
-    assert deep["backbone"] == BACKBONE and deep["margin"] == 0.15 and len(deep["weights_sha256"]) == 64
+    assert [d["backbone"] for d in features["deep"]] == list(BACKBONES)
+    for deep in features["deep"]:
+        assert deep["margin"] == 0.15 and len(deep["weights_sha256"]) == 64
+    assert features["deep"][0]["weights_sha256"] != features["deep"][1]["weights_sha256"]
+    kinds = features["column_kinds"]
+    assert {kinds[f"{b}_0"] for b in BACKBONES} == {"deep"} and kinds["age"] == "variable"
     assert features["radiomics"] is None and not (path / "radiomics_params.yaml").exists()
 
 
@@ -86,7 +96,7 @@ def test_other_backbone_weights_are_refused(deep_bundle, tmp_path):
     folder = tmp_path / "model"
     shutil.copytree(path, folder)
     features = json.loads((folder / "features.json").read_text())
-    features["deep"]["weights_sha256"] = "0" * 64
+    features["deep"][1]["weights_sha256"] = "0" * 64  # every backbone is checked, not only the first
     (folder / "features.json").write_text(json.dumps(features))
     manifest = json.loads((folder / "manifest.json").read_text())
     import hashlib

@@ -118,6 +118,51 @@ def test_study1_same_seed_same_predictions_and_harmonization():
         Study1Family(**kwargs).fit(tr, ytr, groups=ptr)
 
 
+def _two_backbone_cohort():
+    """Study-1 tables whose deep table holds two backbones; only backbone b's first columns carry the label."""
+    tables, y, patients, centers = make_study1_cohort(n_patients=150, n_radiomics=20, n_deep=40, seed=3)
+    deep = tables["deep"].to_numpy()
+    a = pd.DataFrame(deep[:, 20:], index=y.index, columns=[f"net_a_{i}" for i in range(20)])  # noise only
+    b = pd.DataFrame(deep[:, :20], index=y.index, columns=[f"net_b_{i}" for i in range(20)])
+    tables["deep"] = pd.concat([a, b], axis=1)
+    return split(tables, y, patients, centers)
+
+
+def test_study1_fits_one_dl_score_per_backbone_each_on_its_own_columns():
+    tr, ex, ytr, yex, ptr, ctr, cex = _two_backbone_cohort()
+    kwargs = dict(models=["logistic_regression"], clinical_variables=CLINICAL, us_variables=US, cv=3,
+                  random_state=0, **SMALL)
+    per = Study1Family(dl_backbones=["net_a", "net_b"], **kwargs).fit(tr, ytr, groups=ptr)
+    assert list(per.score_pipelines_) == ["rad_score", "dl_score_net_a", "dl_score_net_b"]
+    assert per.score_columns_["dl_score_net_a"] == [f"net_a_{i}" for i in range(20)]
+    assert per.score_columns_["dl_score_net_b"] == [f"net_b_{i}" for i in range(20)]
+    for name in ("dl_score_net_a", "dl_score_net_b"):
+        score = per.score_pipelines_[name][-1]
+        assert score.name == name and set(score.features_) <= set(per.score_columns_[name])
+    assert per.score_pipelines_["dl_score_net_b"][-1].formula().startswith("DL-score (net_b) = ")
+    assert list(per.oof_scores_.columns) == ["rad_score", "dl_score_net_a", "dl_score_net_b"]
+    assert set(per.lasso_paths()) == {"Rad-score", "DL-score (net_a)", "DL-score (net_b)", "stage 2"}
+    proba = per.predict_proba(ex)
+    assert roc_auc_score(yex, proba["dl_score_net_b"]) > 0.7  # the informative backbone
+    # the whole stack scores new cases from the model input table, as the bundle does
+    design = build_design({"design": "study1", **kwargs})
+    columns = FeatureColumns(radiomics=tuple(tr["radiomics"].columns), deep=tuple(tr["deep"].columns),
+                             clinical=tuple(CLINICAL), us=tuple(US), backbones=("net_a", "net_b"))
+    X = pd.concat([tr["radiomics"], tr["deep"], tr["clinical"], tr["us"]], axis=1).assign(center="C1")
+    result = design.fit(X, ytr, ptr, columns=columns)
+    assert {"dl_score_net_a", "dl_score_net_b"} <= set(result.models) and "dl_score" not in result.models
+    Xe = pd.concat([ex["radiomics"], ex["deep"], ex["clinical"], ex["us"]], axis=1).assign(center="C3")
+    np.testing.assert_allclose(result.predict_proba(Xe)["logistic_regression"], proba["logistic_regression"])
+    # joint: one DL-score over both backbones' columns
+    joint = Study1Family(dl_backbones=["net_a", "net_b"], dl_scores="joint", **kwargs).fit(tr, ytr, groups=ptr)
+    assert list(joint.score_pipelines_) == ["rad_score", "dl_score"]
+    assert len(joint.score_columns_["dl_score"]) == 40
+    with pytest.raises(ConfigError, match="dl_scores"):
+        Study1Family(dl_backbones=["net_a", "net_b"], dl_scores="mean", **kwargs).fit(tr, ytr, groups=ptr)
+    with pytest.raises(ConfigError, match="dl_backbones"):  # set from the features, not the study file
+        build_design({"design": "study1", "dl_backbones": ["net_a"]})
+
+
 def test_study2_families_best_by_cv_auc():
     cohort = make_study1_cohort(n_patients=140, n_radiomics=40, n_deep=30, seed=2)
     tr, ex, ytr, yex, ptr, ctr, cex = split(*cohort)

@@ -15,7 +15,7 @@ def study(**sections):
 
 def test_defaults():
     cfg = run_config(study())
-    assert cfg.radiomics and cfg.deep == ("efficientnet_lite0",) and cfg.dl_backbone == "efficientnet_lite0"
+    assert cfg.radiomics and cfg.deep == ("efficientnet_lite0",) and cfg.dl_backbones == ("efficientnet_lite0",)
     assert cfg.design == "study1" and cfg.cv_folds == 5 and cfg.level == 0.95 and cfg.cnn is None
 
 
@@ -28,6 +28,19 @@ def test_every_problem_is_reported_at_once():
     for fragment in ("features.deep", "alexnet", "features.jobs", "features.colour", "evaluation.cv_folds",
                      "evaluation.shap", "models.design", "models.cnn.backbones", "models.cnn.lr2"):
         assert fragment in text, fragment
+
+
+def test_dl_backbones_default_to_every_extracted_backbone():
+    lite = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
+    assert run_config(study(features={"deep": lite})).dl_backbones == tuple(lite)
+    assert run_config(study(features={"deep": lite, "dl_backbone": "efficientnet_lite1"})).dl_backbones == (
+        "efficientnet_lite1",)
+    assert run_config(study(features={"deep": lite, "dl_backbone": []})).dl_backbones == ()
+    with pytest.raises(ConfigError) as info:
+        run_config(study(features={"deep": lite[:1], "dl_backbone": ["efficientnet_lite0", "resnet18",
+                                                                      "efficientnet_lite0"]}))
+    text = str(info.value)
+    assert "'resnet18' is not one of features.deep" in text and "lists a backbone twice" in text
 
 
 def test_nothing_to_extract_is_an_error():

@@ -234,7 +234,8 @@ def test_dl_score_network_reproduces_the_dl_score(study1_run):
     from sonorad.pipeline.explain import dl_score_network
 
     study, run = study1_run
-    net = dl_score_network(run.design, run.config.dl_backbone)
+    net, backbone, name = dl_score_network(run.design, run.config.dl_backbones)
+    assert (backbone, name) == ("efficientnet_lite0", "dl_score")
     ids = run.ids("external")[:4]
     crops = collect_crops(read_cases(study.cohort).loc[ids], margin=run.config.margin)
     x = normalize(resize_gray(crops, net.input_size), net.spec.mean, net.spec.std)

@@ -185,8 +185,7 @@ def _crop_settings(bundle) -> list[tuple[float, bool]]:
         model = bundle.model(name)
         if bundle.manifest["models"][name]["kind"] == "cnn":
             settings.append((float(model.margin), bool(model.mask_background)))
-    deep = bundle.features.get("deep")
-    if deep is not None:
+    for deep in bundle.features.get("deep") or []:
         settings.append((float(deep["margin"]), bool(deep["mask_background"])))
     return list(dict.fromkeys(settings))
 
@@ -289,17 +288,22 @@ def _inputs_from_table(bundle, table: pd.DataFrame, *, jobs: int, cache, progres
                                               jobs=jobs, progress=progress)
         failures += failed.to_dict("records")
         ok = [c for c in ok if c in radiomics.index]
-    settings_deep = bundle.features.get("deep")
-    if ok and settings_deep is not None:
+    settings_deep = bundle.features.get("deep") or []
+    if ok and settings_deep:
         from sonorad.deep.extractor import extract_deep
         from sonorad.features.extract import _as_cache
 
-        _backbone(bundle)  # checks the weights hash before anything is embedded
-        deep, failed = extract_deep(table.loc[ok], settings_deep["backbone"], cache=_as_cache(cache),
-                                    batch_size=settings_deep["batch_size"], margin=settings_deep["margin"],
-                                    mask_background=settings_deep["mask_background"],
-                                    weights=settings_deep.get("weights", "default"), progress=progress)
-        failures += failed.to_dict("records")
+        for settings in settings_deep:
+            _backbone(bundle, settings)  # checks the weights hash before anything is embedded
+        tables = []
+        for settings in settings_deep:
+            table_deep, failed = extract_deep(table.loc[ok], settings["backbone"], cache=_as_cache(cache),
+                                              batch_size=settings["batch_size"], margin=settings["margin"],
+                                              mask_background=settings["mask_background"],
+                                              weights=settings.get("weights", "default"), progress=progress)
+            failures += failed.to_dict("records")
+            tables.append(table_deep)
+        deep = pd.concat(tables, axis=1)  # a case one backbone failed on has NaNs, and its failure row
     values = table.reindex(columns=_variable_columns(bundle))
     return _Inputs(ids, values, radiomics, deep, pd.DataFrame.from_dict(rois, orient="index"), crops, failures,
                    _labels(bundle, table, ids))
@@ -320,13 +324,14 @@ def _radiomics_params(bundle) -> dict:
     return bundle._cache["radiomics_params"]
 
 
-def _backbone(bundle):
-    """The frozen backbone, after checking its weights are those the models were trained on."""
-    if "backbone" not in bundle._cache:
+def _backbone(bundle, deep: dict):
+    """The frozen backbone of one ``features.json`` deep entry, after checking its weights are those
+    the models were trained on."""
+    key = f"backbone:{deep['backbone']}"
+    if key not in bundle._cache:
         from sonorad.bundle.writer import backbone_weights_sha256
         from sonorad.deep.backbones import load_backbone
 
-        deep = bundle.features["deep"]
         net = load_backbone(deep["backbone"], deep.get("weights", "default"))
         digest = backbone_weights_sha256(net)
         if digest != deep["weights_sha256"]:
@@ -334,8 +339,8 @@ def _backbone(bundle):
                 f"the {deep['backbone']} weights installed here (sha256 {digest[:12]}...) are not those the models "
                 f"were trained with ({deep['weights_sha256'][:12]}..., {deep['weights_id']}). Fix: install the "
                 "backbone weights listed in the bundle's features.json (same package versions as in manifest.json).")
-        bundle._cache["backbone"] = net
-    return bundle._cache["backbone"]
+        bundle._cache[key] = net
+    return bundle._cache[key]
 
 
 def _inputs_from_case(bundle, image, mask, values: dict, case_id: str) -> _Inputs:
@@ -349,15 +354,17 @@ def _inputs_from_case(bundle, image, mask, values: dict, case_id: str) -> _Input
         feats = extract_case(image, mask, _radiomics_params(bundle), case_id=case_id)
         radiomics = pd.DataFrame([feats], index=[case_id], dtype=np.float64)
     crops = {case_id: _crops_of(pixels, mask, _crop_settings(bundle))}
-    settings = bundle.features.get("deep")
-    if settings is not None:
+    if bundle.features.get("deep"):
         from sonorad.deep.extractor import embed_crops
 
-        net = _backbone(bundle)
-        crop = crops[case_id][(float(settings["margin"]), bool(settings["mask_background"]))][0]
-        vec = embed_crops(net, [crop], batch_size=settings["batch_size"])
-        deep = pd.DataFrame(vec, index=[case_id],
-                            columns=[f"{settings['backbone']}_{i}" for i in range(vec.shape[1])])
+        tables = []
+        for settings in bundle.features["deep"]:
+            net = _backbone(bundle, settings)
+            crop = crops[case_id][(float(settings["margin"]), bool(settings["mask_background"]))][0]
+            vec = embed_crops(net, [crop], batch_size=settings["batch_size"])
+            tables.append(pd.DataFrame(vec, index=[case_id],
+                                       columns=[f"{settings['backbone']}_{i}" for i in range(vec.shape[1])]))
+        deep = pd.concat(tables, axis=1)
     columns = _variable_columns(bundle)
     unknown = sorted(set(values) - set(columns) - {"label"})
     row = {c: values.get(c, np.nan) for c in columns}
@@ -651,25 +658,26 @@ def _nomogram(bundle, X: pd.DataFrame):
 
 # -- Grad-CAM ------------------------------------------------------------------------------------
 def _dl_score_network(bundle):
-    """The frozen backbone with the chosen model's DL-score as its one-logit head, when it has one
-    that reads the deep features directly (no harmonisation in front)."""
+    """A frozen backbone with one of the chosen model's DL-scores as its one-logit head, when that
+    score reads one backbone's deep features directly (no harmonisation in front); the first such
+    DL-score of the model."""
 
     from sonorad.bundle.writer import _estimators
     from sonorad.scores import DLScore
 
-    deep = bundle.features.get("deep")
-    if deep is None:
-        return None
+    deep = bundle.features.get("deep") or []
     for est in _estimators(bundle.model(bundle.chosen)):
-        if isinstance(est, DLScore) and hasattr(est, "coef_"):
-            names = [str(n) for n in getattr(est, "feature_names_in_", [])]
-            if not names or not all(re.fullmatch(rf"{re.escape(deep['backbone'])}_\d+", n) for n in names):
-                continue
-            from sonorad.deep.backbones import load_backbone
-            from sonorad.deep.gradcam import score_network
+        if not (isinstance(est, DLScore) and hasattr(est, "coef_")):
+            continue
+        names = [str(n) for n in getattr(est, "feature_names_in_", [])]
+        for settings in deep:
+            if names and all(re.fullmatch(rf"{re.escape(settings['backbone'])}_\d+", n) for n in names):
+                import copy
 
-            net = score_network(load_backbone(deep["backbone"], deep.get("weights", "default")), est)
-            return net, (float(deep["margin"]), bool(deep["mask_background"])), None
+                from sonorad.deep.gradcam import score_network
+
+                net = score_network(copy.deepcopy(_backbone(bundle, settings)), est)  # the cached one embeds
+                return net, (float(settings["margin"]), bool(settings["mask_background"])), None
     return None
 
 

@@ -4,7 +4,8 @@ Layout of the bundle folder (``OUT/model/``)::
 
     manifest.json            format version, sonorad and package versions, models, sha256 of every file
     schema.json              declared variables: type, levels / order, imputation value, training range
-    features.json            model input columns; radiomics and deep-feature settings, backbone weights hash
+    features.json            model input columns; radiomics and deep-feature settings (one entry per
+                             backbone, with its weights hash)
     radiomics_params.yaml    the full PyRadiomics parameter file (when radiomics features are used)
     training_summary.json    training-cohort quantiles, levels seen, centers, ROI-size quantiles
     explain.json             SHAP background centroids (>= 5 training cases each) per model
@@ -38,7 +39,7 @@ __all__ = ["BUNDLE_FORMAT", "BUNDLE_FORMAT_VERSION", "PACKAGES", "write_bundle",
 
 BUNDLE_FORMAT = "sonorad-model-bundle"
 #: Bumped whenever a file of the layout changes meaning; a reader refuses other versions.
-BUNDLE_FORMAT_VERSION = 1
+BUNDLE_FORMAT_VERSION = 2
 #: Packages whose versions are recorded (and compared on load).
 PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "skops", "xgboost", "lightgbm", "pyradiomics",
             "SimpleITK", "torch", "torchvision", "shap")
@@ -89,9 +90,11 @@ def backbone_weights_sha256(net) -> str:
     return h.hexdigest()
 
 
-def column_kinds(columns, variables: dict, backbone: str | None) -> dict[str, str]:
-    """Kind of every model input column: ``center``, ``variable``, ``deep`` or ``radiomics``."""
-    pattern = re.compile(rf"^{re.escape(backbone)}_\d+$") if backbone else None
+def column_kinds(columns, variables: dict, backbones=()) -> dict[str, str]:
+    """Kind of every model input column: ``center``, ``variable``, ``deep`` (``<backbone>_<i>`` of one
+    of ``backbones``) or ``radiomics``."""
+    names = "|".join(re.escape(b) for b in backbones)
+    pattern = re.compile(rf"^(?:{names})_\d+$") if names else None
     kinds = {}
     for column in columns:
         if column == "center":
@@ -256,18 +259,20 @@ def _check_inputs(models, chosen, cutoffs, features, variables, training_input, 
     missing = {"radiomics_params", "deep"} - set(features)
     if missing:
         raise BundleError(f"features needs the keys radiomics_params and deep (None when unused); missing {sorted(missing)}.")
-    deep = features.get("deep")
-    if deep is not None and "backbone" not in deep:
-        raise BundleError("features['deep'] needs the backbone name ('backbone').")
+    deep = features.get("deep") or []
+    if not isinstance(deep, (list, tuple)) or not all(isinstance(d, dict) and "backbone" in d for d in deep):
+        raise BundleError("features['deep'] must be a list of settings, one per backbone, each with its name "
+                          "('backbone'); [] or None when no deep feature is used.")
+    names = [d["backbone"] for d in deep]
+    if len(set(names)) < len(names):
+        raise BundleError(f"features['deep'] lists a backbone twice: {names}.")
     for name in variables:
         if "center" == name:
             raise BundleError("a declared variable cannot be called 'center'.")
     return kept
 
 
-def _deep_settings(deep: dict | None) -> dict | None:
-    if deep is None:
-        return None
+def _deep_settings(deep: dict) -> dict:
     from sonorad.deep.backbones import load_backbone
 
     weights = deep.get("weights", "default")
@@ -309,8 +314,8 @@ def write_bundle(folder, *, models: dict, chosen: str, cutoffs: dict, features: 
     cutoffs : dict of str -> float
         Training-CV cut-off per model (probability scale); a model without one gets no risk group.
     features : dict
-        ``{"radiomics_params": dict or None, "deep": {"backbone", "margin", "mask_background",
-        "batch_size"} or None}``.
+        ``{"radiomics_params": dict or None, "deep": [{"backbone", "margin", "mask_background",
+        "batch_size"}, ...] or None}``: one deep entry per backbone whose features the models read.
     variables : dict of str -> sonorad.study.VariableSpec
         The study's declared variables.
     training_input : DataFrame
@@ -338,8 +343,8 @@ def write_bundle(folder, *, models: dict, chosen: str, cutoffs: dict, features: 
     exclude = list(exclude)
     kept = _check_inputs(models, chosen, cutoffs, features, variables, training_input, exclude)
     seed = int(seed if seed is not None else (study or {}).get("seed", 0) or 0)
-    deep = _deep_settings(features.get("deep"))
-    kinds = column_kinds(training_input.columns, variables, deep["backbone"] if deep else None)
+    deep = [_deep_settings(d) for d in features.get("deep") or []]
+    kinds = column_kinds(training_input.columns, variables, [d["backbone"] for d in deep])
     if any(k == "radiomics" for k in kinds.values()) and features.get("radiomics_params") is None:
         odd = [c for c, k in kinds.items() if k == "radiomics"][:5]
         raise BundleError(f"columns {odd} are neither declared variables, center nor deep features, and no "

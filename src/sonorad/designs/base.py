@@ -5,7 +5,7 @@ A *design* (one module of :mod:`sonorad.designs`) fits on the training cohort on
 families, tuning CV AUCs, the model chosen per family, selected features, selection funnels and
 LASSO paths. Every fitted model is a scikit-learn estimator whose ``predict_proba`` takes one
 DataFrame, the **model input table** (:func:`model_input_table`): PyRadiomics features, frozen deep
-features of the DL backbone, the declared variables with their raw values and ``center``. Each
+features of the DL backbones, the declared variables with their raw values and ``center``. Each
 model picks its own columns, so the run, the model bundle and the web calculator score a case the
 same way without knowing which design made the model.
 """
@@ -22,7 +22,18 @@ from sklearn.utils.validation import check_is_fitted
 
 from sonorad.errors import Problem
 
-__all__ = ["FeatureColumns", "DesignResult", "Design", "ColumnModel", "ScoreStack", "model_input_table"]
+__all__ = ["FeatureColumns", "DesignResult", "Design", "ColumnModel", "ScoreStack", "model_input_table",
+           "backbone_of"]
+
+
+def backbone_of(column) -> str | None:
+    """The backbone of a frozen deep feature column ``<backbone>_<i>`` (``None`` for any other name).
+
+    >>> backbone_of("efficientnet_lite1_17"), backbone_of("original_shape2D_Elongation")
+    ('efficientnet_lite1', None)
+    """
+    name, _, index = str(column).rpartition("_")
+    return name if name and index.isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -32,15 +43,22 @@ class FeatureColumns:
     Attributes
     ----------
     radiomics, deep : tuple of str
-        PyRadiomics feature names; frozen deep features (``<backbone>_<i>``) of the DL backbone.
+        PyRadiomics feature names; frozen deep features (``<backbone>_<i>``) of the DL backbones.
     clinical, us : tuple of str
         Declared variables (``us``: role ``ultrasound``; ``clinical``: every other role).
+    backbones : tuple of str
+        The DL backbones whose features make up ``deep``, in order (empty: not recorded, one table).
     """
 
     radiomics: tuple[str, ...] = ()
     deep: tuple[str, ...] = ()
     clinical: tuple[str, ...] = ()
     us: tuple[str, ...] = ()
+    backbones: tuple[str, ...] = ()
+
+    def deep_of(self, backbone: str) -> tuple[str, ...]:
+        """The deep columns of one backbone (``<backbone>_<i>``)."""
+        return tuple(c for c in self.deep if backbone_of(c) == backbone)
 
     def tables(self, X: pd.DataFrame) -> dict[str, pd.DataFrame | None]:
         """The per-table view of a model input table (``None`` for an absent table)."""
@@ -277,6 +295,8 @@ class Design:
     icc_key: ClassVar[str | None] = None
     #: engine parameters a study file may not set (fixed by the design)
     fixed: ClassVar[dict] = {}
+    #: engine parameters set from the feature columns, not by the study file (``dl_backbones``)
+    derived: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, section: dict | None = None, *, variables=None, seed: int | None = None,
                  icc: pd.Series | None = None, icc_threshold: float | None = None):
@@ -296,7 +316,7 @@ class Design:
     def parameters(cls) -> list[str]:
         import inspect
 
-        return [p for p in inspect.signature(cls.engine).parameters if p not in cls.fixed]
+        return [p for p in inspect.signature(cls.engine).parameters if p not in cls.fixed and p not in cls.derived]
 
     @classmethod
     def check(cls, section: dict) -> list[Problem]:
@@ -344,6 +364,8 @@ class Design:
         if self.seed is not None:
             params.setdefault("random_state", self.seed)
         allowed = set(self.parameters()) | set(self.fixed)
+        if "dl_backbones" in self.derived:
+            params["dl_backbones"] = list(columns.backbones) or None
         if self.variables is not None:
             levels = {n: list(v.order if v.type == "ordinal" else v.levels)
                       for n, v in self.variables.items() if (v.order if v.type == "ordinal" else v.levels)}

@@ -26,4 +26,4 @@ class RadiomicsNomogramDesign(Study1Design):
     fixed = {"models": ["logistic_regression"], "dl_score": None}
 
     def fit(self, X, y, groups=None, *, columns: FeatureColumns):
-        return super().fit(X, y, groups, columns=replace(columns, deep=()))
+        return super().fit(X, y, groups, columns=replace(columns, deep=(), backbones=()))

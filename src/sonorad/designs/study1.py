@@ -2,7 +2,9 @@
 ultrasound and score variables, logistic regression and the model zoo.
 
 1. Rad-score from radiomics, DL-score from deep features (:class:`sonorad.scores.RadScore`:
-   z-score -> univariate -> correlation -> LASSO), each optionally after ComBat.
+   z-score -> univariate -> correlation -> LASSO), each optionally after ComBat. With several DL
+   backbones there is one DL-score per backbone (``dl_score_<backbone>``, ``dl_scores="per_backbone"``,
+   the default) or one over all their features (``"joint"``).
 2. The training cohort's scores fed to stage 2 are **out-of-fold**: each training case's score
    comes from a score model fitted on the other folds (patient-grouped, stratified), so stage 2
    learns how the scores behave on unseen cases; the scores are then refitted on the whole
@@ -13,8 +15,8 @@ ultrasound and score variables, logistic regression and the model zoo.
    Selection sits inside the Pipeline, so the grouped CV that tunes every model re-selects in
    every fold; its CV AUC is honest.
 
-Models: ``rad_score``, ``dl_score`` and one per zoo model (family ``combined``); the primary model
-is the combined model with the highest tuning CV AUC.
+Models: ``rad_score``, ``dl_score`` (or ``dl_score_<backbone>`` per backbone) and one per zoo model
+(family ``combined``); the primary model is the combined model with the highest tuning CV AUC.
 """
 
 from __future__ import annotations
@@ -29,12 +31,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from sonorad.designs._common import (FeatureBlocks, _as_series, _check_selection_keys, _fit_zoo, _labels, _rows,
                                      _with_center, _zoo_models, selection_steps)
-from sonorad.designs.base import ColumnModel, Design, DesignResult, FeatureColumns, ScoreStack
+from sonorad.designs.base import ColumnModel, Design, DesignResult, FeatureColumns, ScoreStack, backbone_of
+from sonorad.errors import ConfigError
 
 __all__ = ["Study1Family", "Study1Design"]
-
-_SIGNATURES = {"rad_score": "Rad-score", "dl_score": "DL-score"}
-
 
 def _fit_score(pipe, X, y, groups):
     """One Rad-score / DL-score Pipeline fitted on some training rows (a joblib task)."""
@@ -49,9 +49,17 @@ class Study1Family(BaseEstimator):
     models : list of str or None
         Zoo models to fit (``None``: all of :func:`sonorad.models.available_models`).
     rad_score, dl_score : dict or None
-        Parameters of the two :class:`~sonorad.scores.RadScore` (keys: icc, icc_threshold,
-        icc_missing, test, alpha, fdr, max_univariate, correlation, correlation_threshold,
-        method, rule, n_lambdas, cv).
+        Parameters of the :class:`~sonorad.scores.RadScore` and of every
+        :class:`~sonorad.scores.DLScore` (keys: icc, icc_threshold, icc_missing, test, alpha, fdr,
+        max_univariate, correlation, correlation_threshold, method, rule, n_lambdas, cv).
+    dl_scores : {"per_backbone", "joint"}, default="per_backbone"
+        With deep features of several backbones: one DL-score per backbone, each a stage-2
+        predictor (``dl_score_<backbone>``), or one DL-score over all of them (``dl_score``).
+        One backbone always gives one ``dl_score``. The default is the benchmark's evidence
+        (``docs/modeling.md``, *Site robustness*).
+    dl_backbones : list of str or None
+        The backbones of the ``deep`` table's columns (``<backbone>_<i>``), set by the design from
+        the study's features (``None``: one table, one DL-score).
     final_selection : dict or None
         ``LassoSelector`` parameters of stage 2 (method, rule, n_lambdas, cv, scoring).
     clinical_variables, us_variables : dict or None
@@ -77,9 +85,13 @@ class Study1Family(BaseEstimator):
     Attributes
     ----------
     rad_score_, dl_score_ : RadScore
-        Scores refitted on the whole training cohort (``formula()``, ``lasso_.path_frame()``).
+        Scores refitted on the whole training cohort (``formula()``, ``lasso_.path_frame()``);
+        ``dl_score_`` is the first DL-score when there is one per backbone.
     score_pipelines_ : dict
-        ``{"rad_score": Pipeline, "dl_score": Pipeline}`` (with ComBat when on).
+        ``{"rad_score": Pipeline, "dl_score": Pipeline}`` (with ComBat when on), or one
+        ``dl_score_<backbone>`` Pipeline per backbone.
+    score_columns_ : dict
+        Score name -> the feature columns it reads.
     oof_scores_ : DataFrame
         Out-of-fold training scores fed to stage 2.
     stage2_training_ : DataFrame
@@ -94,7 +106,8 @@ class Study1Family(BaseEstimator):
     best_model_ : str
     """
 
-    def __init__(self, models=None, rad_score=None, dl_score=None, final_selection=None,
+    def __init__(self, models=None, rad_score=None, dl_score=None, dl_scores: str = "per_backbone",
+                 dl_backbones=None, final_selection=None,
                  clinical_variables=None, us_variables=None, categories=None, cv: int = 5,
                  n_iter: int | None = None, class_weight: str | None = None, resample: str | None = None,
                  harmonize: bool = False, harmonize_options=None, random_state: int = 0,
@@ -102,6 +115,8 @@ class Study1Family(BaseEstimator):
         self.models = models
         self.rad_score = rad_score
         self.dl_score = dl_score
+        self.dl_scores = dl_scores
+        self.dl_backbones = dl_backbones
         self.final_selection = final_selection
         self.clinical_variables = clinical_variables
         self.us_variables = us_variables
@@ -115,31 +130,54 @@ class Study1Family(BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
-    _SCORES = (("rad_score", "radiomics"), ("dl_score", "deep"))
-
     def _score_pipeline(self, kind):
         from sonorad.harmonize import ComBatHarmonizer
         from sonorad.scores import DLScore, RadScore
 
         cfg = self.rad_score if kind == "rad_score" else self.dl_score
         _check_selection_keys(cfg, kind)
-        cls = RadScore if kind == "rad_score" else DLScore
         steps = []
         if self.harmonize:
             steps.append(("combat", ComBatHarmonizer(**(self.harmonize_options or {}))))
-        steps.append(("score", cls(**{**(cfg or {}), "random_state": self.random_state})))
+        params = {**(cfg or {}), "random_state": self.random_state}
+        if kind == "rad_score":
+            score = RadScore(**params)
+        else:
+            backbone = kind.removeprefix("dl_score_") if kind != "dl_score" else None
+            score = DLScore(name=kind, label=f"DL-score ({backbone})" if backbone else "DL-score", **params)
+        steps.append(("score", score))
         return Pipeline(steps)
 
-    def _score_input(self, tables, kind_table, index, centers):
+    def _score_specs(self, tables) -> list[tuple[str, str, list | None]]:
+        """``(score name, table, its columns or None for all)`` of every score the tables allow."""
+        if self.dl_scores not in ("per_backbone", "joint"):
+            raise ConfigError(f"models.dl_scores = {self.dl_scores!r}; choose per_backbone or joint.")
+        specs = []
+        if tables.get("radiomics") is not None:
+            specs.append(("rad_score", "radiomics", None))
+        deep = tables.get("deep")
+        if deep is not None:
+            backbones = list(self.dl_backbones or ())
+            if self.dl_scores == "joint" or len(backbones) < 2:
+                specs.append(("dl_score", "deep", None))
+            else:
+                for backbone in backbones:
+                    columns = [c for c in deep.columns if backbone_of(c) == backbone]
+                    if not columns:
+                        raise ValueError(f"the deep table has no {backbone}_<i> column. Fix: extract that "
+                                         "backbone or leave it out of features.dl_backbone.")
+                    specs.append((f"dl_score_{backbone}", "deep", columns))
+        return specs
+
+    def _score_input(self, tables, kind_table, index, centers, columns=None):
         X = _rows(tables, kind_table, index)
+        if columns is not None:
+            X = X[columns]
         if self.harmonize:
             if centers is None:
                 raise ValueError("harmonize=True needs the center of every case. Fix: pass centers=.")
             X = _with_center(X, centers)
         return X
-
-    def _present_scores(self, tables):
-        return [(k, t) for k, t in self._SCORES if tables.get(t) is not None]
 
     def _stage2_blocks(self, tables, index):
         from sonorad.clinical import ClinicalEncoder
@@ -193,9 +231,9 @@ class Study1Family(BaseEstimator):
         models = _zoo_models(self.models)
         folds = make_grouped_cv(self.cv, y.to_numpy(), g, random_state=self.random_state)
 
-        self.score_pipelines_, oof = {}, {}
-        for kind, table in self._present_scores(tables):
-            X = self._score_input(tables, table, index, centers)
+        self.score_pipelines_, self.score_columns_, oof = {}, {}, {}
+        for kind, table, columns in self._score_specs(tables):
+            X = self._score_input(tables, table, index, centers, columns)
             pipe = self._score_pipeline(kind)
             values = np.empty(len(index))
             # the out-of-fold fits and the full fit are independent: they run on the workers of the
@@ -207,8 +245,10 @@ class Study1Family(BaseEstimator):
                 values[te] = fold.decision_function(X.iloc[te])
             oof[kind] = values
             self.score_pipelines_[kind] = full
+            self.score_columns_[kind] = list(X.columns.drop("center", errors="ignore"))
         self.rad_score_ = self.score_pipelines_["rad_score"][-1] if "rad_score" in self.score_pipelines_ else None
-        self.dl_score_ = self.score_pipelines_["dl_score"][-1] if "dl_score" in self.score_pipelines_ else None
+        dl = [k for k in self.score_pipelines_ if k.startswith("dl_score")]
+        self.dl_score_ = self.score_pipelines_[dl[0]][-1] if dl else None
         self.oof_scores_ = pd.DataFrame(oof, index=index)
 
         blocks = self._stage2_blocks(tables, index)
@@ -236,10 +276,10 @@ class Study1Family(BaseEstimator):
         index = self._index(tables)
         centers = _as_series(centers, index, "centers")
         out = {}
-        for kind, table in self._present_scores(tables):
+        for kind, table, _ in self._score_specs(tables):
             if kind not in self.score_pipelines_:
                 continue
-            X = self._score_input(tables, table, index, centers)
+            X = self._score_input(tables, table, index, centers, self.score_columns_[kind])
             out[kind] = self.score_pipelines_[kind].decision_function(X)
         return pd.DataFrame(out, index=index)
 
@@ -262,10 +302,11 @@ class Study1Family(BaseEstimator):
         """
         features = self.stage2_features(tables, centers)
         out = {}
-        for kind in self.score_pipelines_:
-            out[kind] = self.score_pipelines_[kind].predict_proba(
-                self._score_input(tables, dict(self._SCORES)[kind], features.index,
-                                  _as_series(centers, features.index, "centers")))[:, 1]
+        for kind, pipe in self.score_pipelines_.items():
+            table = "radiomics" if kind == "rad_score" else "deep"
+            out[kind] = pipe.predict_proba(
+                self._score_input(tables, table, features.index, _as_series(centers, features.index, "centers"),
+                                  self.score_columns_[kind]))[:, 1]
         for name, pipe in self.pipelines_.items():
             out[name] = pipe.predict_proba(features)[:, 1]
         return pd.DataFrame(out, index=features.index)
@@ -276,7 +317,7 @@ class Study1Family(BaseEstimator):
         from sonorad.designs.inspect import score_funnel, selection_funnel
 
         check_is_fitted(self, "pipelines_")
-        frames = [score_funnel(pipe, _SIGNATURES[kind]) for kind, pipe in self.score_pipelines_.items()]
+        frames = [score_funnel(pipe, pipe[-1].label) for pipe in self.score_pipelines_.values()]
         first = next(iter(self.pipelines_.values()))
         n2 = len(first.named_steps["encode"].get_feature_names_out())
         frames.append(selection_funnel([("lasso", first.named_steps["lasso"])], n2,
@@ -285,7 +326,7 @@ class Study1Family(BaseEstimator):
 
     def lasso_paths(self) -> dict[str, pd.DataFrame]:
         check_is_fitted(self, "pipelines_")
-        out = {_SIGNATURES[kind]: pipe[-1].lasso_.path_frame() for kind, pipe in self.score_pipelines_.items()}
+        out = {pipe[-1].label: pipe[-1].lasso_.path_frame() for pipe in self.score_pipelines_.values()}
         out["stage 2"] = next(iter(self.pipelines_.values())).named_steps["lasso"].path_frame()
         return out
 
@@ -309,13 +350,14 @@ class Study1Design(Design):
     engine = Study1Family
     selection_keys = ("rad_score", "dl_score")
     icc_key = "rad_score"
+    derived = ("dl_backbones",)
     #: models always drawn beside the chosen one
     baselines = ("logistic_regression",)
 
     def score_models(self, engine: Study1Family, columns: FeatureColumns) -> dict[str, ColumnModel]:
         center = ["center"] if engine.harmonize else []
-        cols = {"rad_score": list(columns.radiomics), "dl_score": list(columns.deep)}
-        return {kind: ColumnModel.fitted(pipe, cols[kind] + center) for kind, pipe in engine.score_pipelines_.items()}
+        return {kind: ColumnModel.fitted(pipe, engine.score_columns_[kind] + center)
+                for kind, pipe in engine.score_pipelines_.items()}
 
     def result(self, engine: Study1Family, columns: FeatureColumns) -> DesignResult:
         scores = self.score_models(engine, columns)
@@ -328,12 +370,17 @@ class Study1Design(Design):
         chosen = {kind: kind for kind in scores}
         chosen["combined"] = engine.best_model_
         highlight = [*scores, *[m for m in self.baselines if m in stacks], engine.best_model_]
-        formulas = {score.label: score.formula() for score in (engine.rad_score_, engine.dl_score_)
-                    if score is not None}
+        formulas = {pipe[-1].label: pipe[-1].formula() for pipe in engine.score_pipelines_.values()}
         steps = selection_steps(engine.rad_score)
-        steps.append("the Rad-score and the DL-score are the LASSO signatures of the radiomics and the deep "
-                      "features; a second LASSO selects among the clinical and ultrasound variables and both scores "
-                      "(their out-of-fold training values)")
+        dl = [k for k in engine.score_pipelines_ if k != "rad_score"]
+        if len(dl) > 1:
+            steps.append("the Rad-score is the LASSO signature of the radiomics features and each DL-score that of "
+                         f"one backbone's deep features ({len(dl)} DL-scores); a second LASSO selects among the "
+                         "clinical and ultrasound variables and the scores (their out-of-fold training values)")
+        else:
+            steps.append("the Rad-score and the DL-score are the LASSO signatures of the radiomics and the deep "
+                         "features; a second LASSO selects among the clinical and ultrasound variables and both "
+                         "scores (their out-of-fold training values)")
         return DesignResult(
             design=self.name, models={**scores, **stacks}, families=families, chosen=chosen,
             primary=engine.best_model_, highlight=tuple(dict.fromkeys(highlight)), cv_auc=engine.cv_auc_.copy(),

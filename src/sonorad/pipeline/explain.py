@@ -74,20 +74,25 @@ def nomogram_of(result: DesignResult, X_train: pd.DataFrame):
     return build_nomogram(estimator, Xs)
 
 
-def dl_score_network(result: DesignResult, backbone: str | None):
-    """The frozen backbone with the DL-score as its one-logit head (for Grad-CAM of the DL-score).
+def dl_score_network(result: DesignResult, backbones) -> tuple | None:
+    """The frozen backbone with a DL-score as its one-logit head (for Grad-CAM of the DL-score).
 
-    See :func:`sonorad.deep.gradcam.score_network`. Returns ``None`` when there is no DL-score or it
-    is not linear in the features (ComBat in front).
+    With one DL-score per backbone, the first backbone's (``features.dl_backbone`` order). See
+    :func:`sonorad.deep.gradcam.score_network`. Returns ``(network, backbone, score name)``, or
+    ``None`` when there is no single-backbone DL-score or it is not linear in the features
+    (ComBat in front).
     """
     from sonorad.deep.backbones import load_backbone
     from sonorad.deep.gradcam import score_network
 
-    model = result.models.get("dl_score")
-    pipe = getattr(model, "estimator_", None)
-    if pipe is None or backbone is None or len(getattr(pipe, "steps", ())) != 1:
-        return None
-    return score_network(load_backbone(backbone), pipe[-1])
+    backbones = [backbones] if isinstance(backbones, str) else list(backbones or ())
+    candidates = [(backbones[0], "dl_score")] if len(backbones) == 1 else []
+    candidates += [(b, f"dl_score_{b}") for b in backbones]
+    for backbone, name in candidates:
+        pipe = getattr(result.models.get(name), "estimator_", None)
+        if pipe is not None and len(getattr(pipe, "steps", ())) == 1:
+            return score_network(load_backbone(backbone), pipe[-1]), backbone, name
+    return None
 
 
 def gradcam_cases(y: pd.Series, n: int, seed: int) -> list[str]:
@@ -165,13 +170,13 @@ def _gradcam(result, config, cnns, probabilities: pd.DataFrame, cohort_table, y,
         net, margin, mask_bg = model.model_, model.margin, model.mask_background
         source, column = f"the fine-tuned {name}", name
     else:
-        net = dl_score_network(result, config.dl_backbone)
+        found = dl_score_network(result, config.dl_backbones)
+        if found is None:
+            notes.append("no Grad-CAM: the study has neither a fine-tuned CNN nor a linear DL-score")
+            return (), None
+        net, backbone, column = found
         margin, mask_bg = config.margin, config.mask_background
-        source = f"the DL-score (frozen {config.dl_backbone} with the DL-score as its output)"
-        column = "dl_score"
-    if net is None:
-        notes.append("no Grad-CAM: the study has neither a fine-tuned CNN nor a linear DL-score")
-        return (), None
+        source = f"the DL-score (frozen {backbone} with the DL-score as its output)"
     ids = gradcam_cases(y.loc[probabilities.index], config.gradcam, seed)
     p = probabilities[column] if column in probabilities.columns else pd.Series(dtype=float)
     found, failed = gradcams(net, cohort_table.loc[ids], y, p, margin=margin, mask_background=mask_bg)

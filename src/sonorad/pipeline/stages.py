@@ -141,19 +141,26 @@ def check_parts(parts: pd.Series, y: pd.Series, source) -> None:
 
 # -- model inputs ---------------------------------------------------------------------------------
 def feature_columns(features: Features, study, config) -> FeatureColumns:
-    """Which model-input columns are radiomics, deep (the DL backbone), clinical and ultrasound variables."""
-    deep = features.deep.get(config.dl_backbone) if config.dl_backbone is not None else None
+    """Which model-input columns are radiomics, deep (the DL backbones), clinical and ultrasound variables."""
+    deep = _dl_features(features, config)
     return FeatureColumns(
         radiomics=tuple(features.radiomics.columns) if features.radiomics is not None else (),
         deep=tuple(deep.columns) if deep is not None else (),
+        backbones=tuple(b for b in config.dl_backbones if b in features.deep),
         clinical=tuple(n for n, v in study.variables.items() if v.role != "ultrasound"),
         us=tuple(study.variables_with_role("ultrasound")))
+
+
+def _dl_features(features: Features, config) -> pd.DataFrame | None:
+    """The frozen features of the DL backbones, side by side (``<backbone>_<i>`` columns)."""
+    tables = [features.deep[b] for b in config.dl_backbones if b in features.deep]
+    return pd.concat(tables, axis=1) if tables else None
 
 
 def model_inputs(cohort_table: pd.DataFrame, features: Features, columns: FeatureColumns, ids, config) -> pd.DataFrame:
     """The model input table of the cases ``ids``: features, declared variables (raw) and center."""
     ids = pd.Index(ids)
-    deep = features.deep.get(config.dl_backbone) if config.dl_backbone is not None else None
+    deep = _dl_features(features, config)
     variables = cohort_table.loc[ids, list(columns.variables)] if columns.variables else None
     return model_input_table(ids, radiomics=features.radiomics, deep=deep, variables=variables,
                              centers=cohort_table.loc[ids, "center"].astype(str))

@@ -132,8 +132,8 @@ def _methods(report, run) -> None:
     extra = {"counts": run.flow}
     if "radiomics" in run.feature_summary:
         extra["features"] = dict(run.feature_summary["radiomics"])
-    if cfg.dl_backbone is not None:
-        extra["deep"] = {"backbone": cfg.dl_backbone, "weights": "ImageNet-pretrained", "mode": "frozen"}
+    if cfg.dl_backbones:
+        extra["deep"] = {"backbone": ", ".join(cfg.dl_backbones), "weights": "ImageNet-pretrained", "mode": "frozen"}
     family = cfg.family
     if family.get("harmonize"):
         extra["harmonization"] = "ComBat (fitted on the training centers, center as batch)"

@@ -43,9 +43,10 @@ class RunConfig:
         sonorad's shipped 2D file.
     deep : tuple of str
         Backbones for frozen CNN features (``features.deep``).
-    dl_backbone : str or None
-        The backbone whose features feed the DL-score / DL families (``features.dl_backbone``,
-        default the first of ``deep``).
+    dl_backbones : tuple of str
+        The backbones whose features feed the DL-score(s) / DL families (``features.dl_backbone``:
+        one name or a list, default every backbone of ``deep``; empty: no deep features in the
+        models). Study 1 fits one DL-score per backbone (``models.dl_scores``).
     jobs : int
         Worker processes for radiomics extraction and training cross-validation.
     cache : Path or None
@@ -88,7 +89,7 @@ class RunConfig:
     radiomics: bool = True
     params: Path | None = None
     deep: tuple[str, ...] = ("efficientnet_lite0",)
-    dl_backbone: str | None = "efficientnet_lite0"
+    dl_backbones: tuple[str, ...] = ("efficientnet_lite0",)
     jobs: int = 1
     cache: Path | None = None
     icc: dict | None = None
@@ -182,11 +183,14 @@ def _features(c: _Checker, section: dict, base: Path | None) -> dict:
         if name not in known:
             c.add("features.deep", f"unknown backbone {name!r}; choose among {', '.join(known)}")
     out["deep"] = deep
-    dl = section.get("dl_backbone", deep[0] if deep else None)
-    if dl is not None and dl not in deep:
-        c.add("features.dl_backbone", f"{dl!r} is not one of features.deep {list(deep)}",
-              "name one of the extracted backbones")
-    out["dl_backbone"] = dl
+    dl = c.names(section, "features", "dl_backbone", deep) or ()
+    for name in dl:
+        if name not in deep:
+            c.add("features.dl_backbone", f"{name!r} is not one of features.deep {list(deep)}",
+                  "name extracted backbones only")
+    if len(set(dl)) < len(dl):
+        c.add("features.dl_backbone", f"lists a backbone twice: {list(dl)}", "name each backbone once")
+    out["dl_backbones"] = tuple(dict.fromkeys(dl))
     if not out["radiomics"] and not deep:
         c.add("features", "radiomics is off and no deep backbone is given: nothing to extract",
               "set radiomics: true or list backbones under deep")

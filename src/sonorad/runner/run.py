@@ -437,9 +437,8 @@ def _write_bundle(study, cfg, out, result, cnns, evaluation, features, X_train, 
     """``OUT/model/``: every model, the feature settings, the variable schema and the model card."""
     from sonorad.bundle import roi_table, write_bundle
 
-    deep = None if cfg.dl_backbone is None else {"backbone": cfg.dl_backbone, "margin": cfg.margin,
-                                                   "mask_background": cfg.mask_background,
-                                                   "batch_size": cfg.batch_size}
+    deep = [{"backbone": backbone, "margin": cfg.margin, "mask_background": cfg.mask_background,
+             "batch_size": cfg.batch_size} for backbone in cfg.dl_backbones]
     train = X_train.index
     card = stages.model_card(study, result, evaluation, parts, y, cohort_table)
     return write_bundle(out / "model", models={**result.models, **cnns}, chosen=result.primary,

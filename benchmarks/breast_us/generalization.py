@@ -1,6 +1,6 @@
 """Site-robust candidates, chosen by leave-one-scanner-out inside BUS-BRA, then BrEaST once.
 
-    python benchmarks/breast_us/generalization.py [--jobs 2] [--inner 3] [--set inductive|site|standardized|ensemble]
+    python benchmarks/breast_us/generalization.py [--jobs 2] [--inner 3] [--set inductive|site|standardized|ensemble|tta|run]
 
 Every candidate set below was fixed before BrEaST was looked at; each candidate is scored on
 BrEaST exactly once and every one is reported (``GENERALIZATION.md``). Inside BUS-BRA the honest
@@ -30,7 +30,10 @@ own unlabeled images (:func:`site_standardized`), each compared with the same ca
 ``--set standardized`` scores rad, rad + dl and birads + rad + dl with the Rad-score computed on
 ring-standardized images (``standardize_images.py``, then ``sonorad extract``). ``--set ensemble``
 stacks one DL-score per frozen backbone (Lite0, Lite1, Lite2; the features of ``run_all.py``'s
-``dl_lite1`` / ``dl_lite2`` runs) instead of the Lite0 one.
+``dl_lite1`` / ``dl_lite2`` runs) instead of the Lite0 one. ``--set tta`` fits the DL-score on
+flip-averaged or context-averaged Lite0 embeddings (``tta_features.py``). ``--set run`` reads two finished
+``sonorad run`` folders of the study-1 design, Lite0 (``run_all.py``'s study1) and one DL-score
+per Lite0/1/2 backbone (``bus_bra_to_breast_study1_lite012.yaml``), and scores their models.
 
 Writes ``benchmarks/_work/breast_us/generalization.csv`` (``generalization_site.csv``) and
 ``benchmarks/breast_us/GENERALIZATION.md`` from every set run so far.
@@ -96,7 +99,7 @@ class ScannerStableFilter(TransformerMixin, BaseEstimator):
 
 
 def base_model(kind: str, tau: float | None = None):
-    if kind in ("dl", "dl1", "dl2"):
+    if kind in ("dl", "dl1", "dl2", "dl_flip", "dl_context"):
         return Pipeline([("score", DLScore(random_state=SEED))])
     if kind == "rad_stable":
         return Pipeline([("stable", ScannerStableFilter(tau)), ("score", RadScore(random_state=SEED))])
@@ -149,7 +152,8 @@ def evaluate_split(cases, tables, train, test, taus, inner, jobs, stacks=STACKS)
     centers = cases.loc[train, "center"].astype(str).to_numpy()
     needed = {kind for spec in stacks.values() for kind in spec[0]}
     oof, new = {}, {}
-    for kind, tau in [("rad", None), ("dl", None), ("dl1", None), ("dl2", None), *(("rad_stable", t) for t in taus)]:
+    for kind, tau in [("rad", None), ("dl", None), ("dl1", None), ("dl2", None), ("dl_flip", None),
+                      ("dl_context", None), *(("rad_stable", t) for t in taus)]:
         if kind not in needed:
             continue
         X = tables["rad" if kind == "rad_stable" else kind]
@@ -268,6 +272,13 @@ ENSEMBLE_STACKS = {  # candidate -> (spec, the same without the ensemble: Lite0 
     "birads + rad + dl ensemble": ((("rad", *ENSEMBLE), True, False), STACKS["birads + rad + dl"]),
 }
 
+TTA_STACKS = {  # candidate -> (spec, the same with today's Lite0 DL-score); fixed before the run
+    **{f"dl {kind}": (((f"dl_{kind}",), False, False), (("dl",), False, False)) for kind in ("flip", "context")},
+    **{f"rad + dl {kind}": ((("rad", f"dl_{kind}"), False, False), STACKS["rad + dl"]) for kind in ("flip", "context")},
+    **{f"birads + rad + dl {kind}": ((("rad", f"dl_{kind}"), True, False), STACKS["birads + rad + dl"])
+       for kind in ("flip", "context")},
+}
+
 
 def breast_rows(cases, preds, loso_rows, test, today, reference, plain=None, stacks=STACKS) -> pd.DataFrame:
     """BrEaST AUC with DeLong CI, paired DeLong against today's model of the same kind, the simple
@@ -311,6 +322,12 @@ VARIANTS = {  # --set name -> (section title, what was done; the command is adde
         "Three DL-scores (LASSO over the frozen features of EfficientNet-Lite0, -Lite1 and -Lite2, each "
         "`DLScore` with its defaults) enter the logistic stack as separate out-of-fold inputs. 'same "
         "without' is the candidate with the Lite0 DL-score only."),
+    "tta": (
+        "Test-time augmentation and context crops for the frozen Lite0 features",
+        "The DL-score is fitted on averaged Lite0 embeddings (`tta_features.py`; nothing learnt, so it is "
+        "inductive): 'flip', the mean of the lesion crop's embedding and its left-right mirror's; 'context', "
+        "the mean of the embeddings of the crop with margin 0.1 (sonorad's default) and with margin 0.3. "
+        "'same without' is the candidate with today's Lite0 DL-score."),
 }
 
 
@@ -328,14 +345,124 @@ def markdown_variant(kind: str, out: pd.DataFrame, seconds: float) -> str:
         *lines, ""])
 
 
+#: ``--set run``: the study-1 design through ``sonorad run``: label -> (run folder, with BI-RADS).
+#: ``study1`` is run_all.py's run (Lite0 DL-score); the others are bus_bra_to_breast_study1_lite012.yaml
+#: and bus_bra_to_breast_image_lite012.yaml (one DL-score per frozen Lite0/1/2 backbone; the second
+#: without BI-RADS).
+RUNS = {"BI-RADS, Lite0 (today)": ("study1", True),
+        "BI-RADS, Lite0/1/2, one DL-score each": ("study1_lite012", True),
+        "image only, Lite0/1/2, one DL-score each": ("image_lite012", False)}
+BASE_RUN = "BI-RADS, Lite0 (today)"
+
+
+def _run_tables(run: str):
+    tables = WORK / "results" / run / "tables"
+    return (pd.read_csv(tables / "metrics.csv"),
+            pd.read_csv(tables / "predictions.csv", dtype={"case_id": str}))
+
+
+def _chosen(metrics) -> str:
+    stage2 = metrics[(metrics["cohort"] == "external") & metrics["train_cv_auc"].notna()]
+    return stage2.sort_values("train_cv_auc", ascending=False).iloc[0]["model"]
+
+
+def run_rows(cases, test, today, reference) -> pd.DataFrame:
+    """The candidates of the study-1 runs on BrEaST: the model chosen by tuning CV AUC, logistic
+    regression and every score. Each is compared (paired DeLong) with its counterpart: with BI-RADS,
+    the same model of the Lite0 run (its chosen model for the chosen one, its one DL-score for a
+    DL-score); image only, today's image-only model (``today``) for the stage-2 models and the Lite0
+    run's scores for the scores. Also against the simple stack (``reference``) and the fine BI-RADS grading."""
+    y = cases.loc[test, "label"].astype(int).to_numpy()
+    fine = cases.loc[test, "birads_fine"].astype(float).to_numpy()
+    runs = {label: _run_tables(run) for label, (run, _) in RUNS.items()
+            if (WORK / "results" / run / "tables" / "predictions.csv").exists()}
+    base_metrics, base_preds = runs[BASE_RUN]
+
+    def external(preds, model):
+        p = preds[(preds["cohort"] == "external") & (preds["model"] == model)].set_index("case_id")["probability"]
+        return p.loc[test].to_numpy()
+
+    rows = []
+    for label, (metrics, preds) in runs.items():
+        with_birads = RUNS[label][1]
+        chosen = _chosen(metrics)
+        scores = [m for m in metrics["model"].unique() if m == "rad_score" or str(m).startswith("dl_score")]
+        for model, role in [(chosen, "chosen by tuning CV"), ("logistic_regression", "LR"),
+                            *((m, "score") for m in scores)]:
+            p = external(preds, model)
+            cv = metrics[(metrics["cohort"] == "training_cv") & (metrics["model"] == model)]["auc"]
+            a = roc_auc_ci(y, p)
+            cal = calibration_intercept_slope(y, p)
+            if role == "score":
+                base_name = "dl_score" if str(model).startswith("dl_score") else model
+                base = (f"{base_name} (Lite0 run)", external(base_preds, base_name))
+            elif with_birads:
+                base_name = _chosen(base_metrics) if role == "chosen by tuning CV" else model
+                base = (f"{base_name} (Lite0 run)", external(base_preds, base_name))
+            else:
+                base = today["image"]
+            d = delong_test(y, p, base[1])
+            row = {"run": label, "model": model, "role": role,
+                   "train_cv_auc": float(cv.iloc[0]) if len(cv) else np.nan,
+                   "breast_auc": a.auc, "breast_low": a.low, "breast_high": a.high,
+                   "vs_base_model": base[0], "vs_base_diff": d.difference, "vs_base_p": d.p_value,
+                   "slope": float(cal.loc["slope", "estimate"]), "intercept": float(cal.loc["intercept", "estimate"])}
+            for key, other in (("simple", reference), ("fine_birads", fine)):
+                t = delong_test(y, p, other)
+                row.update({f"vs_{key}_diff": t.difference, f"vs_{key}_p": t.p_value})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def markdown_runs(out: pd.DataFrame, seconds: float) -> str:
+    cost = {label: json_cost(run) for label, (run, _) in RUNS.items()}
+    header = ["run", "model", "", "training CV AUC (BUS-BRA, whole pipeline)", "BrEaST AUC (95% CI)",
+              "vs counterpart: diff, p", "vs simple stack: diff, p", "vs fine BI-RADS: diff, p", "slope",
+              "intercept"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, r in out.iterrows():
+        same = "" if r.run == BASE_RUN else f"{r.vs_base_model}: {r.vs_base_diff:+.3f}, {r.vs_base_p:.2g}"
+        lines.append("| " + " | ".join([
+            r.run, r.model, r.role, "" if pd.isna(r.train_cv_auc) else f"{r.train_cv_auc:.3f}",
+            f"{r.breast_auc:.3f} ({r.breast_low:.3f}-{r.breast_high:.3f})", same, _diff("simple")(r),
+            _diff("fine_birads")(r), f"{r.slope:.2f}", f"{r.intercept:.2f}"]) + " |")
+    costs = "; ".join(f"{label}: fit {c['fit']:.0f} s, training cross-validation {c['cv']:.0f} s"
+                      for label, c in cost.items() if c)
+    return "\n".join([
+        "## The study-1 design through `sonorad run`: one DL-score per backbone", "",
+        "`python benchmarks/breast_us/generalization.py --set run` "
+        f"({seconds / 60:.0f} min on 2 cores), after `sonorad run` on `bus_bra_to_breast_study1_lite012.yaml` "
+        "and `bus_bra_to_breast_image_lite012.yaml`. Every run is the full study-1 design (Rad-score, "
+        "DL-score(s), the declared variables, stage-2 LASSO, every zoo model, the model chosen by its tuning "
+        "CV AUC on BUS-BRA). The Lite0/1/2 runs extract frozen Lite0, Lite1 and Lite2 features and, with the "
+        "default `models.dl_scores: per_backbone`, fit one DL-score per backbone, each a stage-2 predictor; "
+        "the image-only run declares no variable. The candidate set (each run's chosen model, LR and scores) "
+        "was fixed before the runs; each was scored on BrEaST once. 'counterpart': with BI-RADS, the same "
+        "model of the Lite0 run; image only, today's image-only model (study 2 RadiomicsDL) for the stage-2 "
+        "models. Training CV AUC: 3-fold patient-grouped cross-validation of the whole design on BUS-BRA. "
+        f"Cost: {costs}.", "",
+        *lines, ""])
+
+
+def json_cost(run: str) -> dict | None:
+    path = WORK / "results" / run / "tables" / "timings.csv"
+    if not path.exists():
+        return None
+    t = pd.read_csv(path)
+    t = dict(zip(t.iloc[:, 0], t.iloc[:, 1]))
+    return {"fit": float(t.get("fit", np.nan)), "cv": float(t.get("training cross-validation", np.nan))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--inner", type=int, default=3, help="patient-grouped folds of the out-of-fold base scores")
-    parser.add_argument("--set", choices=("inductive", *VARIANTS), default="inductive",
+    parser.add_argument("--set", choices=("inductive", *VARIANTS, "run"), default="inductive",
                         help="inductive: the candidates above; site: per-site standardization (transductive); "
                              "standardized: radiomics of the ring-standardized images (standardize_images.py); "
-                             "ensemble: one DL-score per frozen backbone (Lite0, Lite1, Lite2)")
+                             "ensemble: one DL-score per frozen backbone (Lite0, Lite1, Lite2); tta: flip- or "
+                             "context-averaged Lite0 embeddings (tta_features.py); run: the "
+                             "study-1 runs with the Lite0 DL-score and with one DL-score per Lite0/1/2 backbone")
     args = parser.parse_args()
     cases, tables = load()
     t0 = time.perf_counter()
@@ -343,7 +470,13 @@ def main() -> None:
     test = cases.index[cases["center"] == "PL-Warsaw"]
     today = todays_models(test)
     WORK.mkdir(parents=True, exist_ok=True)
-    if args.set == "inductive":
+    if args.set == "run":
+        simple = evaluate_split(cases, tables, train, test, [None], args.inner, args.jobs,
+                                {"birads + dl (simple stack)": STACKS["birads + dl (simple stack)"]})[None]
+        out = run_rows(cases, test, today, simple["birads + dl (simple stack)"])
+        out["minutes"] = (time.perf_counter() - t0) / 60
+        out.to_csv(WORK / "generalization_run.csv", index=False)
+    elif args.set == "inductive":
         # 1. tau of the scanner-stable filter: by the worst-scanner LOSO AUC of the stable Rad-score
         grid = loso(cases, tables, TAUS, args.inner, args.jobs)
         stable = grid[grid["candidate"] == "rad_stable"]
@@ -361,6 +494,11 @@ def main() -> None:
         counterparts = None
         if args.set == "site":
             stacks, changed = SITE_STACKS, site_standardized(tables, cases["center"].astype(str))
+        elif args.set == "tta":
+            stacks = {name: spec for name, (spec, _) in TTA_STACKS.items()}
+            counterparts = {name: without for name, (_, without) in TTA_STACKS.items()}
+            changed = {**tables, **{f"dl_{kind}": pd.read_parquet(WORK / "features_tta" / f"deep_lite0_{kind}.parquet")
+                                    .loc[cases.index] for kind in ("flip", "context")}}
         elif args.set == "ensemble":
             stacks = {name: spec for name, (spec, _) in ENSEMBLE_STACKS.items()}
             counterparts = {name: without for name, (_, without) in ENSEMBLE_STACKS.items()}
@@ -398,6 +536,9 @@ def write_report(today: dict) -> None:
         if (WORK / f"generalization_{kind}.csv").exists():
             frame = pd.read_csv(WORK / f"generalization_{kind}.csv")
             parts.append(markdown_variant(kind, frame, 60 * float(frame["minutes"].iloc[0])))
+    if (WORK / "generalization_run.csv").exists():
+        frame = pd.read_csv(WORK / "generalization_run.csv")
+        parts.append(markdown_runs(frame, 60 * float(frame["minutes"].iloc[0])))
     notes = HERE / "generalization_notes.md"  # the reading of the numbers, kept by hand
     (HERE / "GENERALIZATION.md").write_text("\n".join(parts) + ("\n" + notes.read_text() if notes.exists() else ""))
 

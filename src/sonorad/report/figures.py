@@ -26,10 +26,10 @@ _PART_ORDER = ("train", "internal", "external")
 def file_stem(text: str) -> str:
     """A name usable as a file stem: lower case, every run of other characters as ``_``.
 
-    >>> file_stem("Rad-score"), file_stem("stage 2")
-    ('rad_score', 'stage_2')
+    >>> file_stem("Rad-score"), file_stem("stage 2"), file_stem("DL-score (efficientnet_lite1)")
+    ('rad_score', 'stage_2', 'dl_score_efficientnet_lite1')
     """
-    return "".join(ch if ch.isalnum() else "_" for ch in text.lower()).strip("_")
+    return re.sub(r"[^0-9a-z]+", "_", text.lower()).strip("_")
 
 
 def save_figure(fig, stem: str, out_dir: str | Path, *, dpi: int = 300) -> tuple[Path, Path]:

@@ -159,6 +159,8 @@ def test_study1_fits_one_dl_score_per_backbone_each_on_its_own_columns():
     assert len(joint.score_columns_["dl_score"]) == 40
     with pytest.raises(ConfigError, match="dl_scores"):
         Study1Family(dl_backbones=["net_a", "net_b"], dl_scores="mean", **kwargs).fit(tr, ytr, groups=ptr)
+    with pytest.raises(ConfigError, match="models.dl_scores: must be per_backbone or joint"):  # before any work
+        build_design({"design": "study1", "dl_scores": "mean"})
     with pytest.raises(ConfigError, match="dl_backbones"):  # set from the features, not the study file
         build_design({"design": "study1", "dl_backbones": ["net_a"]})
 

@@ -36,6 +36,10 @@ from sonorad.errors import ConfigError
 
 __all__ = ["Study1Family", "Study1Design"]
 
+#: values of ``models.dl_scores``
+DL_SCORES = ("per_backbone", "joint")
+
+
 def _fit_score(pipe, X, y, groups):
     """One Rad-score / DL-score Pipeline fitted on some training rows (a joblib task)."""
     return pipe.fit(X, y, score__groups=groups)
@@ -135,7 +139,7 @@ class Study1Family(BaseEstimator):
         from sonorad.scores import DLScore, RadScore
 
         cfg = self.rad_score if kind == "rad_score" else self.dl_score
-        _check_selection_keys(cfg, kind)
+        _check_selection_keys(cfg, "rad_score" if kind == "rad_score" else "dl_score")
         steps = []
         if self.harmonize:
             steps.append(("combat", ComBatHarmonizer(**(self.harmonize_options or {}))))
@@ -150,8 +154,8 @@ class Study1Family(BaseEstimator):
 
     def _score_specs(self, tables) -> list[tuple[str, str, list | None]]:
         """``(score name, table, its columns or None for all)`` of every score the tables allow."""
-        if self.dl_scores not in ("per_backbone", "joint"):
-            raise ConfigError(f"models.dl_scores = {self.dl_scores!r}; choose per_backbone or joint.")
+        if self.dl_scores not in DL_SCORES:
+            raise ConfigError(f"models.dl_scores = {self.dl_scores!r}; choose {' or '.join(DL_SCORES)}.")
         specs = []
         if tables.get("radiomics") is not None:
             specs.append(("rad_score", "radiomics", None))
@@ -351,6 +355,16 @@ class Study1Design(Design):
     selection_keys = ("rad_score", "dl_score")
     icc_key = "rad_score"
     derived = ("dl_backbones",)
+
+    @classmethod
+    def check(cls, section):
+        from sonorad.errors import Problem
+
+        problems = super().check(section)
+        if "dl_scores" in section and section["dl_scores"] not in DL_SCORES:
+            problems.append(Problem(f"must be {' or '.join(DL_SCORES)}, got {section['dl_scores']!r}",
+                                    column="models.dl_scores"))
+        return problems
     #: models always drawn beside the chosen one
     baselines = ("logistic_regression",)
 

@@ -303,7 +303,7 @@ def _inputs_from_table(bundle, table: pd.DataFrame, *, jobs: int, cache, progres
                                               weights=settings.get("weights", "default"), progress=progress)
             failures += failed.to_dict("records")
             tables.append(table_deep)
-        deep = pd.concat(tables, axis=1)  # a case one backbone failed on has NaNs, and its failure row
+        deep = pd.concat(tables, axis=1)  # a case that one backbone failed on: NaNs there, and its failure row
     values = table.reindex(columns=_variable_columns(bundle))
     return _Inputs(ids, values, radiomics, deep, pd.DataFrame.from_dict(rois, orient="index"), crops, failures,
                    _labels(bundle, table, ids))
@@ -663,6 +663,7 @@ def _dl_score_network(bundle):
     DL-score of the model."""
 
     from sonorad.bundle.writer import _estimators
+    from sonorad.designs.base import backbone_of
     from sonorad.scores import DLScore
 
     deep = bundle.features.get("deep") or []
@@ -671,7 +672,7 @@ def _dl_score_network(bundle):
             continue
         names = [str(n) for n in getattr(est, "feature_names_in_", [])]
         for settings in deep:
-            if names and all(re.fullmatch(rf"{re.escape(settings['backbone'])}_\d+", n) for n in names):
+            if names and all(backbone_of(n) == settings["backbone"] for n in names):
                 import copy
 
                 from sonorad.deep.gradcam import score_network

@@ -93,15 +93,16 @@ def backbone_weights_sha256(net) -> str:
 def column_kinds(columns, variables: dict, backbones=()) -> dict[str, str]:
     """Kind of every model input column: ``center``, ``variable``, ``deep`` (``<backbone>_<i>`` of one
     of ``backbones``) or ``radiomics``."""
-    names = "|".join(re.escape(b) for b in backbones)
-    pattern = re.compile(rf"^(?:{names})_\d+$") if names else None
+    from sonorad.designs.base import backbone_of
+
+    backbones = set(backbones)
     kinds = {}
     for column in columns:
         if column == "center":
             kinds[column] = "center"
         elif column in variables:
             kinds[column] = "variable"
-        elif pattern is not None and pattern.match(str(column)):
+        elif backbone_of(column) in backbones:
             kinds[column] = "deep"
         else:
             kinds[column] = "radiomics"

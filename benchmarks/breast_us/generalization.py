@@ -1,6 +1,6 @@
 """Site-robust candidates, chosen by leave-one-scanner-out inside BUS-BRA, then BrEaST once.
 
-    python benchmarks/breast_us/generalization.py [--jobs 2] [--inner 3] [--set inductive|site|standardized|ensemble|tta|run]
+    python benchmarks/breast_us/generalization.py [--jobs 2] [--inner 3] [--set inductive|site|standardized|ensemble|tta|cnn|run]
 
 Every candidate set below was fixed before BrEaST was looked at; each candidate is scored on
 BrEaST exactly once and every one is reported (``GENERALIZATION.md``). Inside BUS-BRA the honest
@@ -30,7 +30,8 @@ own unlabeled images (:func:`site_standardized`), each compared with the same ca
 ``--set standardized`` scores rad, rad + dl and birads + rad + dl with the Rad-score computed on
 ring-standardized images (``standardize_images.py``, then ``sonorad extract``). ``--set ensemble``
 stacks one DL-score per frozen backbone (Lite0, Lite1, Lite2; the features of ``run_all.py``'s
-``dl_lite1`` / ``dl_lite2`` runs) instead of the Lite0 one. ``--set tta`` fits the DL-score on
+``dl_lite1`` / ``dl_lite2`` runs) instead of the Lite0 one. ``--set cnn`` stacks the fine-tuned Lite0's logit (out of fold on BUS-BRA, ``cnn_oof.py``) with
+the other scores. ``--set tta`` fits the DL-score on
 flip-averaged or context-averaged Lite0 embeddings (``tta_features.py``). ``--set run`` reads two finished
 ``sonorad run`` folders of the study-1 design, Lite0 (``run_all.py``'s study1) and one DL-score
 per Lite0/1/2 backbone (``bus_bra_to_breast_study1_lite012.yaml``), and scores their models.
@@ -145,16 +146,20 @@ def load():
     return cases.loc[ids], {k: v.loc[ids] for k, v in tables.items()}
 
 
-def evaluate_split(cases, tables, train, test, taus, inner, jobs, stacks=STACKS):
-    """Every stack fitted on ``train`` rows: ``{tau: {stack: P(malignant) of the test rows}}``."""
+def evaluate_split(cases, tables, train, test, taus, inner, jobs, stacks=STACKS, given=None):
+    """Every stack fitted on ``train`` rows: ``{tau: {stack: P(malignant) of the test rows}}``.
+
+    ``given``: base scores computed elsewhere, ``{kind: (out-of-fold values of the train rows,
+    values of the test rows)}`` (the fine-tuned CNN's, ``cnn_oof.py``)."""
     y = cases.loc[train, "label"].astype(int).to_numpy()
     groups = cases.loc[train, "patient_id"].astype(str).to_numpy()
     centers = cases.loc[train, "center"].astype(str).to_numpy()
     needed = {kind for spec in stacks.values() for kind in spec[0]}
-    oof, new = {}, {}
+    oof = {(k, None): v[0] for k, v in (given or {}).items()}
+    new = {(k, None): v[1] for k, v in (given or {}).items()}
     for kind, tau in [("rad", None), ("dl", None), ("dl1", None), ("dl2", None), ("dl_flip", None),
                       ("dl_context", None), *(("rad_stable", t) for t in taus)]:
-        if kind not in needed:
+        if kind not in needed or (kind, tau) in oof:
             continue
         X = tables["rad" if kind == "rad_stable" else kind]
         oof[kind, tau], new[kind, tau] = base_scores(kind, tau, X.loc[train], y, groups, centers, X.loc[test],
@@ -227,11 +232,12 @@ def _diff(kind: str):
 def candidate_table(out: pd.DataFrame, extra: list) -> list[str]:
     """Markdown table of candidates: LOSO AUCs, BrEaST AUC, the ``(header, cell(row))`` of ``extra``, calibration."""
     scanners = [c for c in out.columns if c.startswith("loso_") and c not in ("loso_pooled_auc", "loso_worst_auc")]
-    header = ["candidate", "LOSO pooled AUC", "LOSO worst scanner", *(c[5:] for c in scanners),
+    loso = ["loso_pooled_auc", "loso_worst_auc"] if "loso_pooled_auc" in out.columns else []
+    header = ["candidate", *(["LOSO pooled AUC", "LOSO worst scanner"] if loso else []), *(c[5:] for c in scanners),
               "BrEaST AUC (95% CI)", *(h for h, _ in extra), "slope", "intercept"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in out.iterrows():
-        cells = [r.candidate, f"{r.loso_pooled_auc:.3f}", f"{r.loso_worst_auc:.3f}", *(f"{r[c]:.3f}" for c in scanners),
+        cells = [r.candidate, *(f"{r[c]:.3f}" for c in loso), *(f"{r[c]:.3f}" for c in scanners),
                  f"{r.breast_auc:.3f} ({r.breast_low:.3f}-{r.breast_high:.3f})", *(cell(r) for _, cell in extra),
                  f"{r.slope:.2f}", f"{r.intercept:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
@@ -279,6 +285,24 @@ TTA_STACKS = {  # candidate -> (spec, the same with today's Lite0 DL-score); fix
        for kind in ("flip", "context")},
 }
 
+CNN_STACKS = {  # candidate -> (spec, the same without the fine-tuned CNN); fixed before the run
+    "cnn": ((("cnn",), False, False), (("dl",), False, False)),
+    "rad + cnn": ((("rad", "cnn"), False, False), STACKS["rad"]),
+    "rad + dl ensemble + cnn": ((("rad", *ENSEMBLE, "cnn"), False, False), (("rad", *ENSEMBLE), False, False)),
+    "birads + rad + cnn": ((("rad", "cnn"), True, False), STACKS["birads + rad + dl"]),
+    "birads + rad + dl ensemble + cnn": ((("rad", *ENSEMBLE, "cnn"), True, False), (("rad", *ENSEMBLE), True, False)),
+}
+
+
+def cnn_scores(cases, train, test) -> dict:
+    """The fine-tuned Lite0's logits: out of fold on BUS-BRA (``cnn_oof.py``), and on BrEaST from the
+    study-2 run's CNN fine-tuned on all of BUS-BRA."""
+    oof = pd.read_csv(WORK / "cnn_oof.csv", dtype={"case_id": str}).set_index("case_id")["logit"]
+    p = pd.read_csv(WORK / "results" / "study2" / "tables" / "predictions.csv", dtype={"case_id": str})
+    p = p[(p["cohort"] == "external") & (p["model"] == "cnn_efficientnet_lite0")].set_index("case_id")["probability"]
+    p = p.loc[test].clip(1e-12, 1 - 1e-12)
+    return {"cnn": (oof.loc[train].to_numpy(), np.log(p / (1 - p)).to_numpy())}
+
 
 def breast_rows(cases, preds, loso_rows, test, today, reference, plain=None, stacks=STACKS) -> pd.DataFrame:
     """BrEaST AUC with DeLong CI, paired DeLong against today's model of the same kind, the simple
@@ -322,6 +346,14 @@ VARIANTS = {  # --set name -> (section title, what was done; the command is adde
         "Three DL-scores (LASSO over the frozen features of EfficientNet-Lite0, -Lite1 and -Lite2, each "
         "`DLScore` with its defaults) enter the logistic stack as separate out-of-fold inputs. 'same "
         "without' is the candidate with the Lite0 DL-score only."),
+    "cnn": (
+        "The fine-tuned CNN as a stacked score",
+        "The study-2 run's fine-tuned EfficientNet-Lite0 (10 epochs, `models.cnn`) enters the logistic "
+        "stack as a score: its out-of-fold logit on BUS-BRA (`cnn_oof.py`: the same CNN fine-tuned on two "
+        "of three patient-grouped folds, scoring the third) and, on BrEaST, the logit of the CNN "
+        "fine-tuned on all of BUS-BRA. No LOSO: it would need four more fine-tunes (about 25 min on 2 "
+        "cores); the LOSO columns are empty. 'same without' is the candidate without the CNN "
+        "(for the CNN alone, the Lite0 DL-score)."),
     "tta": (
         "Test-time augmentation and context crops for the frozen Lite0 features",
         "The DL-score is fitted on averaged Lite0 embeddings (`tta_features.py`; nothing learnt, so it is "
@@ -491,7 +523,8 @@ def main() -> None:
                         help="inductive: the candidates above; site: per-site standardization (transductive); "
                              "standardized: radiomics of the ring-standardized images (standardize_images.py); "
                              "ensemble: one DL-score per frozen backbone (Lite0, Lite1, Lite2); tta: flip- or "
-                             "context-averaged Lite0 embeddings (tta_features.py); run: the "
+                             "context-averaged Lite0 embeddings (tta_features.py); cnn: the fine-tuned Lite0 as a stacked "
+                             "score (cnn_oof.py); run: the "
                              "study-1 runs with the Lite0 DL-score and with one DL-score per Lite0/1/2 backbone")
     args = parser.parse_args()
     cases, tables = load()
@@ -523,7 +556,16 @@ def main() -> None:
         grid.to_csv(WORK / "generalization_tau_grid.csv", index=False)
     else:
         counterparts = None
-        if args.set == "site":
+        given = None
+        if args.set == "cnn":
+            stacks = {name: spec for name, (spec, _) in CNN_STACKS.items()}
+            counterparts = {name: without for name, (_, without) in CNN_STACKS.items()}
+            changed = {**tables, **{kind: pd.read_parquet(WORK / "results" / f"dl_lite{k}" / "features" /
+                                                        f"deep_efficientnet_lite{k}.parquet").loc[cases.index]
+                                    for kind, k in (("dl1", 1), ("dl2", 2))}}
+            given = cnn_scores(cases, train, test)
+            tables = changed  # the counterparts need the Lite1/2 features too
+        elif args.set == "site":
             stacks, changed = SITE_STACKS, site_standardized(tables, cases["center"].astype(str))
         elif args.set == "tta":
             stacks = {name: spec for name, (spec, _) in TTA_STACKS.items()}
@@ -540,8 +582,11 @@ def main() -> None:
             stacks = STANDARDIZED_STACKS
             rad = pd.read_parquet(WORK / "features_standardized" / "radiomics.parquet")
             changed = {"rad": rad.loc[cases.index], "dl": tables["dl"]}
-        grid = loso(cases, changed, [None], args.inner, args.jobs, stacks)
-        preds = evaluate_split(cases, changed, train, test, [None], args.inner, args.jobs, stacks)[None]
+        if args.set == "cnn":  # no LOSO: the CNN would be fine-tuned four more times
+            grid = pd.DataFrame({"candidate": list(stacks)})
+        else:
+            grid = loso(cases, changed, [None], args.inner, args.jobs, stacks)
+        preds = evaluate_split(cases, changed, train, test, [None], args.inner, args.jobs, stacks, given)[None]
         # the same candidates on the unchanged features (as in the inductive set), for paired tests;
         # the simple stack (BI-RADS + DL-score) is always the unchanged one
         plain = evaluate_split(cases, tables, train, test, [None], args.inner, args.jobs,

@@ -352,7 +352,7 @@ VARIANTS = {  # --set name -> (section title, what was done; the command is adde
         "stack as a score: its out-of-fold logit on BUS-BRA (`cnn_oof.py`: the same CNN fine-tuned on two "
         "of three patient-grouped folds, scoring the third) and, on BrEaST, the logit of the CNN "
         "fine-tuned on all of BUS-BRA. No LOSO: it would need four more fine-tunes (about 25 min on 2 "
-        "cores); the LOSO columns are empty. 'same without' is the candidate without the CNN "
+        "cores), so the LOSO columns are left out. Cost: 14 min for the three fine-tunes (`cnn_oof.py`). 'same without' is the candidate without the CNN "
         "(for the CNN alone, the Lite0 DL-score)."),
     "tta": (
         "Test-time augmentation and context crops for the frozen Lite0 features",

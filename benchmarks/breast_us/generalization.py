@@ -1,6 +1,6 @@
 """Site-robust candidates, chosen by leave-one-scanner-out inside BUS-BRA, then BrEaST once.
 
-    python benchmarks/breast_us/generalization.py [--jobs 2] [--inner 3] [--set inductive|site|standardized|ensemble|tta|cnn|run]
+    python benchmarks/breast_us/generalization.py [--jobs 2] [--inner 3] [--set inductive|site|standardized|bins|ensemble|tta|cnn|run]
 
 Every candidate set below was fixed before BrEaST was looked at; each candidate is scored on
 BrEaST exactly once and every one is reported (``GENERALIZATION.md``). Inside BUS-BRA the honest
@@ -30,7 +30,8 @@ own unlabeled images (:func:`site_standardized`), each compared with the same ca
 ``--set standardized`` scores rad, rad + dl and birads + rad + dl with the Rad-score computed on
 ring-standardized images (``standardize_images.py``, then ``sonorad extract``). ``--set ensemble``
 stacks one DL-score per frozen backbone (Lite0, Lite1, Lite2; the features of ``run_all.py``'s
-``dl_lite1`` / ``dl_lite2`` runs) instead of the Lite0 one. ``--set cnn`` stacks the fine-tuned Lite0's logit (out of fold on BUS-BRA, ``cnn_oof.py``) with
+``dl_lite1`` / ``dl_lite2`` runs) instead of the Lite0 one. ``--set bins`` is the same with radiomics extracted at bin width 10 (``params_binwidth10.yaml``).
+``--set cnn`` stacks the fine-tuned Lite0's logit (out of fold on BUS-BRA, ``cnn_oof.py``) with
 the other scores. ``--set tta`` fits the DL-score on
 flip-averaged or context-averaged Lite0 embeddings (``tta_features.py``). ``--set run`` reads two finished
 ``sonorad run`` folders of the study-1 design, Lite0 (``run_all.py``'s study1) and one DL-score
@@ -354,6 +355,12 @@ VARIANTS = {  # --set name -> (section title, what was done; the command is adde
         "fine-tuned on all of BUS-BRA. No LOSO: it would need four more fine-tunes (about 25 min on 2 "
         "cores), so the LOSO columns are left out. Cost: 14 min for the three fine-tunes (`cnn_oof.py`). 'same without' is the candidate without the CNN "
         "(for the CNN alone, the Lite0 DL-score)."),
+    "bins": (
+        "Speckle-robust gray-level binning: bin width 10 instead of 5",
+        "PyRadiomics runs with sonorad's default parameter file except `binWidth: 10` "
+        "(`params_binwidth10.yaml`: half as many gray levels in the texture matrices, so speckle moves "
+        "fewer pixels across bins), then the Rad-score is fitted as today. The DL-score keeps the "
+        "Lite0 features."),
     "tta": (
         "Test-time augmentation and context crops for the frozen Lite0 features",
         "The DL-score is fitted on averaged Lite0 embeddings (`tta_features.py`; nothing learnt, so it is "
@@ -522,6 +529,7 @@ def main() -> None:
     parser.add_argument("--set", choices=("inductive", *VARIANTS, "run"), default="inductive",
                         help="inductive: the candidates above; site: per-site standardization (transductive); "
                              "standardized: radiomics of the ring-standardized images (standardize_images.py); "
+                             "bins: radiomics at bin width 10 (params_binwidth10.yaml); "
                              "ensemble: one DL-score per frozen backbone (Lite0, Lite1, Lite2); tta: flip- or "
                              "context-averaged Lite0 embeddings (tta_features.py); cnn: the fine-tuned Lite0 as a stacked "
                              "score (cnn_oof.py); run: the "
@@ -580,7 +588,8 @@ def main() -> None:
                                     for kind, k in (("dl1", 1), ("dl2", 2))}}
         else:
             stacks = STANDARDIZED_STACKS
-            rad = pd.read_parquet(WORK / "features_standardized" / "radiomics.parquet")
+            folder = "features_standardized" if args.set == "standardized" else "features_binwidth10"
+            rad = pd.read_parquet(WORK / folder / "radiomics.parquet")
             changed = {"rad": rad.loc[cases.index], "dl": tables["dl"]}
         if args.set == "cnn":  # no LOSO: the CNN would be fine-tuned four more times
             grid = pd.DataFrame({"candidate": list(stacks)})

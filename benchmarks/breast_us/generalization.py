@@ -563,29 +563,23 @@ def main() -> None:
         out.to_csv(WORK / "generalization.csv", index=False)
         grid.to_csv(WORK / "generalization_tau_grid.csv", index=False)
     else:
-        counterparts = None
-        given = None
-        if args.set == "cnn":
-            stacks = {name: spec for name, (spec, _) in CNN_STACKS.items()}
-            counterparts = {name: without for name, (_, without) in CNN_STACKS.items()}
+        counterparts, given = None, None
+        if args.set in ("cnn", "tta", "ensemble"):  # candidate -> (spec, the same without the option)
+            pairs = {"cnn": CNN_STACKS, "tta": TTA_STACKS, "ensemble": ENSEMBLE_STACKS}[args.set]
+            stacks = {name: spec for name, (spec, _) in pairs.items()}
+            counterparts = {name: without for name, (_, without) in pairs.items()}
+        if args.set in ("cnn", "ensemble"):
             changed = {**tables, **{kind: pd.read_parquet(WORK / "results" / f"dl_lite{k}" / "features" /
                                                         f"deep_efficientnet_lite{k}.parquet").loc[cases.index]
                                     for kind, k in (("dl1", 1), ("dl2", 2))}}
-            given = cnn_scores(cases, train, test)
-            tables = changed  # the counterparts need the Lite1/2 features too
+            if args.set == "cnn":
+                given = cnn_scores(cases, train, test)
+                tables = changed  # its counterparts need the Lite1/2 features too
         elif args.set == "site":
             stacks, changed = SITE_STACKS, site_standardized(tables, cases["center"].astype(str))
         elif args.set == "tta":
-            stacks = {name: spec for name, (spec, _) in TTA_STACKS.items()}
-            counterparts = {name: without for name, (_, without) in TTA_STACKS.items()}
             changed = {**tables, **{f"dl_{kind}": pd.read_parquet(WORK / "features_tta" / f"deep_lite0_{kind}.parquet")
                                     .loc[cases.index] for kind in ("flip", "context")}}
-        elif args.set == "ensemble":
-            stacks = {name: spec for name, (spec, _) in ENSEMBLE_STACKS.items()}
-            counterparts = {name: without for name, (_, without) in ENSEMBLE_STACKS.items()}
-            changed = {**tables, **{kind: pd.read_parquet(WORK / "results" / f"dl_lite{k}" / "features" /
-                                                        f"deep_efficientnet_lite{k}.parquet").loc[cases.index]
-                                    for kind, k in (("dl1", 1), ("dl2", 2))}}
         else:
             stacks = STANDARDIZED_STACKS
             folder = "features_standardized" if args.set == "standardized" else "features_binwidth10"

@@ -56,10 +56,6 @@ class FeatureColumns:
     us: tuple[str, ...] = ()
     backbones: tuple[str, ...] = ()
 
-    def deep_of(self, backbone: str) -> tuple[str, ...]:
-        """The deep columns of one backbone (``<backbone>_<i>``)."""
-        return tuple(c for c in self.deep if backbone_of(c) == backbone)
-
     def tables(self, X: pd.DataFrame) -> dict[str, pd.DataFrame | None]:
         """The per-table view of a model input table (``None`` for an absent table)."""
         return {name: (X[list(cols)] if cols else None)

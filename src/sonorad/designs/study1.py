@@ -306,11 +306,11 @@ class Study1Family(BaseEstimator):
         """
         features = self.stage2_features(tables, centers)
         out = {}
-        for kind, pipe in self.score_pipelines_.items():
-            table = "radiomics" if kind == "rad_score" else "deep"
-            out[kind] = pipe.predict_proba(
-                self._score_input(tables, table, features.index, _as_series(centers, features.index, "centers"),
-                                  self.score_columns_[kind]))[:, 1]
+        for kind, table, _ in self._score_specs(tables):
+            if kind in self.score_pipelines_:
+                out[kind] = self.score_pipelines_[kind].predict_proba(
+                    self._score_input(tables, table, features.index, _as_series(centers, features.index, "centers"),
+                                      self.score_columns_[kind]))[:, 1]
         for name, pipe in self.pipelines_.items():
             out[name] = pipe.predict_proba(features)[:, 1]
         return pd.DataFrame(out, index=features.index)

@@ -1,17 +1,29 @@
-"""Out-of-fold probabilities of the fine-tuned EfficientNet-Lite0 on BUS-BRA, for stacking.
+"""Fine-tuned EfficientNet-Lite0 logits on BUS-BRA (out of fold, leave-one-scanner-out) and BrEaST, for stacking.
 
-    python benchmarks/breast_us/cnn_oof.py      # after run_all.py; then generalization.py --set cnn
+    python benchmarks/breast_us/cnn_oof.py                              # after run_all.py
+    python benchmarks/breast_us/cnn_oof.py --augment scanner_shift --split folds all loso
+    python benchmarks/breast_us/cnn_oof.py --split loso                 # then generalization.py --set cnn / cnn_shift
 
 The study-2 run (``bus_bra_to_breast_study2.yaml``, ``models.cnn: {backbones: [efficientnet_lite0],
 epochs: 10}``) fine-tunes Lite0 on all of BUS-BRA and scores BrEaST with it. A stack needs the
 CNN's training-cohort values out of fold: here the same :class:`~sonorad.deep.finetune.CNNClassifier`
-(same settings and seed) is fine-tuned on two of three patient-grouped folds of BUS-BRA and scores
-the third, with the folds of ``generalization.py``'s out-of-fold scores. Writes
-``benchmarks/_work/breast_us/cnn_oof.csv`` (case_id, fold, logit). No BrEaST case is used.
+(same settings and seed, ``augment`` as given) is fine-tuned on part of BUS-BRA and scores the rest.
+
+``--split``, one or more of:
+
+- ``folds``: two of three patient-grouped folds (those of ``generalization.py``'s out-of-fold
+  scores) score the third: ``cnn_oof[_<augment>].csv`` (case_id, fold, logit);
+- ``loso``: three scanners score the fourth: ``cnn_loso[_<augment>].csv`` (case_id, scanner, logit);
+- ``all``: all of BUS-BRA scores BrEaST: ``cnn_breast[_<augment>].csv`` (case_id, logit). With
+  the default augmentation this is the study-2 run's CNN, so it is needed only for the others.
+
+Files go to ``benchmarks/_work/breast_us/``; a split whose file exists is skipped (delete it to
+redo it). No BrEaST label is used.
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
@@ -22,29 +34,63 @@ HERE = Path(__file__).resolve().parent
 WORK = HERE.parents[0] / "_work" / "breast_us"
 SEED = 0
 FOLDS = 3
+SPLITS = ("folds", "loso", "all")
+
+
+def output(split: str, augment) -> Path:
+    """The file of one split; the default augmentation keeps the historical names."""
+    stem = {"folds": "cnn_oof", "loso": "cnn_loso", "all": "cnn_breast"}[split]
+    return WORK / (f"{stem}.csv" if augment is True else f"{stem}_{augment}.csv")
+
+
+def parts(split: str, train: pd.DataFrame, test: pd.DataFrame, y, groups):
+    """``(name, fit positions in train, rows to score)`` of a split."""
+    from sonorad.selection import make_grouped_cv
+
+    if split == "folds":
+        for k, (tr, te) in enumerate(make_grouped_cv(FOLDS, y, groups, random_state=SEED)):
+            yield k, tr, train.iloc[te]
+    elif split == "loso":
+        for scanner in sorted(train["center"].unique()):
+            yield scanner, np.flatnonzero(train["center"].to_numpy() != scanner), train[train["center"] == scanner]
+    else:
+        yield "all", np.arange(len(train)), test
 
 
 def main() -> None:
     from sonorad.deep.finetune import CNNClassifier
-    from sonorad.selection import make_grouped_cv
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--augment", default="true", choices=("true", "scanner_shift"),
+                        help="models.cnn.augment of the fine-tunes (default true: the study-2 run's)")
+    parser.add_argument("--split", nargs="+", default=["folds"], choices=SPLITS)
+    args = parser.parse_args()
+    augment = True if args.augment == "true" else args.augment
 
     cases = pd.read_csv(WORK / "external" / "cases.csv", dtype={"case_id": str, "patient_id": str})
     cases = cases.set_index("case_id", drop=False)
-    train = cases[cases["center"] != "PL-Warsaw"]
     rad = pd.read_parquet(WORK / "results" / "study1" / "features" / "radiomics.parquet")
-    train = train.loc[train.index.intersection(rad.index)]  # the rows generalization.py uses, in its order
+    cases = cases.loc[cases.index.intersection(rad.index)]  # the rows generalization.py uses, in its order
+    train, test = cases[cases["center"] != "PL-Warsaw"], cases[cases["center"] == "PL-Warsaw"]
     y = train["label"].astype(int).to_numpy()
     groups = train["patient_id"].astype(str).to_numpy()
-    rows = []
-    t0 = time.perf_counter()
-    for k, (tr, te) in enumerate(make_grouped_cv(FOLDS, y, groups, random_state=SEED)):
-        model = CNNClassifier(backbone="efficientnet_lite0", epochs=10, random_state=SEED)
-        model.fit(train.iloc[tr], y[tr], groups=groups[tr])
-        logit = model.decision_function(train.iloc[te])
-        rows += [{"case_id": c, "fold": k, "logit": float(v)} for c, v in zip(train.index[te], logit)]
-        print(f"fold {k + 1}/{FOLDS}: {len(tr)} training cases, {time.perf_counter() - t0:.0f} s", flush=True)
-    pd.DataFrame(rows).to_csv(WORK / "cnn_oof.csv", index=False)
-    print(f"written {WORK / 'cnn_oof.csv'} in {time.perf_counter() - t0:.0f} s")
+    key = {"folds": "fold", "loso": "scanner", "all": None}
+    for split in args.split:
+        path = output(split, augment)
+        if path.exists():
+            print(f"{path.name} exists: skipped")
+            continue
+        rows, t0 = [], time.perf_counter()
+        for name, fit, scored in parts(split, train, test, y, groups):
+            model = CNNClassifier(backbone="efficientnet_lite0", epochs=10, augment=augment, random_state=SEED)
+            model.fit(train.iloc[fit], y[fit], groups=groups[fit])
+            logit = model.decision_function(scored)
+            rows += [{"case_id": c, **({key[split]: name} if key[split] else {}), "logit": float(v)}
+                     for c, v in zip(scored.index, logit)]
+            print(f"{split} {name}: {len(fit)} training cases, best epoch {model.best_epoch_}, "
+                  f"{time.perf_counter() - t0:.0f} s", flush=True)
+        pd.DataFrame(rows).to_csv(path, index=False)
+        print(f"written {path} in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Site-robust candidates, chosen by leave-one-scanner-out inside BUS-BRA, then BrEaST once.
 
-    python benchmarks/breast_us/generalization.py [--jobs 2] [--inner 3] [--set inductive|site|standardized|bins|ensemble|tta|cnn|run]
+    python benchmarks/breast_us/generalization.py [--jobs 2] [--inner 3] [--set inductive|site|standardized|bins|ensemble|tta|cnn|cnn_shift|run]
 
 Every candidate set below was fixed before BrEaST was looked at; each candidate is scored on
 BrEaST exactly once and every one is reported (``GENERALIZATION.md``). Inside BUS-BRA the honest
@@ -32,7 +32,9 @@ ring-standardized images (``standardize_images.py``, then ``sonorad extract``). 
 stacks one DL-score per frozen backbone (Lite0, Lite1, Lite2; the features of ``run_all.py``'s
 ``dl_lite1`` / ``dl_lite2`` runs) instead of the Lite0 one. ``--set bins`` is the same with radiomics extracted at bin width 10 (``params_binwidth10.yaml``).
 ``--set cnn`` stacks the fine-tuned Lite0's logit (out of fold on BUS-BRA, ``cnn_oof.py``) with
-the other scores. ``--set tta`` fits the DL-score on
+the other scores; ``--set cnn_shift`` the same CNN fine-tuned with ``augment: scanner_shift``
+(``cnn_oof.py --augment scanner_shift --split folds all loso``), and scores the CNN alone inside
+BUS-BRA, out of fold and leave-one-scanner-out, with either augmentation. ``--set tta`` fits the DL-score on
 flip-averaged or context-averaged Lite0 embeddings (``tta_features.py``). ``--set run`` reads two finished
 ``sonorad run`` folders of the study-1 design, Lite0 (``run_all.py``'s study1) and one DL-score
 per Lite0/1/2 backbone (``bus_bra_to_breast_study1_lite012.yaml``), and scores their models.
@@ -295,14 +297,49 @@ CNN_STACKS = {  # candidate -> (spec, the same without the fine-tuned CNN); fixe
 }
 
 
+CNN_SHIFT_STACKS = {  # candidate -> (spec, the same with the CNN of the standard augmentation); fixed before the run
+    "cnn scanner shift": ((("cnn_shift",), False, False), (("cnn",), False, False)),
+    "rad + cnn scanner shift": ((("rad", "cnn_shift"), False, False), (("rad", "cnn"), False, False)),
+    "rad + dl ensemble + cnn scanner shift": ((("rad", *ENSEMBLE, "cnn_shift"), False, False),
+                                              (("rad", *ENSEMBLE, "cnn"), False, False)),
+    "birads + rad + dl ensemble + cnn scanner shift": ((("rad", *ENSEMBLE, "cnn_shift"), True, False),
+                                                       (("rad", *ENSEMBLE, "cnn"), True, False)),
+}
+
+
+def _logits(name: str) -> pd.Series:
+    return pd.read_csv(WORK / name, dtype={"case_id": str}).set_index("case_id")["logit"]
+
+
 def cnn_scores(cases, train, test) -> dict:
     """The fine-tuned Lite0's logits: out of fold on BUS-BRA (``cnn_oof.py``), and on BrEaST from the
-    study-2 run's CNN fine-tuned on all of BUS-BRA."""
-    oof = pd.read_csv(WORK / "cnn_oof.csv", dtype={"case_id": str}).set_index("case_id")["logit"]
+    CNN fine-tuned on all of BUS-BRA: ``cnn`` with the standard augmentation (the study-2 run's CNN),
+    ``cnn_shift`` with ``augment: scanner_shift`` (``cnn_oof.py --augment scanner_shift``; only when
+    its files exist)."""
     p = pd.read_csv(WORK / "results" / "study2" / "tables" / "predictions.csv", dtype={"case_id": str})
     p = p[(p["cohort"] == "external") & (p["model"] == "cnn_efficientnet_lite0")].set_index("case_id")["probability"]
     p = p.loc[test].clip(1e-12, 1 - 1e-12)
-    return {"cnn": (oof.loc[train].to_numpy(), np.log(p / (1 - p)).to_numpy())}
+    out = {"cnn": (_logits("cnn_oof.csv").loc[train].to_numpy(), np.log(p / (1 - p)).to_numpy())}
+    if (WORK / "cnn_breast_scanner_shift.csv").exists():
+        out["cnn_shift"] = (_logits("cnn_oof_scanner_shift.csv").loc[train].to_numpy(),
+                            _logits("cnn_breast_scanner_shift.csv").loc[test].to_numpy())
+    return out
+
+
+def cnn_inside(cases) -> pd.DataFrame:
+    """The fine-tuned CNN alone inside BUS-BRA, standard augmentation against scanner shift: AUC of
+    its 3-fold out-of-fold logits and of its leave-one-scanner-out logits, pooled and per scanner
+    (``cnn_oof.py --split folds loso``). This is what decides the default of ``models.cnn.augment``."""
+    rows = []
+    for label, suffix in (("standard (augment: true)", ""), ("scanner shift (augment: scanner_shift)", "_scanner_shift")):
+        oof, held_out = _logits(f"cnn_oof{suffix}.csv"), pd.read_csv(WORK / f"cnn_loso{suffix}.csv", dtype={"case_id": str})
+        y = cases["label"].astype(int)
+        per = {s: roc_auc_ci(y.loc[g["case_id"]].to_numpy(), g["logit"].to_numpy()).auc
+               for s, g in held_out.groupby("scanner")}
+        rows.append({"augmentation": label, "oof_auc": roc_auc_ci(y.loc[oof.index].to_numpy(), oof.to_numpy()).auc,
+                     "loso_pooled_auc": roc_auc_ci(y.loc[held_out["case_id"]].to_numpy(), held_out["logit"].to_numpy()).auc,
+                     "loso_worst_auc": min(per.values()), **{f"loso_{s}": v for s, v in per.items()}})
+    return pd.DataFrame(rows)
 
 
 def breast_rows(cases, preds, loso_rows, test, today, reference, plain=None, stacks=STACKS) -> pd.DataFrame:
@@ -355,6 +392,16 @@ VARIANTS = {  # --set name -> (section title, what was done; the command is adde
         "fine-tuned on all of BUS-BRA. No LOSO: it would need four more fine-tunes (about 25 min on 2 "
         "cores), so the LOSO columns are left out. Cost: 14 min for the three fine-tunes (`cnn_oof.py`). 'same without' is the candidate without the CNN "
         "(for the CNN alone, the Lite0 DL-score)."),
+    "cnn_shift": (
+        "Scanner-shift augmentation while fine-tuning the CNN",
+        "EfficientNet-Lite0 fine-tuned as in the study-2 run but with `models.cnn.augment: scanner_shift` "
+        "(per image: log-compression, gain offset, time-gain compensation, resolution loss, speckle grain; "
+        "`sonorad.deep.finetune.scanner_shift_batch`), entered into the same stacks as the standard CNN "
+        "of the previous section: out of fold on BUS-BRA and, on BrEaST, fine-tuned on all of BUS-BRA "
+        "(`cnn_oof.py --augment scanner_shift --split folds all loso`). The stacks have no LOSO columns "
+        "(each would need nested fine-tunes); the CNN alone is scored inside BUS-BRA in the table after "
+        "this one, and that table, not BrEaST, decides the default. 'same without' is the same "
+        "candidate with the standard CNN."),
     "bins": (
         "Speckle-robust gray-level binning: bin width 10 instead of 5",
         "PyRadiomics runs with sonorad's default parameter file except `binWidth: 10` "
@@ -370,8 +417,22 @@ VARIANTS = {  # --set name -> (section title, what was done; the command is adde
 }
 
 
+def markdown_cnn_inside(inside: pd.DataFrame) -> list[str]:
+    """The CNN alone inside BUS-BRA (:func:`cnn_inside`) as markdown lines."""
+    scanners = [c for c in inside.columns if c.startswith("loso_") and c not in ("loso_pooled_auc", "loso_worst_auc")]
+    header = ["augmentation", "3-fold out-of-fold AUC", "LOSO pooled AUC", "LOSO worst scanner", *(c[5:] for c in scanners)]
+    lines = ["The fine-tuned CNN alone inside BUS-BRA (its logit; BrEaST not used):", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, r in inside.iterrows():
+        cells = [r.augmentation, *(f"{r[c]:.3f}" for c in ("oof_auc", "loso_pooled_auc", "loso_worst_auc", *scanners))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def markdown_variant(kind: str, out: pd.DataFrame, seconds: float) -> str:
     title, text = VARIANTS[kind]
+    inside = WORK / "generalization_cnn_inside.csv"
+    after = markdown_cnn_inside(pd.read_csv(inside)) if kind == "cnn_shift" and inside.exists() else []
     lines = candidate_table(out, [
         ("same without: AUC; diff, p", lambda r: f"{r.vs_plain_auc:.3f}; {_diff('plain')(r)}"),
         ("vs today: diff, p", _diff("today")), ("vs simple stack: diff, p", _diff("simple"))])
@@ -381,7 +442,7 @@ def markdown_variant(kind: str, out: pd.DataFrame, seconds: float) -> str:
         + text + " The candidate set was fixed before the run; each candidate was scored on BrEaST once. "
         "'same without' is the identical candidate on the unchanged features (paired DeLong); 'simple "
         "stack' is the inductive one of the first table.", "",
-        *lines, ""])
+        *lines, "", *after])
 
 
 #: ``--set run``: the study-1 design through ``sonorad run``: label -> (run folder, with BI-RADS).
@@ -532,7 +593,8 @@ def main() -> None:
                              "bins: radiomics at bin width 10 (params_binwidth10.yaml); "
                              "ensemble: one DL-score per frozen backbone (Lite0, Lite1, Lite2); tta: flip- or "
                              "context-averaged Lite0 embeddings (tta_features.py); cnn: the fine-tuned Lite0 as a stacked "
-                             "score (cnn_oof.py); run: the "
+                             "score (cnn_oof.py); cnn_shift: the same CNN fine-tuned with "
+                             "scanner-shift augmentation (cnn_oof.py --augment scanner_shift); run: the "
                              "study-1 runs with the Lite0 DL-score and with one DL-score per Lite0/1/2 backbone")
     args = parser.parse_args()
     cases, tables = load()
@@ -564,17 +626,20 @@ def main() -> None:
         grid.to_csv(WORK / "generalization_tau_grid.csv", index=False)
     else:
         counterparts, given = None, None
-        if args.set in ("cnn", "tta", "ensemble"):  # candidate -> (spec, the same without the option)
-            pairs = {"cnn": CNN_STACKS, "tta": TTA_STACKS, "ensemble": ENSEMBLE_STACKS}[args.set]
+        if args.set in ("cnn", "cnn_shift", "tta", "ensemble"):  # candidate -> (spec, the same without the option)
+            pairs = {"cnn": CNN_STACKS, "cnn_shift": CNN_SHIFT_STACKS, "tta": TTA_STACKS,
+                     "ensemble": ENSEMBLE_STACKS}[args.set]
             stacks = {name: spec for name, (spec, _) in pairs.items()}
             counterparts = {name: without for name, (_, without) in pairs.items()}
-        if args.set in ("cnn", "ensemble"):
+        if args.set in ("cnn", "cnn_shift", "ensemble"):
             changed = {**tables, **{kind: pd.read_parquet(WORK / "results" / f"dl_lite{k}" / "features" /
                                                         f"deep_efficientnet_lite{k}.parquet").loc[cases.index]
                                     for kind, k in (("dl1", 1), ("dl2", 2))}}
-            if args.set == "cnn":
+            if args.set in ("cnn", "cnn_shift"):
                 given = cnn_scores(cases, train, test)
                 tables = changed  # its counterparts need the Lite1/2 features too
+            if args.set == "cnn_shift":
+                cnn_inside(cases).to_csv(WORK / "generalization_cnn_inside.csv", index=False)
         elif args.set == "site":
             stacks, changed = SITE_STACKS, site_standardized(tables, cases["center"].astype(str))
         elif args.set == "tta":
@@ -585,7 +650,7 @@ def main() -> None:
             folder = "features_standardized" if args.set == "standardized" else "features_binwidth10"
             rad = pd.read_parquet(WORK / folder / "radiomics.parquet")
             changed = {"rad": rad.loc[cases.index], "dl": tables["dl"]}
-        if args.set == "cnn":  # no LOSO: the CNN would be fine-tuned four more times
+        if args.set in ("cnn", "cnn_shift"):  # no LOSO of the stacks: it needs nested fine-tunes
             grid = pd.DataFrame({"candidate": list(stacks)})
         else:
             grid = loso(cases, changed, [None], args.inner, args.jobs, stacks)
@@ -594,7 +659,7 @@ def main() -> None:
         # the simple stack (BI-RADS + DL-score) is always the unchanged one
         plain = evaluate_split(cases, tables, train, test, [None], args.inner, args.jobs,
                                {**(counterparts or stacks),
-                                "birads + dl (simple stack)": STACKS["birads + dl (simple stack)"]})[None]
+                                "birads + dl (simple stack)": STACKS["birads + dl (simple stack)"]}, given)[None]
         out = breast_rows(cases, preds, grid.set_index("candidate"), test, today,
                           plain["birads + dl (simple stack)"], plain, stacks)
         out["minutes"] = (time.perf_counter() - t0) / 60

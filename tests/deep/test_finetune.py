@@ -7,7 +7,14 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from sonorad.deep.finetune import CNNClassifier, augment_batch, compare_backbones, finetune, inner_split
+from sonorad.deep.finetune import (
+    CNNClassifier,
+    augment_batch,
+    compare_backbones,
+    finetune,
+    inner_split,
+    scanner_shift_batch,
+)
 from sonorad.errors import SonoradError
 
 FAST = dict(weights=None, input_size=32, epochs=12, batch_size=8, lr=3e-3, patience=4)
@@ -30,6 +37,37 @@ def test_augmentation_is_reproducible_and_keeps_range():
     c = augment_batch(x, torch.Generator().manual_seed(2))
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert a.shape == x.shape and float(a.min()) >= 0 and float(a.max()) <= 1
+
+
+def test_scanner_shift_is_reproducible_keeps_range_and_changes_the_look():
+    x = 0.2 + 0.6 * torch.rand(8, 1, 32, 32)
+    a = scanner_shift_batch(x, torch.Generator().manual_seed(1))
+    b = scanner_shift_batch(x, torch.Generator().manual_seed(1))
+    c = scanner_shift_batch(x, torch.Generator().manual_seed(2))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert a.shape == x.shape and float(a.min()) >= 0 and float(a.max()) <= 1
+    # every image gets its own scanner: per-image mean brightness and row profile move apart
+    shift = (a - x).mean(dim=(1, 2, 3))
+    assert float(shift.std()) > 0.01
+    flat = torch.full((64, 1, 40, 40), 0.5)
+    depth = scanner_shift_batch(flat, torch.Generator().manual_seed(3)).mean(dim=(0, 1, 3))
+    assert float(depth.std()) < 0.05  # time-gain compensation is symmetric about none on average
+    rows = scanner_shift_batch(flat, torch.Generator().manual_seed(3)).mean(dim=(1, 3))
+    assert float((rows[:, -1] - rows[:, 0]).abs().mean()) > 0.05  # but changes each image's depth profile
+
+
+def test_finetune_with_scanner_shift_is_deterministic_and_checks_its_value(make_images):
+    images, _, y, patient = make_images(24, size=32, seed=3)
+    kw = dict(FAST, epochs=2, random_state=5)
+    a = finetune("small_cnn", list(images), y, groups=patient, augment="scanner_shift", **kw)
+    b = finetune("small_cnn", list(images), y, groups=patient, augment="scanner_shift", **kw)
+    plain = finetune("small_cnn", list(images), y, groups=patient, augment=True, **kw)
+    for (k, va), vb in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        assert torch.equal(va, vb), k
+    assert not all(torch.equal(va, vp) for va, vp in zip(a.model.state_dict().values(),
+                                                           plain.model.state_dict().values()))
+    with pytest.raises(SonoradError, match="augment must be true, false or 'scanner_shift', got 'heavy'"):
+        finetune("small_cnn", list(images), y, groups=patient, augment="heavy", **kw)
 
 
 def test_finetuned_cnn_beats_chance_on_held_out_cases(make_images):

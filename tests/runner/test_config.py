@@ -23,11 +23,17 @@ def test_every_problem_is_reported_at_once():
     with pytest.raises(ConfigError) as info:
         run_config(study(features={"deep": ["alexnet"], "jobs": 0, "colour": 1},
                          evaluation={"cv_folds": 1, "shap": "yes"},
-                         models={"design": "study3", "cnn": {"backbones": ["nope"], "lr2": 1}}))
+                         models={"design": "study3", "cnn": {"backbones": ["nope"], "lr2": 1, "augment": "heavy"}}))
     text = str(info.value)
     for fragment in ("features.deep", "alexnet", "features.jobs", "features.colour", "evaluation.cv_folds",
-                     "evaluation.shap", "models.design", "models.cnn.backbones", "models.cnn.lr2"):
+                     "evaluation.shap", "models.design", "models.cnn.backbones", "models.cnn.lr2",
+                     "models.cnn.augment: must be true, false or scanner_shift, got 'heavy'"):
         assert fragment in text, fragment
+
+
+def test_cnn_augment_takes_the_scanner_shift_recipe():
+    for value in (True, False, "scanner_shift"):
+        assert run_config(study(models={"cnn": {"augment": value}})).cnn["augment"] == value
 
 
 def test_dl_backbones_default_to_every_extracted_backbone():

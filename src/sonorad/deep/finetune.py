@@ -2,7 +2,8 @@
 
 Fine-tuning recipe (:func:`finetune`): ultrasound-suited augmentation (horizontal flip, small
 rotation / scale / shift, gain and contrast jitter, multiplicative speckle-like noise; no vertical
-flip, because depth runs top to bottom in every ultrasound image), a class-weighted loss, AdamW
+flip, because depth runs top to bottom in every ultrasound image), optionally the imitation of
+another scanner (:func:`scanner_shift_batch`), a class-weighted loss, AdamW
 with a smaller learning rate for pretrained layers than for the new head, and early stopping on
 the AUC (or loss) of a patient-grouped, stratified inner validation split carved out of the training cases.
 Everything random is drawn from generators seeded with ``random_state``; on the CPU two runs give
@@ -85,6 +86,68 @@ def augment_batch(gray: torch.Tensor, generator: torch.Generator) -> torch.Tenso
     return (out.clamp(0.0, 1.0) ** gamma * gain * noise).clamp(0.0, 1.0)
 
 
+def scanner_shift_batch(gray: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random imitation of another scanner's image formation, per image of a batch (N, 1, S, S) in [0, 1].
+
+    Each draw stands for a setting that differs between machines and operators:
+
+    - dynamic range (log compression): ``log1p(c x) / log1p(c)`` or its inverse
+      ``expm1(c x) / expm1(c)``, ``c`` uniform in 0-1.5 (0 leaves the image as it is);
+    - overall gain: an offset uniform in +-0.08 (the display is log-compressed, so gain adds);
+    - time-gain compensation: brightness ``exp(a (r - 1/2))`` along the depth ``r`` (top 0 to
+      bottom 1), ``a`` uniform in +-0.6;
+    - lateral/axial resolution: with probability 0.5 the image is shrunk by a factor uniform in
+      1-2.5 (area average) and enlarged back (bilinear);
+    - speckle: multiplicative noise ``1 + s n``, ``n`` standard normal on a grid of 1-3 pixel grains
+      (enlarged to the image, nearest), ``s`` uniform in 0-0.15.
+
+    All draws come from ``generator``; the result is clipped to [0, 1]. Applied after
+    :func:`augment_batch` when fine-tuning with ``augment="scanner_shift"``.
+    """
+    n, _, h, w = gray.shape
+    fn = torch.nn.functional
+
+    def uniform(lo: float, hi: float, shape=(n,)) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(shape, generator=generator)
+
+    c = uniform(0.0, 1.5).view(n, 1, 1, 1) + 1e-6
+    compress = (torch.rand(n, generator=generator) < 0.5).view(n, 1, 1, 1)
+    out = torch.where(compress, torch.log1p(c * gray) / torch.log1p(c), torch.expm1(c * gray) / torch.expm1(c))
+    out = out + uniform(-0.08, 0.08).view(n, 1, 1, 1)
+    depth = torch.linspace(0.0, 1.0, h).view(1, 1, h, 1) - 0.5
+    out = out * torch.exp(uniform(-0.6, 0.6).view(n, 1, 1, 1) * depth)
+    blur = torch.rand(n, generator=generator) < 0.5
+    factor = uniform(1.0, 2.5)
+    grain = torch.randint(1, 4, (n,), generator=generator)
+    sd = uniform(0.0, 0.15)
+    images = []
+    for i in range(n):
+        x = out[i : i + 1]
+        if blur[i]:
+            small = (max(2, round(h / float(factor[i]))), max(2, round(w / float(factor[i]))))
+            x = fn.interpolate(fn.interpolate(x, size=small, mode="area"), size=(h, w), mode="bilinear",
+                               align_corners=False)
+        g = int(grain[i])
+        noise = torch.randn((1, 1, -(-h // g), -(-w // g)), generator=generator)
+        noise = fn.interpolate(noise, scale_factor=g, mode="nearest")[..., :h, :w]
+        images.append(x * (1.0 + float(sd[i]) * noise))
+    return torch.cat(images).clamp(0.0, 1.0)
+
+
+def is_augment(value) -> bool:
+    """Whether ``value`` is an ``augment`` setting of :func:`finetune`: ``True``, ``False`` or ``"scanner_shift"``."""
+    return isinstance(value, bool) or value == "scanner_shift"
+
+
+def _augmenter(augment):
+    """The batch transform of an ``augment`` value (None for no augmentation)."""
+    if not is_augment(augment):
+        raise SonoradError(f"augment must be true, false or 'scanner_shift', got {augment!r}")
+    if augment == "scanner_shift":
+        return lambda gray, gen: scanner_shift_batch(augment_batch(gray, gen), gen)
+    return augment_batch if augment else None
+
+
 def inner_split(
     y: np.ndarray, groups: np.ndarray | None, val_fraction: float, random_state: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -160,7 +223,7 @@ def finetune(
     patience: int = 3,
     val_fraction: float = 0.2,
     monitor: str = "auc",
-    augment: bool = True,
+    augment: bool | str = True,
     random_state: int = 0,
     device=None,
     progress: bool = False,
@@ -189,8 +252,10 @@ def finetune(
     monitor : {"auc", "loss"}
         Early-stopping metric on the inner validation split: AUC (ties broken by the lower
         loss; robust to the over-confidence of small validation sets) or the class-weighted loss.
-    augment : bool
-        Apply :func:`augment_batch` to training batches.
+    augment : {True, False, "scanner_shift"}
+        ``True``: apply :func:`augment_batch` to training batches; ``"scanner_shift"``: then also
+        :func:`scanner_shift_batch` (dynamic range, gain, time-gain compensation, resolution,
+        speckle); ``False``: no augmentation.
     random_state : int
         Seeds initialisation, the split, the batch order, augmentation and dropout.
     device : str, optional
@@ -210,6 +275,7 @@ def finetune(
         raise SonoradError(
             f"need epochs >= 1, patience >= 1 and batch_size >= 2; got {epochs}, {patience}, {batch_size}"
         )
+    transform = _augmenter(augment)
     _, target = _binary_labels(y)
     train_idx, val_idx = inner_split(target.astype(int), groups, val_fraction, random_state)
     dev = resolve_device(device)
@@ -239,7 +305,7 @@ def finetune(
                 idx = order[b : b + batch_size]
                 if len(idx) < 2:  # BatchNorm cannot train on a single image
                     continue
-                xb = augment_batch(gray[idx], gen) if augment else gray[idx]
+                xb = transform(gray[idx], gen) if transform else gray[idx]
                 xb = normalize(xb.to(dev), net.spec.mean, net.spec.std).contiguous(memory_format=torch.channels_last)
                 loss = loss_fn(net(xb), t[idx].to(dev))
                 opt.zero_grad(set_to_none=True)
@@ -307,7 +373,7 @@ class CNNClassifier(ClassifierMixin, BaseEstimator):
         lr: float = 1e-3,
         patience: int = 3,
         val_fraction: float = 0.2,
-        augment: bool = True,
+        augment: bool | str = True,
         random_state: int = 0,
         device=None,
     ):

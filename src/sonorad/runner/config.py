@@ -216,6 +216,7 @@ def _features(c: _Checker, section: dict, base: Path | None) -> dict:
 
 def _models(c: _Checker, section: dict, base: Path | None) -> dict:
     from sonorad.deep.backbones import available_backbones
+    from sonorad.deep.finetune import is_augment
 
     family = {k: v for k, v in section.items() if k not in RUNNER_MODEL_KEYS}
     cnn = section.get("cnn")
@@ -231,6 +232,8 @@ def _models(c: _Checker, section: dict, base: Path | None) -> dict:
                 if name not in available_backbones():
                     c.add("models.cnn.backbones", f"unknown backbone {name!r}; choose among "
                           f"{', '.join(available_backbones())}")
+            if not is_augment(cnn.get("augment", True)):
+                c.add("models.cnn.augment", f"must be true, false or scanner_shift, got {cnn['augment']!r}")
             weights = cnn.get("weights")
             if isinstance(weights, str) and weights not in ("default", "random"):
                 cnn["weights"] = str(_relative(weights, base))

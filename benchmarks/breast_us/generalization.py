@@ -1,6 +1,6 @@
 """Site-robust candidates, chosen by leave-one-scanner-out inside BUS-BRA, then BrEaST once.
 
-    python benchmarks/breast_us/generalization.py [--jobs 2] [--inner 3] [--set inductive|site|standardized|bins|ensemble|tta|cnn|cnn_shift|run]
+    python benchmarks/breast_us/generalization.py [--jobs 2] [--inner 3] [--set inductive|site|standardized|bins|ensemble|tta|cnn|cnn_shift|lasso_stable|run]
 
 Every candidate set below was fixed before BrEaST was looked at; each candidate is scored on
 BrEaST exactly once and every one is reported (``GENERALIZATION.md``). Inside BUS-BRA the honest
@@ -31,7 +31,8 @@ own unlabeled images (:func:`site_standardized`), each compared with the same ca
 ring-standardized images (``standardize_images.py``, then ``sonorad extract``). ``--set ensemble``
 stacks one DL-score per frozen backbone (Lite0, Lite1, Lite2; the features of ``run_all.py``'s
 ``dl_lite1`` / ``dl_lite2`` runs) instead of the Lite0 one. ``--set bins`` is the same with radiomics extracted at bin width 10 (``params_binwidth10.yaml``).
-``--set cnn`` stacks the fine-tuned Lite0's logit (out of fold on BUS-BRA, ``cnn_oof.py``) with
+``--set lasso_stable`` fits the Rad-score on the features that the LASSO selects whichever
+training scanner is left out (:class:`ScannerStableLasso`). ``--set cnn`` stacks the fine-tuned Lite0's logit (out of fold on BUS-BRA, ``cnn_oof.py``) with
 the other scores; ``--set cnn_shift`` the same CNN fine-tuned with ``augment: scanner_shift``
 (``cnn_oof.py --augment scanner_shift --split folds all loso``), and scores the CNN alone inside
 BUS-BRA, out of fold and leave-one-scanner-out, with either augmentation. ``--set tta`` fits the DL-score on
@@ -102,11 +103,45 @@ class ScannerStableFilter(TransformerMixin, BaseEstimator):
         return pd.DataFrame(X)[self.columns_]
 
 
+class ScannerStableLasso(TransformerMixin, BaseEstimator):
+    """Keep the features that the Rad-score's LASSO selects whichever training scanner is left out.
+
+    ``fit(X, y, centers=..., groups=...)`` fits one :class:`~sonorad.scores.RadScore` (defaults) per
+    training scanner, on the rows of the other scanners, and keeps the features selected in at least
+    ``min_share`` of those fits (all of them by default): the leave-one-scanner-out stability of the
+    LASSO selection. Training rows only. With fewer than two scanners, or when no feature is stable,
+    every feature is kept.
+    """
+
+    def __init__(self, min_share: float = 1.0):
+        self.min_share = min_share
+
+    def fit(self, X, y=None, centers=None, groups=None):
+        X = pd.DataFrame(X)
+        centers, y = np.asarray(centers), np.asarray(y)
+        groups = np.asarray(groups) if groups is not None else np.arange(len(y))
+        scanners = sorted(set(centers))
+        counts = pd.Series(0, index=X.columns)
+        for scanner in scanners if len(scanners) > 1 else []:
+            rows = centers != scanner
+            fitted = RadScore(random_state=SEED).fit(X[rows], y[rows], groups=groups[rows])
+            counts[fitted.features_] += 1
+        self.selection_counts_ = counts
+        stable = list(counts.index[counts >= self.min_share * len(scanners)]) if len(scanners) > 1 else []
+        self.columns_ = stable or list(X.columns)
+        return self
+
+    def transform(self, X):
+        return pd.DataFrame(X)[self.columns_]
+
+
 def base_model(kind: str, tau: float | None = None):
     if kind in ("dl", "dl1", "dl2", "dl_flip", "dl_context"):
         return Pipeline([("score", DLScore(random_state=SEED))])
     if kind == "rad_stable":
         return Pipeline([("stable", ScannerStableFilter(tau)), ("score", RadScore(random_state=SEED))])
+    if kind == "rad_lasso_stable":
+        return Pipeline([("stable", ScannerStableLasso()), ("score", RadScore(random_state=SEED))])
     return Pipeline([("score", RadScore(random_state=SEED))])
 
 
@@ -114,6 +149,8 @@ def fit_base(kind, tau, X, y, groups, centers):
     params = {"score__groups": groups}
     if kind == "rad_stable":
         params["stable__centers"] = centers
+    if kind == "rad_lasso_stable":
+        params.update({"stable__centers": centers, "stable__groups": groups})
     return base_model(kind, tau).fit(X, y, **params)
 
 
@@ -161,10 +198,10 @@ def evaluate_split(cases, tables, train, test, taus, inner, jobs, stacks=STACKS,
     oof = {(k, None): v[0] for k, v in (given or {}).items()}
     new = {(k, None): v[1] for k, v in (given or {}).items()}
     for kind, tau in [("rad", None), ("dl", None), ("dl1", None), ("dl2", None), ("dl_flip", None),
-                      ("dl_context", None), *(("rad_stable", t) for t in taus)]:
+                      ("dl_context", None), ("rad_lasso_stable", None), *(("rad_stable", t) for t in taus)]:
         if kind not in needed or (kind, tau) in oof:
             continue
-        X = tables["rad" if kind == "rad_stable" else kind]
+        X = tables["rad" if kind in ("rad_stable", "rad_lasso_stable") else kind]
         oof[kind, tau], new[kind, tau] = base_scores(kind, tau, X.loc[train], y, groups, centers, X.loc[test],
                                                      inner, jobs)
     b_tr = cases.loc[train, "birads"].astype(float).to_numpy()
@@ -288,6 +325,12 @@ TTA_STACKS = {  # candidate -> (spec, the same with today's Lite0 DL-score); fix
        for kind in ("flip", "context")},
 }
 
+LASSO_STABLE_STACKS = {  # candidate -> (spec, the same with today's Rad-score); fixed before the run
+    "rad lasso-stable": ((("rad_lasso_stable",), False, False), STACKS["rad"]),
+    "rad lasso-stable + dl": ((("rad_lasso_stable", "dl"), False, False), STACKS["rad + dl"]),
+    "birads + rad lasso-stable + dl": ((("rad_lasso_stable", "dl"), True, False), STACKS["birads + rad + dl"]),
+}
+
 CNN_STACKS = {  # candidate -> (spec, the same without the fine-tuned CNN); fixed before the run
     "cnn": ((("cnn",), False, False), (("dl",), False, False)),
     "rad + cnn": ((("rad", "cnn"), False, False), STACKS["rad"]),
@@ -392,6 +435,13 @@ VARIANTS = {  # --set name -> (section title, what was done; the command is adde
         "fine-tuned on all of BUS-BRA. No LOSO: it would need four more fine-tunes (about 25 min on 2 "
         "cores), so the LOSO columns are left out. Cost: 14 min for the three fine-tunes (`cnn_oof.py`). 'same without' is the candidate without the CNN "
         "(for the CNN alone, the Lite0 DL-score)."),
+    "lasso_stable": (
+        "Site-robust selection: features the LASSO keeps whichever training scanner is left out",
+        "Before the Rad-score, one Rad-score is fitted per training scanner on the rows of the other "
+        "scanners, and only the features selected by every one of those LASSOs are kept "
+        "(`ScannerStableLasso`, training rows only; inside LOSO the three training scanners take turns). "
+        "Then the Rad-score is fitted on them as today. The DL-score is today's. 'same without' is the "
+        "candidate with today's Rad-score."),
     "cnn_shift": (
         "Scanner-shift augmentation while fine-tuning the CNN",
         "EfficientNet-Lite0 fine-tuned as in the study-2 run but with `models.cnn.augment: scanner_shift` "
@@ -593,7 +643,8 @@ def main() -> None:
                              "bins: radiomics at bin width 10 (params_binwidth10.yaml); "
                              "ensemble: one DL-score per frozen backbone (Lite0, Lite1, Lite2); tta: flip- or "
                              "context-averaged Lite0 embeddings (tta_features.py); cnn: the fine-tuned Lite0 as a stacked "
-                             "score (cnn_oof.py); cnn_shift: the same CNN fine-tuned with "
+                             "score (cnn_oof.py); lasso_stable: the Rad-score on the features selected whichever training scanner is "
+                             "left out; cnn_shift: the same CNN fine-tuned with "
                              "scanner-shift augmentation (cnn_oof.py --augment scanner_shift); run: the "
                              "study-1 runs with the Lite0 DL-score and with one DL-score per Lite0/1/2 backbone")
     args = parser.parse_args()
@@ -626,9 +677,9 @@ def main() -> None:
         grid.to_csv(WORK / "generalization_tau_grid.csv", index=False)
     else:
         counterparts, given = None, None
-        if args.set in ("cnn", "cnn_shift", "tta", "ensemble"):  # candidate -> (spec, the same without the option)
+        if args.set in ("cnn", "cnn_shift", "tta", "ensemble", "lasso_stable"):  # candidate -> (spec, the same without)
             pairs = {"cnn": CNN_STACKS, "cnn_shift": CNN_SHIFT_STACKS, "tta": TTA_STACKS,
-                     "ensemble": ENSEMBLE_STACKS}[args.set]
+                     "ensemble": ENSEMBLE_STACKS, "lasso_stable": LASSO_STABLE_STACKS}[args.set]
             stacks = {name: spec for name, (spec, _) in pairs.items()}
             counterparts = {name: without for name, (_, without) in pairs.items()}
         if args.set in ("cnn", "cnn_shift", "ensemble"):
@@ -640,6 +691,8 @@ def main() -> None:
                 tables = changed  # its counterparts need the Lite1/2 features too
             if args.set == "cnn_shift":
                 cnn_inside(cases).to_csv(WORK / "generalization_cnn_inside.csv", index=False)
+        elif args.set == "lasso_stable":
+            changed = tables
         elif args.set == "site":
             stacks, changed = SITE_STACKS, site_standardized(tables, cases["center"].astype(str))
         elif args.set == "tta":

@@ -265,7 +265,7 @@ class DeepFeatureExtractor(TransformerMixin, BaseEstimator):
         lr: float = 1e-3,
         patience: int = 3,
         val_fraction: float = 0.2,
-        augment: bool | str = True,
+        augment: bool | str = "scanner_shift",
         random_state: int = 0,
         device=None,
     ):

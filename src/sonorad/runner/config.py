@@ -232,7 +232,7 @@ def _models(c: _Checker, section: dict, base: Path | None) -> dict:
                 if name not in available_backbones():
                     c.add("models.cnn.backbones", f"unknown backbone {name!r}; choose among "
                           f"{', '.join(available_backbones())}")
-            if not is_augment(cnn.get("augment", "scanner_shift")):
+            if "augment" in cnn and not is_augment(cnn["augment"]):
                 c.add("models.cnn.augment", f"must be true, false or scanner_shift, got {cnn['augment']!r}")
             weights = cnn.get("weights")
             if isinstance(weights, str) and weights not in ("default", "random"):

@@ -122,13 +122,14 @@ class ScannerStableLasso(TransformerMixin, BaseEstimator):
         groups = np.asarray(groups) if groups is not None else np.arange(len(y))
         scanners = sorted(set(centers))
         counts = pd.Series(0, index=X.columns)
-        for scanner in scanners if len(scanners) > 1 else []:
+        self.selection_counts_, self.columns_ = counts, list(X.columns)
+        if len(scanners) < 2:
+            return self
+        for scanner in scanners:
             rows = centers != scanner
             fitted = RadScore(random_state=SEED).fit(X[rows], y[rows], groups=groups[rows])
             counts[fitted.features_] += 1
-        self.selection_counts_ = counts
-        stable = list(counts.index[counts >= self.min_share * len(scanners)]) if len(scanners) > 1 else []
-        self.columns_ = stable or list(X.columns)
+        self.columns_ = list(counts.index[counts >= self.min_share * len(scanners)]) or self.columns_
         return self
 
     def transform(self, X):
@@ -269,9 +270,14 @@ def _diff(kind: str):
     return lambda r: f"{r[f'vs_{kind}_diff']:+.3f}, {r[f'vs_{kind}_p']:.2g}"
 
 
+def _scanner_columns(frame: pd.DataFrame) -> list[str]:
+    """The per-scanner LOSO AUC columns (``loso_<scanner>``) of a result table."""
+    return [c for c in frame.columns if c.startswith("loso_") and c not in ("loso_pooled_auc", "loso_worst_auc")]
+
+
 def candidate_table(out: pd.DataFrame, extra: list) -> list[str]:
     """Markdown table of candidates: LOSO AUCs, BrEaST AUC, the ``(header, cell(row))`` of ``extra``, calibration."""
-    scanners = [c for c in out.columns if c.startswith("loso_") and c not in ("loso_pooled_auc", "loso_worst_auc")]
+    scanners = _scanner_columns(out)
     loso = ["loso_pooled_auc", "loso_worst_auc"] if "loso_pooled_auc" in out.columns else []
     header = ["candidate", *(["LOSO pooled AUC", "LOSO worst scanner"] if loso else []), *(c[5:] for c in scanners),
               "BrEaST AUC (95% CI)", *(h for h, _ in extra), "slope", "intercept"]
@@ -373,10 +379,9 @@ def cnn_inside(cases) -> pd.DataFrame:
     """The fine-tuned CNN alone inside BUS-BRA, standard augmentation against scanner shift: AUC of
     its 3-fold out-of-fold logits and of its leave-one-scanner-out logits, pooled and per scanner
     (``cnn_oof.py --split folds loso``). This is what decides the default of ``models.cnn.augment``."""
-    rows = []
+    rows, y = [], cases["label"].astype(int)
     for label, suffix in (("standard (augment: true)", ""), ("scanner shift (augment: scanner_shift)", "_scanner_shift")):
         oof, held_out = _logits(f"cnn_oof{suffix}.csv"), pd.read_csv(WORK / f"cnn_loso{suffix}.csv", dtype={"case_id": str})
-        y = cases["label"].astype(int)
         per = {s: roc_auc_ci(y.loc[g["case_id"]].to_numpy(), g["logit"].to_numpy()).auc
                for s, g in held_out.groupby("scanner")}
         rows.append({"augmentation": label, "oof_auc": roc_auc_ci(y.loc[oof.index].to_numpy(), oof.to_numpy()).auc,
@@ -469,7 +474,7 @@ VARIANTS = {  # --set name -> (section title, what was done; the command is adde
 
 def markdown_cnn_inside(inside: pd.DataFrame) -> list[str]:
     """The CNN alone inside BUS-BRA (:func:`cnn_inside`) as markdown lines."""
-    scanners = [c for c in inside.columns if c.startswith("loso_") and c not in ("loso_pooled_auc", "loso_worst_auc")]
+    scanners = _scanner_columns(inside)
     header = ["augmentation", "3-fold out-of-fold AUC", "LOSO pooled AUC", "LOSO worst scanner", *(c[5:] for c in scanners)]
     lines = ["The fine-tuned CNN alone inside BUS-BRA (its logit; BrEaST not used):", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

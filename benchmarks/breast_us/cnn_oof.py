@@ -3,6 +3,7 @@
     python benchmarks/breast_us/cnn_oof.py                              # after run_all.py
     python benchmarks/breast_us/cnn_oof.py --augment scanner_shift --split folds all loso
     python benchmarks/breast_us/cnn_oof.py --split loso                 # then generalization.py --set cnn / cnn_shift
+    python benchmarks/breast_us/cnn_oof.py --augment scanner_shift --split folds all loso --dl-score
 
 The study-2 run (``bus_bra_to_breast_study2.yaml``, ``models.cnn: {backbones: [efficientnet_lite0],
 epochs: 10}``) fine-tunes Lite0 on all of BUS-BRA and scores BrEaST with it. A stack needs the
@@ -17,7 +18,14 @@ CNN's training-cohort values out of fold: here the same :class:`~sonorad.deep.fi
 - ``all``: all of BUS-BRA scores BrEaST: ``cnn_breast[_<augment>].csv`` (case_id, logit). With
   the default augmentation this is the study-2 run's CNN, so it is needed only for the others.
 
-Files go to ``benchmarks/_work/breast_us/``; a split whose file exists is skipped (delete it to
+``--dl-score`` also fits a DL-score (:class:`~sonorad.scores.DLScore`, its defaults) on the pooled
+features of each fine-tuned trunk: fitted on that fine-tune's own training rows, it scores the
+held-out rows (``dlft_oof``, ``dlft_loso``, ``dlft_breast`` with the same suffix; column ``score``).
+The embeddings are kept beside them (``cnn_embeddings/<split>_<part>[_<augment>].parquet``). A
+split whose logit file already exists is fine-tuned again (the fine-tune is deterministic on the
+CPU): the new logits are compared with the stored ones, and the stored file is kept.
+
+Files go to ``benchmarks/_work/breast_us/``; a split whose files exist is skipped (delete them to
 redo it). No BrEaST label is used.
 """
 
@@ -37,10 +45,29 @@ FOLDS = 3
 SPLITS = ("folds", "loso", "all")
 
 
-def output(split: str, augment) -> Path:
-    """The file of one split; the default augmentation keeps the historical names."""
-    stem = {"folds": "cnn_oof", "loso": "cnn_loso", "all": "cnn_breast"}[split]
+def output(split: str, augment, kind: str = "cnn") -> Path:
+    """The file of one split (``kind`` "cnn": logits, "dlft": DL-scores of the fine-tuned features);
+    the standard augmentation keeps the historical names."""
+    stem = f"{kind}_" + {"folds": "oof", "loso": "loso", "all": "breast"}[split]
     return WORK / (f"{stem}.csv" if augment is True else f"{stem}_{augment}.csv")
+
+
+def dl_score(model, fitted: pd.DataFrame, y, groups, scored: pd.DataFrame, path: Path):
+    """DL-score of ``scored`` from the fine-tuned trunk's pooled features, fitted on ``fitted``."""
+    from sonorad.deep.extractor import embed_crops
+    from sonorad.deep.inputs import collect_crops
+    from sonorad.scores import DLScore
+
+    def embed(frame):
+        crops = collect_crops(frame, margin=model.margin, mask_background=model.mask_background)
+        values = embed_crops(model.model_, crops, batch_size=32, input_size=model.input_size)
+        return pd.DataFrame(values, index=frame.index, columns=[f"finetuned_lite0_{i}" for i in range(values.shape[1])])
+
+    train_features, scored_features = embed(fitted), embed(scored)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.concat([train_features, scored_features[~scored_features.index.isin(train_features.index)]]).to_parquet(path)
+    score = DLScore(random_state=SEED).fit(train_features, y, groups=groups)
+    return score.decision_function(scored_features), len(score.features_)
 
 
 def parts(split: str, train: pd.DataFrame, test: pd.DataFrame, y, groups):
@@ -64,6 +91,8 @@ def main() -> None:
     parser.add_argument("--augment", default="true", choices=("true", "scanner_shift"),
                         help="models.cnn.augment of the fine-tunes (default true: the study-2 run's)")
     parser.add_argument("--split", nargs="+", default=["folds"], choices=SPLITS)
+    parser.add_argument("--dl-score", action="store_true",
+                        help="also fit a DL-score on each fine-tuned trunk's pooled features")
     args = parser.parse_args()
     augment = True if args.augment == "true" else args.augment
 
@@ -77,21 +106,37 @@ def main() -> None:
     key = {"folds": "fold", "loso": "scanner", "all": None}
     for split in args.split:
         path = output(split, augment)
-        if path.exists():
+        dl_path = output(split, augment, "dlft") if args.dl_score else None
+        if path.exists() and (dl_path is None or dl_path.exists()):
             print(f"{path.name} exists: skipped")
             continue
-        rows, t0 = [], time.perf_counter()
+        rows, dl_rows, t0 = [], [], time.perf_counter()
         for name, fit, scored in parts(split, train, test, y, groups):
             model = CNNClassifier(backbone="efficientnet_lite0", epochs=10, augment=augment, random_state=SEED)
             model.fit(train.iloc[fit], y[fit], groups=groups[fit])
             logit = model.decision_function(scored)
-            rows += [{"case_id": c, **({key[split]: name} if key[split] else {}), "logit": float(v)}
-                     for c, v in zip(scored.index, logit)]
+            where = {key[split]: name} if key[split] else {}
+            rows += [{"case_id": c, **where, "logit": float(v)} for c, v in zip(scored.index, logit)]
             print(f"{split} {name}: {len(fit)} training cases, best epoch {model.best_epoch_}, "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
-        pd.DataFrame(rows).to_csv(path, index=False)
-        print(f"written {path} in {time.perf_counter() - t0:.0f} s", flush=True)
-
+            if dl_path is not None:
+                suffix = "" if augment is True else f"_{augment}"
+                score, n = dl_score(model, train.iloc[fit], y[fit], groups[fit], scored,
+                                    WORK / "cnn_embeddings" / f"{split}_{name}{suffix}.parquet")
+                dl_rows += [{"case_id": c, **where, "score": float(v)} for c, v in zip(scored.index, score)]
+                print(f"  DL-score on the fine-tuned features: {n} features, {time.perf_counter() - t0:.0f} s",
+                      flush=True)
+        if dl_path is not None:
+            pd.DataFrame(dl_rows).to_csv(dl_path, index=False)
+            print(f"written {dl_path}", flush=True)
+        new = pd.DataFrame(rows)
+        if path.exists():
+            stored = pd.read_csv(path, dtype={"case_id": str})
+            gap = np.abs(stored["logit"].to_numpy() - new["logit"].to_numpy()).max()
+            print(f"{path.name} kept; largest difference of the new logits from it: {gap:.3g}", flush=True)
+        else:
+            new.to_csv(path, index=False)
+            print(f"written {path} in {time.perf_counter() - t0:.0f} s", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
 """Site-robust candidates, chosen by leave-one-scanner-out inside BUS-BRA, then BrEaST once.
 
-    python benchmarks/breast_us/generalization.py [--jobs 2] [--inner 3] [--set inductive|site|standardized|bins|ensemble|tta|cnn|cnn_shift|lasso_stable|run]
+    python benchmarks/breast_us/generalization.py [--jobs 2] [--inner 3] [--set inductive|site|standardized|bins|ensemble|tta|cnn|cnn_shift|dl_ft|lasso_stable|run]
 
 Every candidate set below was fixed before BrEaST was looked at; each candidate is scored on
 BrEaST exactly once and every one is reported (``GENERALIZATION.md``). Inside BUS-BRA the honest
@@ -35,7 +35,9 @@ stacks one DL-score per frozen backbone (Lite0, Lite1, Lite2; the features of ``
 training scanner is left out (:class:`ScannerStableLasso`). ``--set cnn`` stacks the fine-tuned Lite0's logit (out of fold on BUS-BRA, ``cnn_oof.py``) with
 the other scores; ``--set cnn_shift`` the same CNN fine-tuned with ``augment: scanner_shift``
 (``cnn_oof.py --augment scanner_shift --split folds all loso``), and scores the CNN alone inside
-BUS-BRA, out of fold and leave-one-scanner-out, with either augmentation. ``--set tta`` fits the DL-score on
+BUS-BRA, out of fold and leave-one-scanner-out, with either augmentation. ``--set dl_ft`` stacks
+the DL-score fitted on that scanner-shift CNN's pooled features (``cnn_oof.py ... --dl-score``)
+instead of the frozen Lite0 one, and scores it alone inside BUS-BRA. ``--set tta`` fits the DL-score on
 flip-averaged or context-averaged Lite0 embeddings (``tta_features.py``). ``--set run`` reads two finished
 ``sonorad run`` folders of the study-1 design, Lite0 (``run_all.py``'s study1) and one DL-score
 per Lite0/1/2 backbone (``bus_bra_to_breast_study1_lite012.yaml``), and scores their models.
@@ -356,8 +358,16 @@ CNN_SHIFT_STACKS = {  # candidate -> (spec, the same with the CNN of the standar
 }
 
 
-def _logits(name: str) -> pd.Series:
-    return pd.read_csv(WORK / name, dtype={"case_id": str}).set_index("case_id")["logit"]
+DLFT_STACKS = {  # candidate -> (spec, the same with the frozen Lite0 DL-score); fixed before the run
+    "dl fine-tuned": ((("dl_ft",), False, False), (("dl",), False, False)),
+    "rad + dl fine-tuned": ((("rad", "dl_ft"), False, False), STACKS["rad + dl"]),
+    "rad + dl ensemble + dl fine-tuned": ((("rad", *ENSEMBLE, "dl_ft"), False, False), (("rad", *ENSEMBLE), False, False)),
+    "birads + rad + dl fine-tuned": ((("rad", "dl_ft"), True, False), STACKS["birads + rad + dl"]),
+}
+
+
+def _logits(name: str, column: str = "logit") -> pd.Series:
+    return pd.read_csv(WORK / name, dtype={"case_id": str}).set_index("case_id")[column]
 
 
 def cnn_scores(cases, train, test) -> dict:
@@ -375,19 +385,56 @@ def cnn_scores(cases, train, test) -> dict:
     return out
 
 
+def dlft_scores(train, test) -> dict:
+    """The DL-score on the pooled features of the scanner-shift fine-tuned Lite0 (``cnn_oof.py
+    --augment scanner_shift --dl-score``): out of fold on BUS-BRA, and on BrEaST from the trunk
+    fine-tuned on all of BUS-BRA."""
+    return {"dl_ft": (_logits("dlft_oof_scanner_shift.csv", "score").loc[train].to_numpy(),
+                      _logits("dlft_breast_scanner_shift.csv", "score").loc[test].to_numpy())}
+
+
+def _inside_row(label: str, y: pd.Series, oof: pd.Series, held_out: pd.DataFrame, column: str) -> dict:
+    """3-fold out-of-fold AUC and leave-one-scanner-out AUC (pooled, worst, per scanner) of one score."""
+    per = {s: roc_auc_ci(y.loc[g["case_id"]].to_numpy(), g[column].to_numpy()).auc
+           for s, g in held_out.groupby("scanner")}
+    return {"score": label, "oof_auc": roc_auc_ci(y.loc[oof.index].to_numpy(), oof.to_numpy()).auc,
+            "loso_pooled_auc": roc_auc_ci(y.loc[held_out["case_id"]].to_numpy(), held_out[column].to_numpy()).auc,
+            "loso_worst_auc": min(per.values()), **{f"loso_{s}": v for s, v in per.items()}}
+
+
+def dlft_inside(cases, tables, inner: int, jobs: int) -> pd.DataFrame:
+    """Inside BUS-BRA (BrEaST not used): the frozen Lite0 DL-score, the scanner-shift fine-tuned
+    Lite0's logit and the DL-score on that CNN's pooled features, each out of fold and leave one
+    scanner out (the last two from the same fine-tunes)."""
+    bus = cases[cases["center"] != "PL-Warsaw"]
+    y = bus["label"].astype(int)
+    groups = bus["patient_id"].astype(str).to_numpy()
+    centers = bus["center"].astype(str).to_numpy()
+    X = tables["dl"].loc[bus.index]
+    oof, _ = base_scores("dl", None, X, y.to_numpy(), groups, centers, X.iloc[:1], inner, jobs)
+    held_out = []
+    for scanner in sorted(bus["center"].unique()):
+        fit = centers != scanner
+        model = fit_base("dl", None, X[fit], y.to_numpy()[fit], groups[fit], centers[fit])
+        held_out.append(pd.DataFrame({"case_id": bus.index[~fit], "scanner": scanner,
+                                      "score": model.decision_function(X[~fit])}))
+    rows = [_inside_row("frozen Lite0 DL-score (today)", y, pd.Series(oof, index=bus.index), pd.concat(held_out), "score")]
+    for label, stem, column in (("fine-tuned Lite0, its logit", "cnn", "logit"),
+                                ("DL-score on the fine-tuned Lite0's features", "dlft", "score")):
+        rows.append(_inside_row(label, y, _logits(f"{stem}_oof_scanner_shift.csv", column),
+                                pd.read_csv(WORK / f"{stem}_loso_scanner_shift.csv", dtype={"case_id": str}), column))
+    return pd.DataFrame(rows)
+
+
 def cnn_inside(cases) -> pd.DataFrame:
     """The fine-tuned CNN alone inside BUS-BRA, standard augmentation against scanner shift: AUC of
     its 3-fold out-of-fold logits and of its leave-one-scanner-out logits, pooled and per scanner
     (``cnn_oof.py --split folds loso``). This is what decides the default of ``models.cnn.augment``."""
-    rows, y = [], cases["label"].astype(int)
-    for label, suffix in (("standard (augment: true)", ""), ("scanner shift (augment: scanner_shift)", "_scanner_shift")):
-        oof, held_out = _logits(f"cnn_oof{suffix}.csv"), pd.read_csv(WORK / f"cnn_loso{suffix}.csv", dtype={"case_id": str})
-        per = {s: roc_auc_ci(y.loc[g["case_id"]].to_numpy(), g["logit"].to_numpy()).auc
-               for s, g in held_out.groupby("scanner")}
-        rows.append({"augmentation": label, "oof_auc": roc_auc_ci(y.loc[oof.index].to_numpy(), oof.to_numpy()).auc,
-                     "loso_pooled_auc": roc_auc_ci(y.loc[held_out["case_id"]].to_numpy(), held_out["logit"].to_numpy()).auc,
-                     "loso_worst_auc": min(per.values()), **{f"loso_{s}": v for s, v in per.items()}})
-    return pd.DataFrame(rows)
+    y = cases["label"].astype(int)
+    return pd.DataFrame([
+        _inside_row(label, y, _logits(f"cnn_oof{suffix}.csv"),
+                    pd.read_csv(WORK / f"cnn_loso{suffix}.csv", dtype={"case_id": str}), "logit")
+        for label, suffix in (("standard (augment: true)", ""), ("scanner shift (augment: scanner_shift)", "_scanner_shift"))])
 
 
 def breast_rows(cases, preds, loso_rows, test, today, reference, plain=None, stacks=STACKS) -> pd.DataFrame:
@@ -457,6 +504,15 @@ VARIANTS = {  # --set name -> (section title, what was done; the command is adde
         "(each would need nested fine-tunes); the CNN alone is scored inside BUS-BRA in the table after "
         "this one, and that table, not BrEaST, decides the default. 'same without' is the same "
         "candidate with the standard CNN."),
+    "dl_ft": (
+        "Fine-tuned CNN features in the DL-score",
+        "The DL-score (`DLScore`, its defaults) is fitted on the pooled features of EfficientNet-Lite0 "
+        "fine-tuned with sonorad's default recipe (10 epochs, `augment: scanner_shift`) instead of the "
+        "frozen ones (`cnn_oof.py --augment scanner_shift --split folds all loso --dl-score`): each "
+        "fine-tune's DL-score is fitted on the rows that fine-tune trained on and scores the others, out "
+        "of fold on BUS-BRA and, on BrEaST, from the trunk fine-tuned on all of BUS-BRA. The stacks "
+        "have no LOSO columns (nested fine-tunes); the scores alone are compared inside BUS-BRA in the "
+        "table after this one. 'same without' is the candidate with the frozen Lite0 DL-score."),
     "bins": (
         "Speckle-robust gray-level binning: bin width 10 instead of 5",
         "PyRadiomics runs with sonorad's default parameter file except `binWidth: 10` "
@@ -472,14 +528,13 @@ VARIANTS = {  # --set name -> (section title, what was done; the command is adde
 }
 
 
-def markdown_cnn_inside(inside: pd.DataFrame) -> list[str]:
-    """The CNN alone inside BUS-BRA (:func:`cnn_inside`) as markdown lines."""
+def markdown_inside(inside: pd.DataFrame, title: str, first: str = "score") -> list[str]:
+    """A table of :func:`_inside_row` rows as markdown lines; ``first``: the header of the label column."""
     scanners = _scanner_columns(inside)
-    header = ["augmentation", "3-fold out-of-fold AUC", "LOSO pooled AUC", "LOSO worst scanner", *(c[5:] for c in scanners)]
-    lines = ["The fine-tuned CNN alone inside BUS-BRA (its logit; BrEaST not used):", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    header = [first, "3-fold out-of-fold AUC", "LOSO pooled AUC", "LOSO worst scanner", *(c[5:] for c in scanners)]
+    lines = [title, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in inside.iterrows():
-        cells = [r.augmentation, *(f"{r[c]:.3f}" for c in ("oof_auc", "loso_pooled_auc", "loso_worst_auc", *scanners))]
+        cells = [r.score, *(f"{r[c]:.3f}" for c in ("oof_auc", "loso_pooled_auc", "loso_worst_auc", *scanners))]
         lines.append("| " + " | ".join(cells) + " |")
     return [*lines, ""]
 
@@ -487,7 +542,12 @@ def markdown_cnn_inside(inside: pd.DataFrame) -> list[str]:
 def markdown_variant(kind: str, out: pd.DataFrame, seconds: float) -> str:
     title, text = VARIANTS[kind]
     inside = WORK / "generalization_cnn_inside.csv"
-    after = markdown_cnn_inside(pd.read_csv(inside)) if kind == "cnn_shift" and inside.exists() else []
+    after = (markdown_inside(pd.read_csv(inside), "The fine-tuned CNN alone inside BUS-BRA (its logit; BrEaST not used):",
+                            "augmentation")
+             if kind == "cnn_shift" and inside.exists() else [])
+    if kind == "dl_ft" and (WORK / "generalization_dlft_inside.csv").exists():
+        after = markdown_inside(pd.read_csv(WORK / "generalization_dlft_inside.csv"),
+                                "Each score alone inside BUS-BRA (BrEaST not used):")
     lines = candidate_table(out, [
         ("same without: AUC; diff, p", lambda r: f"{r.vs_plain_auc:.3f}; {_diff('plain')(r)}"),
         ("vs today: diff, p", _diff("today")), ("vs simple stack: diff, p", _diff("simple"))])
@@ -650,7 +710,8 @@ def main() -> None:
                              "context-averaged Lite0 embeddings (tta_features.py); cnn: the fine-tuned Lite0 as a stacked "
                              "score (cnn_oof.py); lasso_stable: the Rad-score on the features selected whichever training scanner is "
                              "left out; cnn_shift: the same CNN fine-tuned with "
-                             "scanner-shift augmentation (cnn_oof.py --augment scanner_shift); run: the "
+                             "scanner-shift augmentation (cnn_oof.py --augment scanner_shift); dl_ft: the DL-score "
+                             "on that CNN's pooled features (cnn_oof.py ... --dl-score); run: the "
                              "study-1 runs with the Lite0 DL-score and with one DL-score per Lite0/1/2 backbone")
     args = parser.parse_args()
     cases, tables = load()
@@ -682,12 +743,12 @@ def main() -> None:
         grid.to_csv(WORK / "generalization_tau_grid.csv", index=False)
     else:
         counterparts, given = None, None
-        if args.set in ("cnn", "cnn_shift", "tta", "ensemble", "lasso_stable"):  # candidate -> (spec, the same without)
-            pairs = {"cnn": CNN_STACKS, "cnn_shift": CNN_SHIFT_STACKS, "tta": TTA_STACKS,
+        if args.set in ("cnn", "cnn_shift", "dl_ft", "tta", "ensemble", "lasso_stable"):  # candidate -> (spec, the same without)
+            pairs = {"cnn": CNN_STACKS, "cnn_shift": CNN_SHIFT_STACKS, "dl_ft": DLFT_STACKS, "tta": TTA_STACKS,
                      "ensemble": ENSEMBLE_STACKS, "lasso_stable": LASSO_STABLE_STACKS}[args.set]
             stacks = {name: spec for name, (spec, _) in pairs.items()}
             counterparts = {name: without for name, (_, without) in pairs.items()}
-        if args.set in ("cnn", "cnn_shift", "ensemble"):
+        if args.set in ("cnn", "cnn_shift", "dl_ft", "ensemble"):
             changed = {**tables, **{kind: pd.read_parquet(WORK / "results" / f"dl_lite{k}" / "features" /
                                                         f"deep_efficientnet_lite{k}.parquet").loc[cases.index]
                                     for kind, k in (("dl1", 1), ("dl2", 2))}}
@@ -696,6 +757,10 @@ def main() -> None:
                 tables = changed  # its counterparts need the Lite1/2 features too
             if args.set == "cnn_shift":
                 cnn_inside(cases).to_csv(WORK / "generalization_cnn_inside.csv", index=False)
+            if args.set == "dl_ft":
+                given, tables = dlft_scores(train, test), changed
+                dlft_inside(cases, tables, args.inner, args.jobs).to_csv(WORK / "generalization_dlft_inside.csv",
+                                                                         index=False)
         elif args.set == "lasso_stable":
             changed = tables
         elif args.set == "site":
@@ -708,7 +773,7 @@ def main() -> None:
             folder = "features_standardized" if args.set == "standardized" else "features_binwidth10"
             rad = pd.read_parquet(WORK / folder / "radiomics.parquet")
             changed = {"rad": rad.loc[cases.index], "dl": tables["dl"]}
-        if args.set in ("cnn", "cnn_shift"):  # no LOSO of the stacks: it needs nested fine-tunes
+        if args.set in ("cnn", "cnn_shift", "dl_ft"):  # no LOSO of the stacks: it needs nested fine-tunes
             grid = pd.DataFrame({"candidate": list(stacks)})
         else:
             grid = loso(cases, changed, [None], args.inner, args.jobs, stacks)

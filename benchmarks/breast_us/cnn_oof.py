@@ -138,5 +138,6 @@ def main() -> None:
             new.to_csv(path, index=False)
             print(f"written {path} in {time.perf_counter() - t0:.0f} s", flush=True)
 
+
 if __name__ == "__main__":
     main()

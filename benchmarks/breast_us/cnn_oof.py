@@ -45,11 +45,14 @@ FOLDS = 3
 SPLITS = ("folds", "loso", "all")
 
 
+def suffix(augment) -> str:
+    """The file-name suffix of an augmentation: none for the standard one (the historical names)."""
+    return "" if augment is True else f"_{augment}"
+
+
 def output(split: str, augment, kind: str = "cnn") -> Path:
-    """The file of one split (``kind`` "cnn": logits, "dlft": DL-scores of the fine-tuned features);
-    the standard augmentation keeps the historical names."""
-    stem = f"{kind}_" + {"folds": "oof", "loso": "loso", "all": "breast"}[split]
-    return WORK / (f"{stem}.csv" if augment is True else f"{stem}_{augment}.csv")
+    """The file of one split (``kind`` "cnn": logits, "dlft": DL-scores of the fine-tuned features)."""
+    return WORK / (f"{kind}_" + {"folds": "oof", "loso": "loso", "all": "breast"}[split] + f"{suffix(augment)}.csv")
 
 
 def dl_score(model, fitted: pd.DataFrame, y, groups, scored: pd.DataFrame, path: Path):
@@ -120,9 +123,8 @@ def main() -> None:
             print(f"{split} {name}: {len(fit)} training cases, best epoch {model.best_epoch_}, "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
             if dl_path is not None:
-                suffix = "" if augment is True else f"_{augment}"
                 score, n = dl_score(model, train.iloc[fit], y[fit], groups[fit], scored,
-                                    WORK / "cnn_embeddings" / f"{split}_{name}{suffix}.parquet")
+                                    WORK / "cnn_embeddings" / f"{split}_{name}{suffix(augment)}.parquet")
                 dl_rows += [{"case_id": c, **where, "score": float(v)} for c, v in zip(scored.index, score)]
                 print(f"  DL-score on the fine-tuned features: {n} features, {time.perf_counter() - t0:.0f} s",
                       flush=True)

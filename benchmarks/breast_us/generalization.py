@@ -528,7 +528,7 @@ VARIANTS = {  # --set name -> (section title, what was done; the command is adde
 }
 
 
-def markdown_inside(inside: pd.DataFrame, title: str, first: str = "score") -> list[str]:
+def markdown_inside(inside: pd.DataFrame, title: str, first: str) -> list[str]:
     """A table of :func:`_inside_row` rows as markdown lines; ``first``: the header of the label column."""
     scanners = _scanner_columns(inside)
     header = [first, "3-fold out-of-fold AUC", "LOSO pooled AUC", "LOSO worst scanner", *(c[5:] for c in scanners)]
@@ -539,15 +539,20 @@ def markdown_inside(inside: pd.DataFrame, title: str, first: str = "score") -> l
     return [*lines, ""]
 
 
+#: --set name -> (its table of scores alone inside BUS-BRA, the table's title, its label column)
+INSIDE_TABLES = {
+    "cnn_shift": ("generalization_cnn_inside.csv",
+                  "The fine-tuned CNN alone inside BUS-BRA (its logit; BrEaST not used):", "augmentation"),
+    "dl_ft": ("generalization_dlft_inside.csv", "Each score alone inside BUS-BRA (BrEaST not used):", "score"),
+}
+
+
 def markdown_variant(kind: str, out: pd.DataFrame, seconds: float) -> str:
     title, text = VARIANTS[kind]
-    inside = WORK / "generalization_cnn_inside.csv"
-    after = (markdown_inside(pd.read_csv(inside), "The fine-tuned CNN alone inside BUS-BRA (its logit; BrEaST not used):",
-                            "augmentation")
-             if kind == "cnn_shift" and inside.exists() else [])
-    if kind == "dl_ft" and (WORK / "generalization_dlft_inside.csv").exists():
-        after = markdown_inside(pd.read_csv(WORK / "generalization_dlft_inside.csv"),
-                                "Each score alone inside BUS-BRA (BrEaST not used):")
+    after = []
+    if kind in INSIDE_TABLES and (WORK / INSIDE_TABLES[kind][0]).exists():
+        name, heading, first = INSIDE_TABLES[kind]
+        after = markdown_inside(pd.read_csv(WORK / name), heading, first)
     lines = candidate_table(out, [
         ("same without: AUC; diff, p", lambda r: f"{r.vs_plain_auc:.3f}; {_diff('plain')(r)}"),
         ("vs today: diff, p", _diff("today")), ("vs simple stack: diff, p", _diff("simple"))])
@@ -755,12 +760,11 @@ def main() -> None:
             if args.set in ("cnn", "cnn_shift"):
                 given = cnn_scores(cases, train, test)
                 tables = changed  # its counterparts need the Lite1/2 features too
-            if args.set == "cnn_shift":
-                cnn_inside(cases).to_csv(WORK / "generalization_cnn_inside.csv", index=False)
             if args.set == "dl_ft":
                 given, tables = dlft_scores(train, test), changed
-                dlft_inside(cases, tables, args.inner, args.jobs).to_csv(WORK / "generalization_dlft_inside.csv",
-                                                                         index=False)
+            if args.set in INSIDE_TABLES:
+                inside = cnn_inside(cases) if args.set == "cnn_shift" else dlft_inside(cases, tables, args.inner, args.jobs)
+                inside.to_csv(WORK / INSIDE_TABLES[args.set][0], index=False)
         elif args.set == "lasso_stable":
             changed = tables
         elif args.set == "site":

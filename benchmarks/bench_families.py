@@ -1,6 +1,6 @@
 """Time the study-1 family builder on a study-1-shaped synthetic cohort.
 
-The cohort (generated in memory by ``make_study1_cohort`` in ``tests/designs/test_families.py``) has
+The cohort (generated in memory by ``make_score_fusion_cohort`` in ``tests/designs/builders.py``) has
 214 patients in 4 centers (72 + 72 training, 35 + 35 external), 1000 radiomics-like and 1280
 deep-like columns (5 informative each), 2 clinical and 3 US variables. The builder fits the
 Rad-score and DL-score (with out-of-fold training scores), the stage-2 LASSO and every zoo
@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _cohort_module():
-    spec = importlib.util.spec_from_file_location("cohort_for_bench", REPO / "tests" / "designs" / "test_families.py")
+    spec = importlib.util.spec_from_file_location("cohort_for_bench", REPO / "tests" / "designs" / "builders.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -42,7 +42,7 @@ def _cohort_module():
 def main(argv=None) -> dict:
     from sklearn.metrics import roc_auc_score
 
-    from sonorad.designs.study1 import Study1Family
+    from sonorad.designs.score_fusion import ScoreFusionEngine
     from sonorad.models import available_models
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -56,12 +56,12 @@ def main(argv=None) -> dict:
         return _study2(args)
 
     data = _cohort_module()
-    tables, y, patients, centers = data.make_study1_cohort(center_shift=args.center_shift, seed=args.seed)
+    tables, y, patients, centers = data.make_score_fusion_cohort(center_shift=args.center_shift, seed=args.seed)
     train = centers.isin(data.TRAIN_CENTERS)
     tr = {k: v[train] for k, v in tables.items()}
     ex = {k: v[~train] for k, v in tables.items()}
-    family = Study1Family(models=args.models, clinical_variables=data.CLINICAL, us_variables=data.US,
-                          harmonize=args.harmonize, random_state=args.seed)
+    family = ScoreFusionEngine(models=args.models, clinical_variables=data.CLINICAL, us_variables=data.US,
+                               harmonize=args.harmonize, random_state=args.seed)
     t0 = time.perf_counter()
     family.fit(tr, y[train], groups=patients[train], centers=centers[train])
     t_fit = time.perf_counter() - t0
@@ -89,17 +89,17 @@ def _study2(args) -> dict:
     """The study-2 builder (5 families x zoo) on the same cohort, US variables only as clinical input."""
     from sklearn.metrics import roc_auc_score
 
-    from sonorad.designs.study2 import Study2Family
+    from sonorad.designs.feature_families import FeatureFamiliesEngine
     from sonorad.models import available_models
 
     data = _cohort_module()
-    tables, y, patients, centers = data.make_study1_cohort(center_shift=args.center_shift, seed=args.seed)
+    tables, y, patients, centers = data.make_score_fusion_cohort(center_shift=args.center_shift, seed=args.seed)
     train = centers.isin(data.TRAIN_CENTERS)
     keys = ("radiomics", "deep", "us")
     tr = {k: tables[k][train] for k in keys}
     ex = {k: tables[k][~train] for k in keys}
-    family = Study2Family(models=args.models, us_variables=data.US, harmonize=args.harmonize,
-                          random_state=args.seed)
+    family = FeatureFamiliesEngine(models=args.models, us_variables=data.US, harmonize=args.harmonize,
+                                   random_state=args.seed)
     t0 = time.perf_counter()
     family.fit(tr, y[train], groups=patients[train], centers=centers[train])
     t_fit = time.perf_counter() - t0

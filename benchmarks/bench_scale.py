@@ -62,7 +62,7 @@ def write_cohort(folder: Path, n_images: int) -> Path:
     from sonorad.synthetic import make_cohort
 
     n_patients = -(-n_images // IMAGES_PER_PATIENT)
-    csv = make_cohort(folder, design="clnm", seed=11, n_patients=n_patients, image_size=IMAGE_SIZE,
+    csv = make_cohort(folder, scenario="clnm", seed=11, n_patients=n_patients, image_size=IMAGE_SIZE,
                       images_per_patient=IMAGES_PER_PATIENT)
     import pandas as pd
 
@@ -85,7 +85,8 @@ print("BENCH " + json.dumps({"rc": rc, "wall_s": wall,
 _NULL = """
 import json, resource, sys, time
 from sonorad.cohort import read_cases
-from sonorad.features.extract import _Task, _cache_key, _run_tasks, cases_from_table
+from sonorad.features.engine import Task, run_tasks, task_cache_key
+from sonorad.features.extract import cases_from_table
 from sonorad.features.radiomics import load_params, params_hash
 from sonorad.features.store import FeatureCache
 from sonorad.parallel import use_cluster
@@ -93,17 +94,17 @@ import bench_scale
 
 csv, address, cache_dir, params = sys.argv[1:5]
 start = time.perf_counter()
-tasks = [_Task(case) for case in cases_from_table(read_cases(csv))]
+tasks = [Task(case) for case in cases_from_table(read_cases(csv))]
 cache, phash = FeatureCache(cache_dir), params_hash(load_params(params))
 hashed = time.perf_counter()
-keys = [_cache_key(cache, task, phash) for task in tasks]   # the driver hashes every file, as a real run does
+keys = [task_cache_key(cache, task, phash) for task in tasks]   # the driver hashes every file, as a real run does
 hashing = time.perf_counter() - hashed
 class Bar:
     def update(self, n): pass
 done = []
 with use_cluster(address):
     looped = time.perf_counter()
-    _run_tasks(bench_scale.null_task, tasks, jobs=1, on_result=lambda i, r: done.append(i), progress_bar=Bar())
+    run_tasks(bench_scale.null_task, tasks, jobs=1, on_result=lambda i, r: done.append(i), progress_bar=Bar())
     loop = time.perf_counter() - looped
 wall = time.perf_counter() - start
 assert len(done) == len(tasks)
@@ -153,7 +154,7 @@ class Cluster:
         with Client(self.address, timeout=60) as client:
             client.wait_for_workers(n_workers, timeout=120)
             # import sonorad and PyRadiomics on every worker before the clock starts
-            client.run(lambda: __import__("sonorad.features.extract") and __import__("radiomics") and None)
+            client.run(lambda: __import__("sonorad.features.engine") and __import__("radiomics") and None)
 
     @staticmethod
     def _spawn(log: Path, args: list[str]) -> subprocess.Popen:
@@ -232,7 +233,7 @@ def report(paths: list[Path]) -> str:
         one = by.get((n, "dask1")) or by[(n, "local1")]
         null = by.get((n, "null"))
         if null:
-            from sonorad.features.extract import cluster_batch_size
+            from sonorad.features.engine import cluster_batch_size
 
             c = one["s_per_image"]
             h = null["hash_s"] / n

@@ -7,7 +7,7 @@ Usage::
 Fits every model of ``sonorad.models`` (or, when that module is not importable, an equivalent
 set of scikit-learn / XGBoost / LightGBM classifiers) on a synthetic cohort with
 ``n-features`` selected features, explains all cases with
-:func:`sonorad.evaluation.explain_model` and prints one line per model plus the total. Only
+:func:`sonorad.explain.explain_model` and prints one line per model plus the total. Only
 the explanation is timed (fitting is not), and the first permutation-explained model includes
 shap's one-off numba compilation. Target: under 60 s in total on 2 CPU cores.
 """
@@ -71,7 +71,7 @@ def _models(seed: int) -> dict:
 def main(argv=None) -> float:
     import warnings
 
-    from sonorad.evaluation import explain_model
+    from sonorad.explain import explain_model
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-cases", type=int, default=200)

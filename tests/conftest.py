@@ -76,7 +76,7 @@ def build_small_bundle(root: Path, *, exclude=(), n_patients: int = 40):
     from sonorad.synthetic import make_cohort
 
     FeatureBlocks = _feature_blocks()
-    csv = make_cohort(root / "cohort", design="clnm", seed=0, n_patients=n_patients, image_size=(96, 120))
+    csv = make_cohort(root / "cohort", scenario="clnm", seed=0, n_patients=n_patients, image_size=(96, 120))
     table = read_cases(csv)
     study_map = {"name": "small_bundle", "seed": 0, "label": {"column": "label", "positive": 1},
                  "variables": SMALL_BUNDLE_VARIABLES,

@@ -135,7 +135,7 @@ def own_cluster(tmp_path):
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cohort")
-    cases = make_cohort(folder / "cohort", design="clnm", seed=2, n_patients=16, image_size=(96, 120),
+    cases = make_cohort(folder / "cohort", scenario="clnm", seed=2, n_patients=16, image_size=(96, 120),
                         images_per_patient=2)
     params = folder / "params.yaml"
     params.write_text(yaml.safe_dump(PARAMS))
@@ -251,7 +251,7 @@ def test_the_study_file_can_name_the_executor(tmp_path, monkeypatch):
     from sonorad.study import load_study
 
     monkeypatch.delenv(SCHEDULER_ENV, raising=False)
-    make_cohort(tmp_path / "cohort", design="clnm", seed=5, n_patients=12)
+    make_cohort(tmp_path / "cohort", scenario="clnm", seed=5, n_patients=12)
     study = {"name": "tiny", "cohort": "cohort/cases.csv", "label": {"positive": 1},
              "split": {"by": "center", "train": ["C1", "C2"], "external": ["C3", "C4"]},
              "features": {"executor": {"scheduler": "tcp://10.0.0.5:8786"}}}
@@ -388,7 +388,7 @@ def test_an_externally_killed_worker_costs_no_case_even_without_retries(tmp_path
 
 @pytest.mark.slow
 def test_a_case_that_kills_every_worker_fails_alone_and_its_batch_goes_on(tmp_path, monkeypatch):
-    from sonorad.features import extract
+    from sonorad.features import engine
 
     def crash_on_seven(task):  # a local function: pickled by value, so the workers can run it
         if task == 7:
@@ -399,14 +399,14 @@ def test_a_case_that_kills_every_worker_fails_alone_and_its_batch_goes_on(tmp_pa
         def update(self, n):
             pass
 
-    monkeypatch.setattr(extract, "cluster_batch_size", lambda n, threads: 4)
+    monkeypatch.setattr(engine, "cluster_batch_size", lambda n, threads: 4)
     cluster = LocalDask(tmp_path / "dask", n_workers=4,
                         scheduler_env={"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"})
     results = {}
     try:
         with use_cluster(cluster.address, shared_fs=True) as active:
-            extract._run_on_cluster(active, crash_on_seven, list(range(16)), progress_bar=Bar(),
-                                    on_result=lambda i, r: results.setdefault(i, []).append(r))
+            engine._run_on_cluster(active, crash_on_seven, list(range(16)), progress_bar=Bar(),
+                                   on_result=lambda i, r: results.setdefault(i, []).append(r))
     finally:
         cluster.close()
     assert sorted(results) == list(range(16)) and all(len(r) == 1 for r in results.values())  # each once
@@ -462,7 +462,7 @@ def _small_study(folder: Path, cases: Path, params: Path) -> Path:
 @pytest.mark.timeout(600)
 def test_a_small_run_on_the_cluster_gives_the_local_predictions(tmp_path, dask_cluster):
     folder = tmp_path / "study"
-    cases = make_cohort(folder / "cohort", design="clnm", seed=6, n_patients=40, image_size=(96, 120))
+    cases = make_cohort(folder / "cohort", scenario="clnm", seed=6, n_patients=40, image_size=(96, 120))
     params = folder / "params.yaml"
     params.write_text(yaml.safe_dump(PARAMS))
     study = _small_study(folder, cases, params)
@@ -495,6 +495,6 @@ def test_icc_on_the_cluster_gives_the_local_table(cohort, dask_cluster, tmp_path
 @pytest.mark.parametrize("n_tasks, threads, expected", [(1, 2, 1), (16, 2, 1), (32, 2, 2), (1000, 2, 16),
                                                           (1000, 32, 4), (100000, 32, 16), (10, 64, 1)])
 def test_batches_hold_about_8_per_thread_and_1_to_16_cases(n_tasks, threads, expected):
-    from sonorad.features.extract import cluster_batch_size
+    from sonorad.features.engine import cluster_batch_size
 
     assert cluster_batch_size(n_tasks, threads) == expected

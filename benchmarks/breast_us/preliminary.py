@@ -42,7 +42,7 @@ def load(name: str):
 
 def main() -> None:
     from sonorad.evaluation import delong_test, roc_auc_ci
-    from sonorad.designs.study1 import Study1Family
+    from sonorad.designs.score_fusion import ScoreFusionEngine
     from sonorad.scores import RadScore
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -78,7 +78,7 @@ def main() -> None:
     fit_score("DL score (EfficientNet-Lite0 frozen)", lambda t: list(t), "deep")
 
     t0 = time.perf_counter()
-    family = Study1Family(models=args.models, us_variables={"birads": "numeric"}, random_state=args.seed)
+    family = ScoreFusionEngine(models=args.models, us_variables={"birads": "numeric"}, random_state=args.seed)
     family.fit({k: train[k] for k in ("radiomics", "deep", "us")}, y_tr, groups=groups)
     proba = family.predict_proba({k: test[k] for k in ("radiomics", "deep", "us")})
     timings["combined"] = time.perf_counter() - t0

@@ -54,6 +54,18 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from sonorad.study.schema import study_json_schema, write_json_schema
+
+    if args.out:
+        print(f"study-file JSON Schema written: {write_json_schema(args.out)}")
+    else:
+        import json
+
+        print(json.dumps(study_json_schema(), indent=2, ensure_ascii=False))
+    return 0
+
+
 def _unlabelled_summary(cases: Path, study) -> str:
     """Validate a table of cases to score (no label column needed) and describe it."""
     from sonorad.cohort import read_cases, validate_cases
@@ -78,7 +90,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
     csv = make_cohort(
         Path(args.out),
-        design=args.design,
+        scenario=args.scenario,
         seed=args.seed,
         signal=args.signal,
         n_patients=args.n_patients,
@@ -235,13 +247,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of the study file (for editors; docs/study-file.md)",
+        description="Print the study file's JSON Schema, generated from its declaration, or write it to a file.",
+    )
+    p.add_argument("--out", help="write it to this file (the shipped copy: src/sonorad/study/study.schema.json)")
+    p.set_defaults(func=_cmd_schema)
+
+    p = sub.add_parser(
         "synth",
         help="write a synthetic multicenter ultrasound cohort (PNG images, masks, cases.csv)",
         description="Write a deterministic synthetic multicenter cohort with a known signal strength.",
     )
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--design", default="clnm", choices=["clnm", "primary_secondary"],
-                   help="cohort shape of seed study 1 (clnm) or 2 (primary_secondary)")
+    p.add_argument("--scenario", "--design", dest="scenario", default="clnm",
+                   choices=["clnm", "primary_secondary"],
+                   help="cohort shape of seed study 1 (clnm) or 2 (primary_secondary); --design is an alias")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--signal", type=float, default=1.0, help="signal strength (0 = labels carry no signal)")
     p.add_argument("--n-patients", type=int, default=None, help="number of patients (default: the seed study's)")

@@ -20,11 +20,14 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from sonorad.errors import ConfigError
+from sonorad.variables import VARIABLE_TYPES, canonical_value
 
-__all__ = ["VARIABLE_TYPES", "ClinicalEncoder", "LogisticTable", "univariable_logistic",
+__all__ = ["ENCODER_TYPES", "ClinicalEncoder", "LogisticTable", "univariable_logistic",
            "multivariable_logistic"]
 
-VARIABLE_TYPES = ("continuous", "numeric", "ordinal", "binary", "categorical")
+#: Types :class:`ClinicalEncoder` accepts: the declared variable types
+#: (:data:`sonorad.variables.VARIABLE_TYPES`) and ``continuous``, an alias of ``numeric``.
+ENCODER_TYPES = ("continuous", *VARIABLE_TYPES)
 
 
 def _case_list(index, mask, limit=5) -> str:
@@ -35,8 +38,6 @@ def _case_list(index, mask, limit=5) -> str:
 
 def _canonical(values: pd.Series) -> pd.Series:
     """Values as the study file compares them (``2``, ``2.0`` and ``"2"`` are one level)."""
-    from sonorad.study import canonical_value
-
     return values.map(canonical_value).astype(object)
 
 
@@ -59,7 +60,7 @@ class ClinicalEncoder(TransformerMixin, BaseEstimator):
     categories : dict or None
         ``{column: [levels...]}``: the level order of binary, categorical and ordinal variables.
         Levels are compared as text the way the study file does (``2``, ``2.0`` and ``"2"`` are one
-        level, see :func:`sonorad.study.canonical_value`). A value outside the levels is an error
+        level, see :func:`sonorad.variables.canonical_value`). A value outside the levels is an error
         naming the cases, at ``fit`` and at ``transform``.
     add_indicator : bool, default=True
         Add a 0/1 ``<column>_missing`` column for every variable with missing values in training.
@@ -98,7 +99,7 @@ class ClinicalEncoder(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        variables : mapping of str -> sonorad.study.VariableSpec
+        variables : mapping of str -> sonorad.variables.VariableSpec
             ``StudyConfig.variables``.
         role : {"clinical", "ultrasound"} or None
             Keep only the variables of this role (``None``: all).
@@ -165,9 +166,9 @@ class ClinicalEncoder(TransformerMixin, BaseEstimator):
                 f"Variables {absent} are declared but absent from the table (columns: "
                 f"{list(X.columns)[:10]}). Fix: add the columns to cases.csv or remove them from the study file."
             )
-        bad = {c: t for c, t in types.items() if t not in VARIABLE_TYPES}
+        bad = {c: t for c, t in types.items() if t not in ENCODER_TYPES}
         if bad:
-            raise ConfigError(f"Unknown variable type(s) {bad}; choose among {VARIABLE_TYPES}.")
+            raise ConfigError(f"Unknown variable type(s) {bad}; choose among {ENCODER_TYPES}.")
         declared = {c: [str(v) for v in _canonical(pd.Series(list(lv), dtype=object))]
                     for c, lv in (self.categories or {}).items()}
         self.types_, self.levels_, self.fill_ = {}, {}, {}

@@ -42,7 +42,7 @@ def demo_study(cohort_csv: str, seed: int, jobs: int = 2) -> dict:
         },
         "split": {"by": "center", "train": ["C1", "C2"], "external": ["C3", "C4"]},
         "features": {"radiomics": True, "deep": [DEMO_BACKBONE], "jobs": jobs},
-        "models": {"design": "study1", "cv": 5},
+        "models": {"design": "score_fusion", "cv": 5},
         "evaluation": {"cv_folds": 5, "shap": True, "nomogram": True, "gradcam": 8},
     }
 
@@ -64,7 +64,7 @@ def run_demo(out: Path, *, seed: int = 0, jobs: int = 2, progress: bool = True,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"writing the synthetic study-1 cohort to {out / 'cohort'}", flush=True)
-    make_cohort(out / "cohort", design="clnm", seed=seed, n_patients=n_patients)
+    make_cohort(out / "cohort", scenario="clnm", seed=seed, n_patients=n_patients)
     mapping = demo_study("cohort/cases.csv", seed, jobs)
     if models is not None:
         mapping["models"]["models"] = list(models)

@@ -20,8 +20,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from sonorad.selection import (CorrelationFilter, ICCFilter, LassoSelector, UnivariateFilter, ZScore, _binary_labels,
-                               _PandasParamsState)
+from sonorad.selection import CorrelationFilter, ICCFilter, LassoSelector, UnivariateFilter, ZScore
+from sonorad.selection.base import _binary_labels, _PandasParamsState
 
 __all__ = ["RadScore", "DLScore"]
 

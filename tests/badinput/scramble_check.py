@@ -36,7 +36,7 @@ def prepare(out: Path, n_perms: int, n_patients: int) -> Path:
 
     csv = out / "cohort" / "cases.csv"
     if not csv.exists():
-        make_cohort(out / "cohort", design="clnm", seed=0, n_patients=n_patients)
+        make_cohort(out / "cohort", scenario="clnm", seed=0, n_patients=n_patients)
     table = pd.read_csv(csv)
     for k in range(1, n_perms + 1):
         permuted = table.assign(label=np.random.default_rng(k).permutation(table["label"].to_numpy()))

@@ -180,3 +180,24 @@ def test_a_malformed_manifest_is_a_bundle_error(small_bundle, tmp_path):
     (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="malformed"):
         load_bundle(folder)
+
+
+def test_the_manifest_records_the_same_packages_and_keys(small_bundle):
+    manifest = json.loads((small_bundle.path / "manifest.json").read_text())
+    assert list(manifest["packages"]) == ["numpy", "scipy", "pandas", "scikit-learn", "skops", "xgboost", "lightgbm",
+                                          "pyradiomics", "SimpleITK", "torch", "torchvision", "shap"]
+    assert {"format", "format_version", "sonorad_version", "chosen", "cutoffs", "models", "files",
+            "packages", "created_utc"} <= set(manifest)
+
+
+def test_the_bundle_owns_what_it_derives_once(small_bundle):
+    bundle = load_bundle(small_bundle.path)
+    made = []
+    assert bundle.cached("k", lambda: made.append(1) or "v") == "v"
+    assert bundle.cached("k", lambda: made.append(1) or "w") == "v" and made == [1]
+    assert bundle.cached("none", lambda: None) is None
+    assert bundle.radiomics_params is bundle.radiomics_params and "setting" in bundle.radiomics_params
+    assert bundle.crop_settings == [] and bundle.needs_center is False  # no network, no ComBat in this bundle
+    assert {bundle.model_kind(m) for m in bundle.models} == {"skops"}
+    with pytest.raises(BundleError, match="no model"):
+        bundle.model_kind("absent")

@@ -16,7 +16,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
 from sonorad.bundle import BundleError, load_bundle, write_bundle
-from sonorad.bundle.summary import explain_parts
+from sonorad.explain.shap import explain_parts
 from sonorad.clinical import ClinicalEncoder
 from sonorad.harmonize import ComBatHarmonizer
 from sonorad.models import available_models, get_model

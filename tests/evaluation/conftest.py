@@ -26,3 +26,16 @@ def df_binary() -> pd.DataFrame:
 def mtcars() -> pd.DataFrame:
     """R's mtcars (32 cars; car, mpg, disp, wt, vs)."""
     return pd.read_csv(DATA / "mtcars.csv")
+
+
+@pytest.fixture
+def fitted_logistic():
+    """``(y, p)``: in-sample predictions of a logistic model fitted by statsmodels (400 cases, seed 0)."""
+    import numpy as np
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 2))
+    y = (rng.random(400) < 1 / (1 + np.exp(-(0.3 + x @ [1.0, -0.7])))).astype(int)
+    fit = sm.GLM(y, sm.add_constant(x), family=sm.families.Binomial()).fit()
+    return y, np.asarray(fit.fittedvalues)

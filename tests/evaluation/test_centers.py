@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sonorad.evaluation.calibration import val_prob
+from sonorad.evaluation.valprob import val_prob
 from sonorad.evaluation.centers import auc_heterogeneity, performance_by_center
 
 DATA = Path(__file__).parent / "data"

@@ -12,9 +12,8 @@ import pytest
 from matplotlib.figure import Figure
 from sklearn.linear_model import LogisticRegression
 
-from sonorad.evaluation import (build_nomogram, calibration, decision_curve, explain_model,
-                                roc_curve)
-from sonorad.evaluation import plots
+from sonorad.evaluation import calibration, decision_curve, plots, roc_curve
+from sonorad.explain import build_nomogram, explain_model
 
 
 @pytest.fixture(autouse=True)
@@ -52,3 +51,32 @@ def test_nomogram_and_shap_figures():
         assert isinstance(fig, Figure)
     with pytest.raises(ValueError, match="not explained"):
         plots.plot_shap_waterfall(r, "nope")
+
+
+def test_calibration_curves_before_and_after_with_spikes():
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.05, 0.95, 200)
+    y = (rng.uniform(size=200) < p).astype(int)
+    results = [calibration(y, p, name="before"), calibration(y, np.sqrt(p), name="after")]
+    f = plots.plot_calibration_curves(results, colors=("0.4", "#c44e52"), risk_distribution=(y, p),
+                                      title="Local calibration of lr")
+    ax = f.axes[0]
+    labels = [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")]
+    assert labels[0] == "Ideal" and labels[1].startswith("before: slope") and "Brier" in labels[2]
+    assert len(ax.collections) == 2 and ax.get_title() == "Local calibration of lr"
+    with pytest.raises(ValueError, match="one color per result"):
+        plots.plot_calibration_curves(results, colors=("red",))
+
+
+def test_pyplot_keeps_a_backend_the_user_chose():
+    import os
+    import subprocess
+    import sys
+
+    code = "from sonorad.evaluation.plots import pyplot; import matplotlib; pyplot(); print(matplotlib.get_backend())"
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    chosen = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**env, "MPLBACKEND": "svg"})
+    assert chosen.stdout.strip().lower() == "svg"
+    default = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert default.stdout.strip().lower() == "agg"

@@ -85,3 +85,16 @@ def test_bad_input():
         threshold_metrics([1, 1], [0.1, 0.9], 0.5)
     with pytest.raises(ValueError, match="length mismatch"):
         threshold_metrics([0, 1], [0.1, 0.9, 0.3], 0.5)
+
+
+def test_one_class_is_allowed_on_request_and_gives_nan_where_undefined():
+    from sonorad.evaluation import threshold_metrics
+
+    with pytest.raises(ValueError, match="one class only"):
+        threshold_metrics([1, 1, 1], [0.2, 0.6, 0.9], 0.5)
+    m = threshold_metrics([1, 1, 1], [0.2, 0.6, 0.9], 0.5, allow_one_class=True)
+    assert (m.tp, m.fn, m.tn, m.fp) == (2, 1, 0, 0)
+    assert np.isnan(m.metrics.loc["specificity", "estimate"]) and np.isnan(m.metrics.loc["specificity", "low"])
+    assert m.metrics.loc["sensitivity", "estimate"] == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        threshold_metrics([1, 2], [0.2, 0.6], 0.5, allow_one_class=True)

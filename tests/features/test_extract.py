@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from sonorad.errors import CohortError, ConfigError
+from sonorad.features import engine
 from sonorad.features import extract as extract_module
 from sonorad.features.extract import extract_radiomics, extract_to_dir
 from sonorad.features.radiomics import extract_case
@@ -67,7 +68,7 @@ def count_extractions(monkeypatch):
         calls.append(case_id)
         return extract_case(image, mask, params, case_id=case_id)
 
-    monkeypatch.setattr(extract_module, "extract_case", counting)
+    monkeypatch.setattr(engine, "extract_case", counting)
     return calls
 
 
@@ -122,7 +123,7 @@ def test_interrupted_run_resumes_to_the_same_table(cohort, tmp_path, monkeypatch
             raise KeyboardInterrupt
         return extract_case(image, mask, params, case_id=case_id)
 
-    monkeypatch.setattr(extract_module, "extract_case", interrupted_at_third)
+    monkeypatch.setattr(engine, "extract_case", interrupted_at_third)
     cache = FeatureCache(tmp_path / "cache")
     with pytest.raises(KeyboardInterrupt):
         extract_radiomics(table, params=SMALL, cache=cache, progress=False)
@@ -229,9 +230,9 @@ def test_cli_extract_with_a_deep_backbone(cohort, tmp_path, monkeypatch, capsys)
                                   "error": "crop too small", "fix": "check the mask"}])
         return features, failures
 
-    fake = types.ModuleType("sonorad.features.deep")
+    fake = types.ModuleType("sonorad.deep.extractor")
     fake.extract_deep = fake_extract_deep
-    monkeypatch.setitem(sys.modules, "sonorad.features.deep", fake)
+    monkeypatch.setitem(sys.modules, "sonorad.deep.extractor", fake)
     out = tmp_path / "out"
     (cohort.parent / "c0_mask.png").unlink()
     rc = main(["extract", str(cohort), "--out", str(out), "--deep", "toynet", "--quiet",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sonorad.features.store import FeatureCache, file_digest
+from sonorad.features.store import FeatureCache
 
 
 def test_key_is_deterministic_and_unambiguous():
@@ -18,7 +18,7 @@ def test_key_is_deterministic_and_unambiguous():
 
 
 def test_key_refuses_paths_and_nothing(tmp_path):
-    with pytest.raises(TypeError, match="file_digest"):
+    with pytest.raises(TypeError, match="sha256_file"):
         FeatureCache.key(tmp_path)
     with pytest.raises(ValueError, match="at least one part"):
         FeatureCache.key()
@@ -95,18 +95,3 @@ def test_interrupted_write_leaves_no_entry_and_no_temp_file(tmp_path, monkeypatc
     assert cache.get(interrupted) is None
     assert cache.get(done) == {"a": 1.0}
     assert sorted(p.suffix for p in tmp_path.rglob("*") if p.is_file()) == [".npz"]
-
-
-def test_file_digest_follows_content_not_name(tmp_path):
-    a = tmp_path / "a.png"
-    a.write_bytes(b"\x89PNG" + bytes(range(256)) * 10)
-    digest = file_digest(a)
-    renamed = a.rename(tmp_path / "renamed.png")
-    assert file_digest(renamed) == digest
-    assert file_digest(renamed, chunk_size=7) == digest  # chunking does not matter
-    data = bytearray(renamed.read_bytes())
-    data[100] ^= 1
-    renamed.write_bytes(bytes(data))
-    assert file_digest(renamed) != digest
-    with pytest.raises(FileNotFoundError):
-        file_digest(tmp_path / "missing.png")

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from sonorad.cohort import Cohort
+from sonorad.evaluation.baseline import baseline_statistics
 from sonorad.report import (Report, baseline_table, cohort_flow_counts, cohort_flow_figure, external_references,
                             methods_paragraph, save_figure, tripod_checklist)
 from sonorad.study import StudyConfig
@@ -42,8 +43,9 @@ def test_report_from_cohort_and_study(tmp_path):
     assert set(counts["parts"]) == {"train", "internal", "external"}
     flow = cohort_flow_figure(counts, title=study.name)
     png, svg = save_figure(flow, "cohort_flow", tmp_path / "figures")
-    table1 = baseline_table(cohort.table, cohort.split_labels(), study, label=cohort.y,
-                            label_names={0: "negative", 1: "positive"}, random_state=study.seed)
+    table1 = baseline_table(baseline_statistics(cohort.table, cohort.split_labels(), study, label=cohort.y,
+                                                random_state=study.seed),
+                            label_names={0: "negative", 1: "positive"})
     assert set(table1.tests["comparison"]) == {"Training", "Internal validation", "External validation"}
     report = Report(f"Study {study.name}", subtitle=study.description)
     report.add_section("methods", "Methods", text=methods_paragraph(study, extra={"counts": counts}))

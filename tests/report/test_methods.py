@@ -8,7 +8,8 @@ from importlib import metadata
 
 import pytest
 
-from sonorad.report.methods import methods_paragraph, package_versions
+from sonorad.provenance import package_versions
+from sonorad.report.methods import methods_paragraph
 from sonorad.study import StudyConfig
 
 VERSIONS = {"Python": "3.11.9", "sonorad": "0.1.0", "PyRadiomics": "3.0.1", "PyTorch": "2.5.0", "SHAP": None}
@@ -41,7 +42,7 @@ def test_package_versions_match_metadata_and_mark_absent_packages():
 
 
 def test_package_versions_import_no_heavy_package():
-    code = ("import sys, sonorad.report as r; r.package_versions(); "
+    code = ("import sys, sonorad.report, sonorad.provenance as p; p.package_versions(); "
             "print(sorted(m for m in ('torch', 'shap', 'radiomics', 'torchvision', 'xgboost', 'lightgbm', "
             "'matplotlib', 'scipy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from sonorad.evaluation.baseline import baseline_statistics
 from sonorad.report import Report, baseline_table
 
 
@@ -14,7 +15,8 @@ def test_baseline_table_of_breast_lesions_usg(shared_data, tmp_path):
     cases = pd.read_csv(shared_data / "breast_lesions_usg" / "cases.csv").set_index("case_id", drop=False)
     variables = {"age": "numeric", "shape": "categorical", "halo": "binary",
                  "birads": "ordinal"}
-    result = baseline_table(cases, None, variables, label="label", label_names={0: "benign", 1: "malignant"})
+    result = baseline_table(baseline_statistics(cases, None, variables, label="label"),
+                            label_names={0: "benign", 1: "malignant"})
     table = result.to_frame()
     group = "All (n=252)"
     assert (group, "benign (n=154)") in table.columns and (group, "malignant (n=98)") in table.columns

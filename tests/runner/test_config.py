@@ -16,7 +16,7 @@ def study(**sections):
 def test_defaults():
     cfg = run_config(study())
     assert cfg.radiomics and cfg.deep == ("efficientnet_lite0",) and cfg.dl_backbones == ("efficientnet_lite0",)
-    assert cfg.design == "study1" and cfg.cv_folds == 5 and cfg.level == 0.95 and cfg.cnn is None
+    assert cfg.design == "score_fusion" and cfg.cv_folds == 5 and cfg.level == 0.95 and cfg.cnn is None
 
 
 def test_every_problem_is_reported_at_once():
@@ -73,9 +73,9 @@ def test_jobs_override_and_icc_shorthand():
     assert cfg.jobs == 3 and cfg.icc == {"n_cases": 30, "threshold": 0.75}
 
 
-def test_family_section_passes_through_without_runner_keys():
-    cfg = run_config(study(models={"design": "study2", "families": ["us"], "cnn": {"epochs": 2}}))
-    assert cfg.family == {"design": "study2", "families": ["us"]}
+def test_models_section_passes_through_without_runner_keys():
+    cfg = run_config(study(models={"design": "feature_families", "families": ["us"], "cnn": {"epochs": 2}}))
+    assert cfg.models == {"design": "feature_families", "families": ["us"]}
     assert cfg.cnn["backbones"] == ("efficientnet_lite0",) and cfg.cnn["epochs"] == 2
 
 
@@ -87,7 +87,7 @@ def test_ready_study_files_are_valid():
     for name in ("clnm_salivary.yaml", "primary_secondary_salivary.yaml"):
         s = load_study(Path(__file__).resolve().parents[2] / "studies" / name)
         cfg = run_config(s)
-        assert cfg.design in ("study1", "study2")
+        assert cfg.design in ("score_fusion", "feature_families")
 
 
 def test_bootstrap_and_per_center_options():
@@ -98,3 +98,20 @@ def test_bootstrap_and_per_center_options():
     with pytest.raises(ConfigError) as info:
         run_config(study(evaluation={"bootstrap": -1, "per_center": "yes"}))
     assert "evaluation.bootstrap" in str(info.value) and "evaluation.per_center" in str(info.value)
+
+
+def test_old_design_names_are_accepted_and_give_the_current_name():
+    assert run_config(study(models={"design": "study1"})).design == "score_fusion"
+    cfg = run_config(study(models={"design": "study2", "families": ["us"]}))
+    assert cfg.design == "feature_families" and cfg.models == {"design": "study2", "families": ["us"]}
+
+
+def test_run_config_saved_under_the_old_field_name_loads():
+    import pickle
+
+    cfg = run_config(study(models={"design": "feature_families"}))
+    state = {**cfg.__dict__, "family": cfg.models}
+    del state["models"]
+    old = object.__new__(type(cfg))
+    old.__setstate__(state)
+    assert old == cfg and pickle.loads(pickle.dumps(cfg)) == cfg

@@ -13,7 +13,7 @@ from sonorad.synthetic import make_cohort
 
 @pytest.fixture
 def small_study(tmp_path):
-    make_cohort(tmp_path / "cohort", design="clnm", seed=5, n_patients=12)
+    make_cohort(tmp_path / "cohort", scenario="clnm", seed=5, n_patients=12)
     study = {"name": "tiny", "cohort": "cohort/cases.csv", "label": {"positive": 1},
              "split": {"by": "center", "train": ["C1", "C2"], "external": ["C3", "C4"]}}
     path = tmp_path / "study.yaml"

@@ -52,7 +52,7 @@ def add_bad_cases(cases_csv: Path) -> None:
 @pytest.fixture(scope="module")
 def study1_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("study1")
-    cases = make_cohort(folder / "cohort", design="clnm", seed=3, n_patients=56)
+    cases = make_cohort(folder / "cohort", scenario="clnm", seed=3, n_patients=56)
     add_bad_cases(cases)
     study = ci_sized("clnm_salivary.yaml", cases, folder,
                      models={"models": ["logistic_regression", "random_forest"], "cv": 3, "n_iter": 2},
@@ -231,7 +231,7 @@ def test_dl_score_network_reproduces_the_dl_score(study1_run):
 
     from sonorad.cohort import read_cases
     from sonorad.deep.inputs import collect_crops, normalize, resize_gray
-    from sonorad.pipeline.explain import dl_score_network
+    from sonorad.pipeline.explanations import dl_score_network
 
     study, run = study1_run
     net, backbone, name = dl_score_network(run.design, run.config.dl_backbones)
@@ -275,7 +275,7 @@ def test_report_of_a_folder_without_a_run_is_a_clear_error(tmp_path, capsys):
 
 
 def test_table_level_problems_stop_the_run_with_every_problem(tmp_path):
-    cases = make_cohort(tmp_path / "cohort", design="clnm", seed=4, n_patients=16)
+    cases = make_cohort(tmp_path / "cohort", scenario="clnm", seed=4, n_patients=16)
     table = pd.read_csv(cases, dtype=str)
     table.loc[0, "center"] = "C9"          # a center the split does not know
     table.loc[1, "label"] = ""             # a missing label
@@ -288,7 +288,7 @@ def test_table_level_problems_stop_the_run_with_every_problem(tmp_path):
 
 
 def test_study2_file_with_a_fine_tuned_cnn(tmp_path):
-    cases = make_cohort(tmp_path / "cohort", design="primary_secondary", seed=2, n_patients=44)
+    cases = make_cohort(tmp_path / "cohort", scenario="primary_secondary", seed=2, n_patients=44)
     study = ci_sized("primary_secondary_salivary.yaml", cases, tmp_path,
                      models={"families": ["us", "radiomics_dl", "combined"], "models": ["logistic_regression", "mlp"],
                              "cv": 3, "n_iter": 2, "cnn": {"backbones": ["efficientnet_lite0"], "epochs": 1,
@@ -306,7 +306,7 @@ def test_study2_file_with_a_fine_tuned_cnn(tmp_path):
 
 
 def test_radiomics_nomogram_study_file(tmp_path):
-    cases = make_cohort(tmp_path / "cohort", design="clnm", seed=6, n_patients=48)
+    cases = make_cohort(tmp_path / "cohort", scenario="clnm", seed=6, n_patients=48)
     study = ci_sized("radiomics_nomogram.yaml", cases, tmp_path, models={"cv": 3},
                      evaluation={"cv_folds": 2, "shap_cases": 10})
     run = run_study(study, tmp_path / "out", progress=False, echo=False)

@@ -201,9 +201,9 @@ BAD = {
     "mask of another size": (dict(mask=png_bytes(np.full((10, 10), 255, np.uint8))), 422, "mask", "but the image is"),
     "roi not json": (dict(roi="[[1, 2], oops"), 422, "roi", "not valid JSON"),
     "missing required variable": (dict(mask="own", drop="age"), 422, "age", "required and missing"),
-    "wrong type": (dict(mask="own", set=("age", "fifty")), 422, "age", "not a finite number"),
-    "unseen category": (dict(mask="own", set=("noise_cat1", "z")), 422, "noise_cat1", "never saw in training"),
-    "not yes/no": (dict(mask="own", set=("calcification", "2")), 422, "calcification", "not yes or no"),
+    "wrong type": (dict(mask="own", set=("age", "fifty")), 422, "age", "age = 'fifty' is not a number"),
+    "unseen category": (dict(mask="own", set=("noise_cat1", "z")), 422, "noise_cat1", "noise_cat1 = 'z' is not one of the declared levels"),
+    "not yes/no": (dict(mask="own", set=("calcification", "2")), 422, "calcification", "calcification = '2' is not one of the declared levels"),
     "unknown variable": (dict(mask="own", set=("agee", 3)), 422, "agee", "unknown variable"),
     "variables not json": (dict(mask="own", variables="{age: 3}"), 422, "variables", "not valid JSON"),
 }

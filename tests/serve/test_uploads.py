@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from sonorad.imaging import read_image, read_mask
+from sonorad.imaging.formats import format_from_bytes
 from sonorad.serve.uploads import (
     UploadError,
     UploadLimits,
     check_upload,
     read_uploaded_image,
     read_uploaded_mask,
-    sniff_format,
 )
 
 from .conftest import dicom_bytes, encode, png_bytes
@@ -67,7 +67,7 @@ def test_dicom_keeps_spacing_and_colour_rule(tmp_path):
 
 def test_format_comes_from_content_not_name(tmp_path):
     png = png_bytes(np.zeros((8, 8), np.uint8))
-    assert sniff_format(png) == "png"
+    assert format_from_bytes(png) == "png"
     # A PNG called .dcm is read as the PNG it is.
     assert read_uploaded_image(png, LIMITS, filename="scan.dcm").meta["format"] == "png"
     # Text called .png is refused as not an image (415), naming what it starts with.

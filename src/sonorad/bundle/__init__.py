@@ -10,7 +10,8 @@ See ``docs/predict.md``.
 
 from sonorad.bundle._trust import TRUSTED_TYPES, BundleError
 from sonorad.bundle.bundle import Bundle, compatible_versions, load_bundle
-from sonorad.bundle.predict import BundlePrediction, CaseResult, read_cases_for_prediction
+from sonorad.bundle.inputs import read_cases_for_prediction
+from sonorad.bundle.results import BundlePrediction, CaseResult
 from sonorad.bundle.summary import ROI_COLUMNS, roi_measures, roi_table
 from sonorad.bundle.writer import BUNDLE_FORMAT_VERSION, backbone_weights_sha256, write_bundle
 

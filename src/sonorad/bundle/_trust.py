@@ -36,6 +36,12 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sonorad.selection.CorrelationFilter",
     "sonorad.selection.LassoSelector",
     "sonorad.selection.MRMRSelector",
+    "sonorad.selection.scaling.ZScore",
+    "sonorad.selection.filters.ICCFilter",
+    "sonorad.selection.filters.UnivariateFilter",
+    "sonorad.selection.filters.CorrelationFilter",
+    "sonorad.selection.selectors.LassoSelector",
+    "sonorad.selection.selectors.MRMRSelector",
     # the designs' models over the model input table
     "sonorad.designs.base.ColumnModel",
     "sonorad.designs.base.ScoreStack",

@@ -16,7 +16,6 @@ PyRadiomics version may differ more).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import tempfile
@@ -26,7 +25,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from sonorad.bundle._trust import BundleError, load_skops
-from sonorad.bundle.writer import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, _versions
+from sonorad.bundle.writer import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, bundle_package_versions
+from sonorad.provenance import sha256_file
 
 __all__ = ["Bundle", "load_bundle", "compatible_versions"]
 
@@ -102,7 +102,7 @@ def _verify_files(manifest: dict, folder: Path) -> str:
         path = folder / _safe_relative(name)
         if not path.is_file() or path.is_symlink():
             raise BundleError(f"the bundle file {name} is missing. Fix: copy the whole bundle folder.")
-        h = hashlib.sha256(path.read_bytes()).hexdigest()
+        h = sha256_file(path)
         if h != digest:
             raise BundleError(f"the bundle file {name} was changed after the bundle was written (sha256 "
                               f"{h[:12]}... instead of {str(digest)[:12]}...). It was not loaded. Fix: restore the "
@@ -112,7 +112,7 @@ def _verify_files(manifest: dict, folder: Path) -> str:
     if extra:
         raise BundleError(f"the bundle folder holds file(s) its manifest does not list: {extra[:5]}. "
                           "It was not loaded. Fix: remove them, or use an unmodified bundle.")
-    return hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest()
+    return sha256_file(folder / "manifest.json")
 
 
 def _extract_zip(path: Path) -> tuple[Path, tempfile.TemporaryDirectory]:
@@ -182,7 +182,7 @@ def _load_cnn(folder: Path, entry: dict, name: str):
 def _variables(schema: dict) -> dict:
     import dataclasses
 
-    from sonorad.study import VariableSpec
+    from sonorad.variables import VariableSpec
 
     known = {f.name for f in dataclasses.fields(VariableSpec)}
     out = {}
@@ -200,7 +200,7 @@ def _variables(schema: dict) -> dict:
 
 
 def _version_warnings(manifest: dict) -> list[str]:
-    now = _versions()
+    now = bundle_package_versions()
     out = []
     for name, then in (manifest.get("packages") or {}).items():
         if name in now and then is not None and now[name] is not None and now[name] != then:
@@ -215,7 +215,7 @@ class Bundle:
     ----------
     path : Path
         The bundle folder.
-    variables : dict of str -> sonorad.study.VariableSpec
+    variables : dict of str -> sonorad.variables.VariableSpec
         The declared variables the models use.
     card : dict
         The model card (``card.json``); ``card_markdown`` is ``card.md``.
@@ -231,6 +231,13 @@ class Bundle:
         The bundle's JSON files.
     load_warnings : list of str
         Package versions that differ from those the bundle was written with.
+
+    Notes
+    -----
+    The bundle owns what it derives from its files once and reuses across predictions: the
+    PyRadiomics parameters (:attr:`radiomics_params`), each frozen backbone (:meth:`backbone`), the
+    crop settings (:attr:`crop_settings`) and anything else kept with :meth:`cached`. Scoring code
+    reads them through these, never through the bundle's private state.
     """
 
     def __init__(self, path: Path, manifest: dict, sha256: str, models: dict, *, tmp=None):
@@ -267,16 +274,114 @@ class Bundle:
             raise BundleError(f"no model {name!r} in this bundle; it has {self.models}.")
         return self._models[name]
 
+    def cached(self, key: str, make):
+        """The bundle's memo of a value derived from its files: ``make()`` on the first call for
+        ``key``, the same object afterwards.
+
+        Everything the bundle derives once and reuses across predictions (loaded backbones, the
+        Grad-CAM network, the nomogram, the PyRadiomics parameters) lives here, so it is built once
+        per loaded bundle and released with it.
+
+        Parameters
+        ----------
+        key : str
+            Name of the value (``"nomogram"``, ``"gradcam"``, ``"backbone:<name>"``, ...).
+        make : callable
+            Builds the value; called without arguments, at most once per key (``None`` is kept
+            too).
+
+        Examples
+        --------
+        >>> bundle.cached("answer", lambda: 42)  # doctest: +SKIP
+        42
+        """
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
     @property
     def needs_center(self) -> bool:
         """Whether a model harmonises by center (ComBat), so each case's center matters."""
-        if "needs_center" not in self._cache:
-            from sonorad.bundle.writer import _estimators
+        def make():
+            from sonorad.bundle.writer import iter_estimators
             from sonorad.harmonize import ComBatHarmonizer
 
-            self._cache["needs_center"] = any(isinstance(e, ComBatHarmonizer)
-                                              for m in self._models.values() for e in _estimators(m))
-        return self._cache["needs_center"]
+            return any(isinstance(e, ComBatHarmonizer) for m in self._models.values() for e in iter_estimators(m))
+
+        return self.cached("needs_center", make)
+
+    def model_kind(self, name: str) -> str:
+        """How model ``name`` is stored: ``"skops"`` (a scikit-learn pipeline on the feature table)
+        or ``"cnn"`` (a fine-tuned network on the lesion crop)."""
+        self.model(name)
+        return self.manifest["models"][name]["kind"]
+
+    @property
+    def crop_settings(self) -> list[tuple[float, bool]]:
+        """The lesion-crop settings ``(margin, mask_background)`` the bundle's networks need (its
+        fine-tuned CNNs and deep-feature backbones), each once, in model order."""
+        def make():
+            settings = []
+            for name in self.models:
+                if self.model_kind(name) == "cnn":
+                    model = self.model(name)
+                    settings.append((float(model.margin), bool(model.mask_background)))
+            for deep in self.features.get("deep") or []:
+                settings.append((float(deep["margin"]), bool(deep["mask_background"])))
+            return list(dict.fromkeys(settings))
+
+        return list(self.cached("crop_settings", make))
+
+    @property
+    def radiomics_params(self) -> dict:
+        """The PyRadiomics parameters saved with the bundle.
+
+        When their hash differs from the one recorded at writing (another PyRadiomics version
+        reading them differently), a line is added to :attr:`load_warnings`.
+        """
+        def make():
+            from sonorad.features.radiomics import load_params, params_hash
+
+            params = load_params(self.path / self.features["radiomics"]["params_file"])
+            if params_hash(params) != self.features["radiomics"]["params_hash"]:
+                from importlib import metadata
+
+                self.load_warnings.append(
+                    f"the PyRadiomics parameters hash differs from the one recorded at writing "
+                    f"(pyradiomics {metadata.version('pyradiomics')} installed); features may differ")
+            return params
+
+        return self.cached("radiomics_params", make)
+
+    def backbone(self, deep: dict):
+        """The frozen backbone of one ``features.json`` deep entry (loaded once per bundle).
+
+        Parameters
+        ----------
+        deep : dict
+            One entry of ``bundle.features["deep"]`` (``backbone``, ``weights``, ``weights_sha256``,
+            ``weights_id``, ...).
+
+        Raises
+        ------
+        BundleError
+            The installed weights are not those the models were trained on.
+        """
+        def make():
+            from sonorad.bundle.writer import backbone_weights_sha256
+            from sonorad.deep.backbones import load_backbone
+
+            net = load_backbone(deep["backbone"], deep.get("weights", "default"))
+            digest = backbone_weights_sha256(net)
+            if digest != deep["weights_sha256"]:
+                raise BundleError(
+                    f"the {deep['backbone']} weights installed here (sha256 {digest[:12]}...) are not those the "
+                    f"models were trained with ({deep['weights_sha256'][:12]}..., {deep['weights_id']}). Fix: "
+                    "install the backbone weights listed in the bundle's features.json (same package versions "
+                    "as in manifest.json).")
+            return net
+
+        return self.cached(f"backbone:{deep['backbone']}", make)
 
     def schema(self) -> list[dict]:
         """The declared variables as JSON-able dicts (for a form): name, type, levels / order,
@@ -297,20 +402,19 @@ class Bundle:
                 cache=None, progress: bool = False):
         """Score a cases table (DataFrame as from :func:`sonorad.cohort.read_cases`, or a CSV path).
 
-        See :func:`sonorad.bundle.predict.predict_cases`.
+        See :func:`sonorad.bundle.scoring.predict_cases`.
         """
-        from sonorad.bundle.predict import predict_cases
+        from sonorad.bundle.scoring import predict_cases
 
         return predict_cases(self, cases, models=models, explain=explain, gradcam_dir=gradcam_dir, jobs=jobs,
                              cache=cache, progress=progress)
 
     def predict_case(self, image, mask, values: dict, *, case_id: str = "case", explain: bool = True,
                      gradcam: bool = True):
-        """Score one case held in memory; see :func:`sonorad.bundle.predict.predict_case`."""
-        from sonorad.bundle.predict import predict_case
+        """Score one case held in memory; see :func:`sonorad.bundle.scoring.predict_case`."""
+        from sonorad.bundle.scoring import predict_case
 
         return predict_case(self, image, mask, values, case_id=case_id, explain=explain, gradcam=gradcam)
-
 
 def load_bundle(path) -> Bundle:
     """Load a model bundle folder (or a zip of one) after checking format, versions, hashes and types.

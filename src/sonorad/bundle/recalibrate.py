@@ -194,34 +194,16 @@ class RecalibrationResult:
     excluded: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def _plot(before: dict, after: dict, y: np.ndarray, model: str, method: str):
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+def _plot(before, after, y: np.ndarray, model: str, method: str):
+    """Calibration before and after (cross-validated) on the local cases, with the spread of the
+    original predictions."""
     from sonorad.evaluation import calibration
+    from sonorad.evaluation.plots import plot_calibration_curves
 
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="0.6", label="Ideal")
-    for label, p, colour in (("before", before, "0.4"), (f"after {method} (cross-validated)", after, "#c44e52")):
-        r = calibration(y, p, name=label)
-        st = r.statistics.to_row()
-        ax.plot(r.smoothed["predicted"], r.smoothed["observed"], color=colour, lw=1.6,
-                label=f"{label}: slope {st['slope']:.2f}, intercept {st['intercept']:.2f}, Brier {st['brier']:.3f}")
-        b = r.bins
-        ax.plot(b["mean_predicted"], b["observed"], "o", ms=3, color=colour)
-    bins = np.linspace(0, 1, 101)
-    for outcome, sign, colour in ((1, 1, "#c44e52"), (0, -1, "0.35")):
-        counts, _ = np.histogram(np.asarray(before)[y == outcome], bins=bins)
-        if counts.max() > 0:
-            ax.vlines(bins[:-1] + 0.005, 0.08, 0.08 + sign * 0.08 * counts / counts.max(), color=colour, lw=0.7)
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="Predicted probability", ylabel="Observed fraction",
-           title=f"Local calibration of {model}")
-    ax.set_aspect("equal")
-    ax.legend(loc="upper left", fontsize=6, frameon=False)
-    fig.tight_layout()
-    return fig
+    results = [calibration(y, before, name="before"),
+               calibration(y, after, name=f"after {method} (cross-validated)")]
+    return plot_calibration_curves(results, colors=["0.4", "#c44e52"], risk_distribution=(y, before),
+                                   title=f"Local calibration of {model}")
 
 
 def _report_md(record: dict, validation: pd.DataFrame, figures: dict) -> str:
@@ -274,9 +256,9 @@ def recalibrate_bundle(bundle, cases, *, method: str, out, folds: int = 5, seed:
     from sonorad import __version__
     from sonorad.bundle import load_bundle
     from sonorad.bundle._trust import dump_skops
-    from sonorad.bundle.predict import read_cases_for_prediction
-    from sonorad.bundle.writer import _write_json
-    from sonorad.pipeline.checkpoint import file_sha256
+    from sonorad.bundle.inputs import read_cases_for_prediction
+    from sonorad.bundle.writer import write_json
+    from sonorad.provenance import sha256_file
 
     if method not in METHODS:
         raise BundleError(f"unknown --method {method!r}; choose one of {', '.join(METHODS)}")
@@ -298,7 +280,7 @@ def recalibrate_bundle(bundle, cases, *, method: str, out, folds: int = 5, seed:
     probs = prediction.probabilities()
     column = str((bundle.study.get("label") or {}).get("column", "label"))
     positive = (bundle.study.get("label") or {}).get("positive", 1)
-    from sonorad.study import canonical_value
+    from sonorad.variables import canonical_value
 
     if column not in table.columns:
         raise BundleError(f"the local cases table has no label column {column!r}; recalibration needs the outcome "
@@ -354,9 +336,6 @@ def recalibrate_bundle(bundle, cases, *, method: str, out, folds: int = 5, seed:
             stem = f"calibration_{file_stem(model)}"
             fig = _plot(p, oof, y, model, method)
             save_figure(fig, stem, tmp / "recalibration")
-            import matplotlib.pyplot as plt
-
-            plt.close(fig)
             figures[model] = f"{stem}.png"
         validation = pd.DataFrame(rows)
         record = {"method": method, "models": maps, "n_cases": len(ids), "n_patients": int(len(set(groups))),
@@ -371,16 +350,16 @@ def recalibrate_bundle(bundle, cases, *, method: str, out, folds: int = 5, seed:
         (tmp / "recalibration" / "report.md").write_text(_report_md(record, validation, figures), encoding="utf-8")
         rows_json = [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
                      for r in validation.to_dict(orient="records")]      # JSON has no NaN / inf
-        _write_json(tmp / "recalibration.json", {**record, "local_validation": rows_json})
+        write_json(tmp / "recalibration.json", {**record, "local_validation": rows_json})
         explain = json.loads((tmp / "explain.json").read_text())
         for model in chosen:
             explain["models"][model] = {"error": f"{model} was recalibrated ({method}); SHAP contributions of the "
                                                  "original bundle explain its ranking"}
-        _write_json(tmp / "explain.json", explain)
+        write_json(tmp / "explain.json", explain)
         card = json.loads((tmp / "card.json").read_text())
         card["recalibration"] = {k: record[k] for k in ("method", "n_cases", "n_patients", "n_events", "date_utc",
                                                         "original_bundle_sha256", "validation")}
-        _write_json(tmp / "card.json", card)
+        write_json(tmp / "card.json", card)
         md = (tmp / "card.md").read_text(encoding="utf-8")
         md += (f"\n\n## Site recalibration\n\n{method} recalibration on {len(ids)} local cases ({int(y.sum())} events, "
                f"{len(set(groups))} patients), {record['date_utc']}; original bundle sha256 "
@@ -388,9 +367,9 @@ def recalibrate_bundle(bundle, cases, *, method: str, out, folds: int = 5, seed:
         (tmp / "card.md").write_text(md, encoding="utf-8")
         manifest["recalibration"] = {k: record[k] for k in ("method", "n_cases", "n_events", "date_utc",
                                                             "original_bundle_sha256")}
-        manifest["files"] = {p.relative_to(tmp).as_posix(): file_sha256(p)
+        manifest["files"] = {p.relative_to(tmp).as_posix(): sha256_file(p)
                              for p in sorted(tmp.rglob("*")) if p.is_file() and p.name != "manifest.json"}
-        _write_json(tmp / "manifest.json", manifest)
+        write_json(tmp / "manifest.json", manifest)
         if out.exists():
             shutil.rmtree(out)
         tmp.replace(out)

@@ -11,8 +11,6 @@
 - :func:`shap_background`: k-means centroids of the training cases in the space the final
   classifier sees, each centroid the mean of at least :data:`MIN_CASES_PER_CENTROID` cases.
   The linear and permutation SHAP explainers take them as their background instead of raw rows.
-- :func:`explain_space`: how a fitted Pipeline splits into the steps before its classifier (the
-  space SHAP explains) and the classifier itself.
 """
 
 from __future__ import annotations
@@ -24,7 +22,7 @@ import pandas as pd
 
 __all__ = ["QUANTILES", "ROI_COLUMNS", "MIN_CASES_PER_CENTROID", "MAX_CENTROIDS", "roi_measures", "roi_table",
            "pooled_quantiles",
-           "training_summary", "explain_space", "explain_parts", "apply_steps", "shap_background"]
+           "training_summary", "shap_background"]
 
 #: Quantiles stored for every numeric column.
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -135,7 +133,7 @@ def training_summary(training_input: pd.DataFrame, training_rois: pd.DataFrame |
     kinds : dict of str -> str
         Column -> ``"radiomics"``, ``"deep"``, ``"variable"`` or ``"center"``.
     """
-    from sonorad.study import canonical_value
+    from sonorad.variables import canonical_value
 
     summary = {"n_cases": int(len(training_input)), "quantiles": list(QUANTILES), "columns": {}}
     for column in training_input.columns:
@@ -161,83 +159,6 @@ def training_summary(training_input: pd.DataFrame, training_rois: pd.DataFrame |
             if column in training_rois.columns:
                 summary["rois"][column] = _numeric_summary(training_rois[column])
     return summary
-
-
-def _is_identity_scaler(step) -> bool:
-    """A per-column affine step after which SHAP values are unchanged (only the displayed value is)."""
-    from sklearn.preprocessing import StandardScaler
-
-    from sonorad.selection import ZScore
-
-    return isinstance(step, (StandardScaler, ZScore)) or step == "passthrough" or step is None
-
-
-def _flat_steps(model) -> list:
-    from sklearn.pipeline import Pipeline
-
-    if isinstance(model, Pipeline):
-        out = []
-        for _, step in model.steps:
-            if step is None or (isinstance(step, str) and step == "passthrough"):
-                continue
-            out += _flat_steps(step)
-        return out
-    return [model]
-
-
-def explain_space(model) -> tuple[list, list, object]:
-    """Split a fitted model into ``(display_steps, scale_steps, classifier)``.
-
-    ``display_steps`` turn the model input table into the predictors in their own units (selected
-    features, scores, encoded variables); ``scale_steps`` are trailing per-column scalers (a zoo
-    model's ``StandardScaler``); ``classifier`` is the final estimator. SHAP values are the same in
-    the scaled and the unscaled space, so contributions are computed after ``scale_steps`` and
-    shown with the unscaled values.
-    """
-    steps = _flat_steps(model)
-    *pre, final = steps
-    cut = len(pre)
-    while cut > 0 and _is_identity_scaler(pre[cut - 1]):
-        cut -= 1
-    return pre[:cut], pre[cut:], final
-
-
-def explain_parts(model, X: pd.DataFrame) -> tuple[list, list, object, pd.DataFrame]:
-    """:func:`explain_space` of what a model explains, with its input.
-
-    A design's model wrapper (``ColumnModel``, ``ScoreStack``) says with ``final_input(X)`` which
-    estimator over which table SHAP and the nomogram explain (e.g. the second stage over the
-    declared variables and the scores); a plain Pipeline explains itself over ``X``.
-
-    Returns
-    -------
-    display_steps, scale_steps, classifier, input_table
-    """
-    while hasattr(model, "final_input"):
-        model, X = model.final_input(X)
-    display, scale, final = explain_space(model)
-    return display, scale, final, X
-
-
-def apply_steps(steps: list, X):
-    """Apply fitted transform steps in turn; returns a DataFrame with the predictor names."""
-    out = X
-    for step in steps:
-        if isinstance(out, pd.DataFrame) and hasattr(step, "n_features_in_") and not hasattr(step, "feature_names_in_"):
-            out = out.to_numpy()  # the step was fitted on an array (its input had no names then either)
-        out = step.transform(out)
-    if not isinstance(out, pd.DataFrame):
-        names = None
-        if steps:
-            try:
-                names = [str(n) for n in steps[-1].get_feature_names_out()]
-            except Exception:  # noqa: BLE001 - some transformers cannot name their outputs
-                names = None
-        arr = np.asarray(out, dtype=float)
-        if names is None or len(names) != arr.shape[1]:
-            names = [f"x{i}" for i in range(arr.shape[1])]
-        out = pd.DataFrame(arr, index=X.index, columns=names)
-    return out
 
 
 def shap_background(Xt: pd.DataFrame, *, random_state: int = 0) -> tuple[np.ndarray, list[int]]:

@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -31,29 +30,24 @@ import pandas as pd
 
 from sonorad.bundle._trust import BundleError, dump_skops, load_skops
 from sonorad.bundle.card import card_markdown, complete_card
-from sonorad.bundle.summary import apply_steps, explain_parts, pooled_quantiles, shap_background, training_summary
-from sonorad.pipeline.checkpoint import file_sha256
+from sonorad.bundle.summary import pooled_quantiles, shap_background, training_summary
+from sonorad.provenance import atomic_write_text, package_versions, sha256_file
 
-__all__ = ["BUNDLE_FORMAT", "BUNDLE_FORMAT_VERSION", "PACKAGES", "write_bundle", "backbone_weights_sha256",
-           "column_kinds"]
+__all__ = ["BUNDLE_FORMAT", "BUNDLE_FORMAT_VERSION", "write_bundle", "bundle_package_versions", "backbone_weights_sha256",
+           "column_kinds", "iter_estimators", "write_json"]
 
 BUNDLE_FORMAT = "sonorad-model-bundle"
 #: Bumped whenever a file of the layout changes meaning; a reader refuses other versions.
 BUNDLE_FORMAT_VERSION = 2
 #: Packages whose versions are recorded (and compared on load).
-PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "skops", "xgboost", "lightgbm", "pyradiomics",
-            "SimpleITK", "torch", "torchvision", "shap")
 _STUDY_KEYS = ("name", "description", "seed", "label", "features", "models", "evaluation")
 
 
-def _versions() -> dict[str, str | None]:
-    out = {}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+def bundle_package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages a bundle records in its manifest (``"packages"``) and
+    compares on load: distribution name -> version, ``None`` when not installed (see
+    :data:`sonorad.provenance.BUNDLE_PACKAGES`)."""
+    return package_versions(by="distribution")
 
 
 def _json_default(value):
@@ -70,8 +64,9 @@ def _json_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON-able")
 
 
-def _write_json(path: Path, data) -> None:
-    path.write_text(json.dumps(data, indent=1, default=_json_default, allow_nan=False) + "\n", encoding="utf-8")
+def write_json(path: Path, data) -> None:
+    """Write a bundle JSON file (indent 1, a final newline, no NaN) atomically."""
+    atomic_write_text(path, json.dumps(data, indent=1, default=_json_default, allow_nan=False) + "\n")
 
 
 def backbone_weights_sha256(net) -> str:
@@ -113,19 +108,20 @@ def _is_cnn(model) -> bool:
     return type(model).__name__ == "CNNClassifier" and type(model).__module__.startswith("sonorad.deep")
 
 
-def _estimators(obj, seen=None):
-    """Every estimator-like object inside ``obj`` (pipelines, blocks, wrappers, calibrators)."""
+def iter_estimators(obj, seen=None):
+    """Every estimator-like object inside ``obj`` (pipelines, blocks, wrappers, calibrators), ``obj``
+    itself first; each object once."""
     seen = set() if seen is None else seen
     if id(obj) in seen:
         return
     seen.add(id(obj))
     if isinstance(obj, (list, tuple)):
         for item in obj:
-            yield from _estimators(item, seen)
+            yield from iter_estimators(item, seen)
         return
     if isinstance(obj, dict):
         for item in obj.values():
-            yield from _estimators(item, seen)
+            yield from iter_estimators(item, seen)
         return
     module = type(obj).__module__.split(".")[0]
     if module not in ("sklearn", "sonorad", "xgboost", "lightgbm") or not hasattr(obj, "__dict__"):
@@ -133,13 +129,13 @@ def _estimators(obj, seen=None):
     yield obj
     for value in vars(obj).values():
         if isinstance(value, (list, tuple, dict)) or hasattr(value, "__dict__"):
-            yield from _estimators(value, seen)
+            yield from iter_estimators(value, seen)
 
 
 def _keeps_training_vectors(model) -> bool:
     """Whether a fitted model stores training feature vectors (k-NN's cases, SVM's support vectors)."""
     return any(hasattr(est, "_fit_X") or hasattr(est, "support_vectors_") or hasattr(est, "X_train_")
-               for est in _estimators(model))
+               for est in iter_estimators(model))
 
 
 def _imputation_values(models: dict) -> dict[str, object]:
@@ -148,7 +144,7 @@ def _imputation_values(models: dict) -> dict[str, object]:
 
     out: dict[str, object] = {}
     for model in models.values():
-        for est in _estimators(model):
+        for est in iter_estimators(model):
             if not isinstance(est, ClinicalEncoder) or not hasattr(est, "fill_"):
                 continue
             for column, fill in est.fill_.items():
@@ -185,7 +181,7 @@ def _cnn_files(model, folder: Path, slug: str) -> dict:
     params = {k: v for k, v in model.get_params(deep=False).items() if k not in ("weights", "device")}
     meta = {"params": params, "input_size": int(net.input_size), "weights_id": str(net.weights_id),
             "classes": [int(c) for c in model.classes_], "best_epoch": getattr(model, "best_epoch_", None)}
-    _write_json(folder / "models" / f"{slug}.json", meta)
+    write_json(folder / "models" / f"{slug}.json", meta)
     return {"file": f"models/{slug}.pt", "meta": f"models/{slug}.json", "kind": "cnn", "input": "crops"}
 
 
@@ -200,6 +196,8 @@ def _check_round_trip(name: str, model, data: bytes, X: pd.DataFrame) -> None:
 
 
 def _explain_entry(model, X: pd.DataFrame, seed: int) -> dict:
+    from sonorad.explain.shap import apply_steps, explain_parts
+
     display, _, final, X = explain_parts(model, X)
     Xd = apply_steps(display, X)
     centroids, sizes = shap_background(Xd, random_state=seed)
@@ -317,7 +315,7 @@ def write_bundle(folder, *, models: dict, chosen: str, cutoffs: dict, features: 
     features : dict
         ``{"radiomics_params": dict or None, "deep": [{"backbone", "margin", "mask_background",
         "batch_size"}, ...] or None}``: one deep entry per backbone whose features the models read.
-    variables : dict of str -> sonorad.study.VariableSpec
+    variables : dict of str -> sonorad.variables.VariableSpec
         The study's declared variables.
     training_input : DataFrame
         The training cohort's model input table (index case_id). Used only to compute aggregate
@@ -373,11 +371,11 @@ def write_bundle(folder, *, models: dict, chosen: str, cutoffs: dict, features: 
             entries[name] = entry
 
         summary = training_summary(training_input, training_rois, variables, kinds)
-        _write_json(tmp / "training_summary.json", summary)
-        _write_json(tmp / "explain.json", {"method": "k-means centroids of the training predictors; each is "
+        write_json(tmp / "training_summary.json", summary)
+        write_json(tmp / "explain.json", {"method": "k-means centroids of the training predictors; each is "
                                                      "the mean of at least 5 training cases", "models": explain})
         imputation = _imputation_values(sklearn_models)
-        _write_json(tmp / "schema.json", {"variables": _schema(variables, summary, imputation, study or {},
+        write_json(tmp / "schema.json", {"variables": _schema(variables, summary, imputation, study or {},
                                                                training_input.columns)})
         feature_info = {"input_columns": [str(c) for c in training_input.columns],
                         "column_kinds": {str(c): k for c, k in kinds.items()},
@@ -391,24 +389,24 @@ def write_bundle(folder, *, models: dict, chosen: str, cutoffs: dict, features: 
             params = load_params(features["radiomics_params"])
             (tmp / "radiomics_params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
             feature_info["radiomics"] = {"params_file": "radiomics_params.yaml", "params_hash": params_hash(params)}
-        _write_json(tmp / "features.json", feature_info)
+        write_json(tmp / "features.json", feature_info)
         study_kept = {k: v for k, v in (study or {}).items() if k in _STUDY_KEYS}
-        _write_json(tmp / "study.json", study_kept)
+        write_json(tmp / "study.json", study_kept)
         full_card = complete_card(card or {}, models=entries, chosen=chosen, cutoffs=cutoffs, excluded=exclude,
                                   study=study or {}, sonorad_version=__version__)
-        _write_json(tmp / "card.json", full_card)
+        write_json(tmp / "card.json", full_card)
         (tmp / "card.md").write_text(card_markdown(full_card), encoding="utf-8")
 
         files = {}
         for path in sorted(p for p in tmp.rglob("*") if p.is_file()):
-            files[path.relative_to(tmp).as_posix()] = file_sha256(path)
+            files[path.relative_to(tmp).as_posix()] = sha256_file(path)
         manifest = {
             "format": BUNDLE_FORMAT, "format_version": BUNDLE_FORMAT_VERSION, "sonorad_version": __version__,
-            "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "packages": _versions(),
+            "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "packages": bundle_package_versions(),
             "chosen": chosen, "cutoffs": {n: float(c) for n, c in cutoffs.items() if n in kept},
             "models": entries, "excluded_models": exclude, "files": files,
         }
-        _write_json(tmp / "manifest.json", manifest)
+        write_json(tmp / "manifest.json", manifest)
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(tmp, folder)

@@ -1,4 +1,4 @@
-"""Deep features by transfer learning: CNN backbones, frozen and fine-tuned embeddings, DL model, Grad-CAM.
+"""Deep features by transfer learning: CNN backbones, frozen and fine-tuned embeddings, DL model.
 
 Modules
 -------
@@ -6,7 +6,8 @@ backbones   registry of torchvision / EfficientNet-Lite / small CNN backbones an
 inputs      lesion crops and backbone-normalised tensors
 extractor   ``extract_deep`` (cohort -> feature table, cached) and ``DeepFeatureExtractor``
 finetune    ``finetune``, ``CNNClassifier`` (the DL model) and ``compare_backbones``
-gradcam     ``gradcam``, ``save_overlay``, ``save_gradcams``
+
+Grad-CAM heatmaps of these networks are in :mod:`sonorad.explain.gradcam`.
 
 Names are imported lazily, so ``import sonorad.deep`` does not load torch.
 """
@@ -30,10 +31,6 @@ _EXPORTS = {
     "CNNClassifier": "finetune",
     "compare_backbones": "finetune",
     "BackboneComparison": "finetune",
-    "gradcam": "gradcam",
-    "gradcam_crop": "gradcam",
-    "save_overlay": "gradcam",
-    "save_gradcams": "gradcam",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from sonorad.errors import ConfigError
-from sonorad.pipeline.checkpoint import file_sha256
+from sonorad.provenance import sha256_file
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -310,7 +310,7 @@ def load_backbone(name: str, weights: str | os.PathLike | None = "default") -> B
             net = Backbone(spec, _small_cnn_trunk(), GlobalPool(), "random")
             state = _read_state_dict(Path(weights), name)
             net.load_state_dict(state)
-            net.weights_id = f"file:{file_sha256(Path(weights))}"
+            net.weights_id = f"file:{sha256_file(Path(weights))}"
             return net.eval()
         # small_cnn has no pretrained weights: "default" is random initialisation.
         return Backbone(spec, _small_cnn_trunk(), GlobalPool(), "random").eval()
@@ -326,7 +326,7 @@ def load_backbone(name: str, weights: str | os.PathLike | None = "default") -> B
         path = Path(weights)
         state = _read_state_dict(path, name)
         _load_into(model, state, name, str(path))
-        weights_id = f"file:{file_sha256(path)}"
+        weights_id = f"file:{sha256_file(path)}"
 
     if spec.family == "efficientnet_lite":
         trunk, pool = _LiteTrunk(model), GlobalPool()

@@ -12,7 +12,6 @@ Two entry points:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from sonorad.deep._runtime import resolve_device
 from sonorad.deep.backbones import Backbone, load_backbone
 from sonorad.deep.inputs import case_crop, case_ids, collect_crops, groups_of, normalize, resize_gray
 from sonorad.errors import FAILURE_COLUMNS, CaseError, SonoradError
+from sonorad.provenance import sha256_files
 
 
 def embed_crops(
@@ -69,16 +69,6 @@ def embed_crops(
     return out
 
 
-def _file_digest(paths: Sequence[str]) -> str:
-    h = hashlib.sha256()
-    for p in paths:
-        with open(p, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        h.update(b"\0")
-    return h.hexdigest()
-
-
 def _cache_key(cache, row: pd.Series, net: Backbone, settings: tuple) -> str:
     """Cache key from the case's file bytes (not paths), the backbone, its weights and the settings."""
     from sonorad.imaging.roi import row_mask_label, split_mask_paths
@@ -90,7 +80,7 @@ def _cache_key(cache, row: pd.Series, net: Backbone, settings: tuple) -> str:
     return cache.key(
         "deep", net.spec.name, net.weights_id, "frozen", *map(str, settings), f"frame={frame}",
         *([] if label is None else [f"label={label}"]),
-        _file_digest([str(row["image"])]), _file_digest(masks),
+        sha256_files([str(row["image"])]), sha256_files(masks),
     )
 
 

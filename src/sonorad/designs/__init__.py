@@ -3,10 +3,15 @@
 Each module of this package holds one design (a :class:`~sonorad.designs.base.Design` subclass
 with a ``name``); a new design is one new module, found here without further registration.
 Every design returns a :class:`~sonorad.designs.base.DesignResult` of the same shape, so the
-runner, the report and the model bundle never ask which design ran.
+runner, the report and the model bundle never ask which design ran. A design declares the keys it
+reads (:meth:`~sonorad.designs.base.Design.keys`); they are checked with the rest of the study file
+(:mod:`sonorad.study.schema`). A study file without ``models.design`` gets
+:data:`~sonorad.defaults.DEFAULT_DESIGN`.
 
 >>> sorted(available_designs())
-['radiomics_nomogram', 'study1', 'study2']
+['feature_families', 'radiomics_nomogram', 'score_fusion']
+>>> get_design("study1").name  # the old name of a design is still accepted
+'score_fusion'
 """
 
 from __future__ import annotations
@@ -15,51 +20,53 @@ import importlib
 import pkgutil
 
 from sonorad.designs.base import ColumnModel, Design, DesignResult, FeatureColumns, ScoreStack, model_input_table
-from sonorad.errors import ConfigError, Problem
+from sonorad.errors import ConfigError
+from sonorad.defaults import DEFAULT_DESIGN
 
-__all__ = ["available_designs", "get_design", "build_design", "check_models_section", "Design", "DesignResult",
-           "FeatureColumns", "ColumnModel", "ScoreStack", "model_input_table"]
+__all__ = ["DEFAULT_DESIGN", "available_designs", "accepted_design_names", "get_design", "build_design",
+           "Design", "DesignResult", "FeatureColumns", "ColumnModel", "ScoreStack",
+           "model_input_table"]
 
 _REGISTRY: dict[str, type[Design]] = {}
+_ALIASES: dict[str, str] = {}
 
 
 def _discover() -> dict[str, type[Design]]:
     if not _REGISTRY:
         for info in pkgutil.iter_modules(__path__):
-            if info.name.startswith("_") or info.name in ("base", "inspect"):
+            if info.name.startswith("_") or info.name in ("base", "funnel"):
                 continue
             module = importlib.import_module(f"{__name__}.{info.name}")
             for obj in vars(module).values():
                 if (isinstance(obj, type) and issubclass(obj, Design) and obj.__module__ == module.__name__
                         and getattr(obj, "name", None)):
                     _REGISTRY[obj.name] = obj
+                    _ALIASES.update({alias: obj.name for alias in obj.__dict__.get("aliases", ())})
     return _REGISTRY
 
 
 def available_designs() -> list[str]:
-    """Names accepted by ``models.design``."""
+    """Names of the designs (``models.design``)."""
     return list(_discover())
 
 
+def accepted_design_names() -> list[str]:
+    """Every name ``models.design`` accepts: the designs' names and their old names."""
+    return [*_discover(), *_ALIASES]
+
+
 def get_design(name: str) -> type[Design]:
+    """The design called ``name`` (or by an old name of it, e.g. ``study1``)."""
     designs = _discover()
+    name = _ALIASES.get(name, name)
     if name not in designs:
-        raise ConfigError(f"models.design = {name!r}; choose among {', '.join(designs)}.")
+        raise ConfigError(f"models.design: unknown design {name!r}; allowed designs: {', '.join(designs)}.")
     return designs[name]
-
-
-def check_models_section(section: dict) -> list[Problem]:
-    """Every problem of a ``models:`` section (design name, keys, model names, selection keys)."""
-    name = section.get("design", "study1")
-    if name not in _discover():
-        return [Problem(f"unknown design {name!r}; choose among {', '.join(available_designs())}",
-                        "correct its spelling", column="models.design")]
-    return get_design(name).check(section)
 
 
 def build_design(section: dict | None, *, variables=None, seed: int | None = None, icc=None,
                  icc_threshold: float | None = None) -> Design:
-    """The design named by ``section["design"]`` (default ``study1``), configured by the rest of the section.
+    """The design named by ``section["design"]`` (default :data:`DEFAULT_DESIGN`), configured by the section.
 
     Raises
     ------
@@ -67,8 +74,8 @@ def build_design(section: dict | None, *, variables=None, seed: int | None = Non
         Listing every problem of the section.
     """
     section = dict(section or {})
-    problems = check_models_section(section)
+    cls = get_design(section.get("design", DEFAULT_DESIGN))
+    problems = cls.section_problems(section)
     if problems:
         raise ConfigError("models: " + "; ".join(f"{p.column}: {p.message}" for p in problems))
-    cls = get_design(section.get("design", "study1"))
     return cls(section, variables=variables, seed=seed, icc=icc, icc_threshold=icc_threshold)

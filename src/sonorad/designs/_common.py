@@ -18,8 +18,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from sonorad.errors import ConfigError
+from sonorad.keys import Checker, Key, word
 
-__all__ = ["FeatureBlocks", "SELECTION_DEFAULTS", "selection_steps"]
+__all__ = ["FeatureBlocks", "SELECTION_DEFAULTS", "selection_section", "selection_steps"]
 
 #: Keys of an imaging selection section (``rad_score``, ``dl_score``, ``selection``) and their defaults.
 SELECTION_DEFAULTS = {"icc": None, "icc_threshold": 0.75, "icc_missing": "keep", "test": "mannwhitney",
@@ -41,7 +42,7 @@ class FeatureBlocks(TransformerMixin, BaseEstimator):
     memory : str, joblib.Memory or None
         Cache each block's fitted transformer, keyed by the transformer, its rows and columns and
         its fit parameters (as ``Pipeline(memory=...)`` caches its steps). Two FeatureBlocks with
-        one identical block (the study-2 RadiomicsDL and Combined families share their imaging
+        one identical block (the feature-families RadiomicsDL and Combined families share their imaging
         selection) then fit it once per set of rows.
     """
 
@@ -204,12 +205,20 @@ def _imaging_selection(cfg, random_state, harmonize, harmonize_options, center_c
     return Pipeline(steps).set_output(transform="pandas")
 
 
+def selection_section(name: str) -> Key:
+    """The declaration of an imaging selection section called ``name`` (its keys: :data:`SELECTION_DEFAULTS`)."""
+    settings = ", ".join(f"`{key}` ({word(value)})" for key, value in SELECTION_DEFAULTS.items())
+    return Key(name, "mapping", "imaging feature selection (z-score -> univariate test -> redundancy filter -> "
+               f"LASSO); keys (default): {settings}", nullable=True,
+               keys=tuple(Key(key, "any", default_doc=f"`{word(value)}`") for key, value in SELECTION_DEFAULTS.items()))
+
+
 def _check_selection_keys(cfg, what):
-    if cfg is None:
-        return
-    unknown = set(cfg) - set(SELECTION_DEFAULTS)
-    if unknown:
-        raise ConfigError(f"{what}: unknown key(s) {sorted(unknown)}; allowed: {sorted(SELECTION_DEFAULTS)}.")
+    """Raise :class:`ConfigError` naming every problem of a selection section given to an engine directly."""
+    checker = Checker()
+    checker.check(selection_section(what), cfg, what)
+    if checker.problems:
+        raise ConfigError("; ".join(f"{p.column}: {p.message}" for p in checker.problems))
 
 
 

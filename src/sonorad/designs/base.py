@@ -20,10 +20,36 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from sonorad.errors import Problem
+from sonorad.defaults import RUNNER_MODEL_KEYS
+from sonorad.keys import Key, lazy
 
 __all__ = ["FeatureColumns", "DesignResult", "Design", "ColumnModel", "ScoreStack", "model_input_table",
-           "backbone_of"]
+           "backbone_of", "SHARED_KEYS"]
+
+#: Keys that mean the same in every design that has them.
+SHARED_KEYS = (
+    Key("models", "names", "zoo models to fit", nullable=True, single=False, default_doc="the whole zoo",
+        choices=lazy("sonorad.models:available_models"), noun="model", expect="a list of model names"),
+    Key("cv", "integer", "patient-grouped, stratified folds for tuning (and the out-of-fold scores)", minimum=2,
+        nullable=True, default_doc="`5`"),
+    Key("n_iter", "integer", "randomised-search size per model", minimum=2, nullable=True,
+        default_doc="full grid"),
+    Key("class_weight", "any", "`balanced`: native class weights, or balanced sample weights / oversampling",
+        nullable=True),
+    Key("resample", "any", "`oversample` or `undersample` inside each training fold", nullable=True),
+    Key("harmonize", "any", "ComBat on the imaging features (training centers fitted, labels never read)",
+        nullable=True, default_doc="`false`"),
+    Key("harmonize_options", "any", "`ComBatHarmonizer` options: `unseen`, `eb`, `parametric`, `mean_only`, "
+        "`min_unseen`", nullable=True),
+    Key("clinical_variables", "any", "filled from `variables:` (role other than `ultrasound`)", nullable=True,
+        default_doc="from `variables:`"),
+    Key("us_variables", "any", "filled from `variables:` (role `ultrasound`)", nullable=True,
+        default_doc="from `variables:`"),
+    Key("categories", "any", "level order of the categorical variables, filled from `variables:`", nullable=True,
+        default_doc="from `variables:`"),
+    Key("random_state", "any", "seed of the design", nullable=True, default_doc="the study `seed`"),
+    Key("n_jobs", "any", "parallel tuning searches", nullable=True),
+)
 
 
 def backbone_of(column) -> str | None:
@@ -279,12 +305,17 @@ class Design:
     """Base class of a design: the ``models:`` section of a study file -> a fitted :class:`DesignResult`.
 
     A subclass sets ``name`` (the value of ``models.design``), ``engine`` (the estimator class that
-    fits the families, whose constructor parameters are the section's keys), ``selection_keys``
+    fits the families, whose constructor parameters are the section's keys), ``declared`` (the
+    declarations of the keys only it reads), ``selection_keys``
     (keys that hold an imaging selection section), ``icc_key`` (the selection section that gets
     the ICC filter) and implements :meth:`result`.
     """
 
     name: ClassVar[str]
+    #: older names of the design that ``models.design`` still accepts
+    aliases: ClassVar[tuple[str, ...]] = ()
+    #: declarations of the design's own keys (see :meth:`keys`)
+    declared: ClassVar[tuple[Key, ...]] = ()
     title: ClassVar[str] = ""
     engine: ClassVar[type]
     selection_keys: ClassVar[tuple[str, ...]] = ()
@@ -296,8 +327,7 @@ class Design:
 
     def __init__(self, section: dict | None = None, *, variables=None, seed: int | None = None,
                  icc: pd.Series | None = None, icc_threshold: float | None = None):
-        self.section = dict(section or {})
-        self.section.pop("design", None)
+        self.section = {k: v for k, v in (section or {}).items() if k not in ("design", *RUNNER_MODEL_KEYS)}
         self.variables = variables
         self.seed = seed
         if icc is not None and self.icc_key is not None:
@@ -310,48 +340,39 @@ class Design:
     # -- the schema of the section ------------------------------------------------------------
     @classmethod
     def parameters(cls) -> list[str]:
+        """The keys a study file may set: the engine's parameters less the fixed and derived ones."""
         import inspect
 
         return [p for p in inspect.signature(cls.engine).parameters if p not in cls.fixed and p not in cls.derived]
 
     @classmethod
-    def check(cls, section: dict) -> list[Problem]:
-        """Every problem of a ``models:`` section for this design (unknown keys, model names, selection keys)."""
-        from sonorad.designs._common import SELECTION_DEFAULTS
-        from sonorad.models import available_models
+    def keys(cls) -> tuple[Key, ...]:
+        """The declarations of this design's ``models:`` keys (:mod:`sonorad.study.schema` checks them).
 
-        problems = []
-        allowed = cls.parameters()
-        for key in section:
-            if key != "design" and key not in allowed:
-                problems.append(Problem(f"unknown key {key!r} for design {cls.name!r}; allowed keys: "
-                                        f"{', '.join(['design', *allowed])}", "remove it or correct its spelling",
-                                        column=f"models.{key}"))
-        models = section.get("models")
-        if models is not None:
-            if isinstance(models, str) or not isinstance(models, (list, tuple)):
-                problems.append(Problem(f"must be a list of model names, got {models!r}", column="models.models"))
-            else:
-                for m in models:
-                    if m not in available_models():
-                        problems.append(Problem(f"unknown model {m!r}; choose among {', '.join(available_models())}",
-                                                "correct its spelling", column="models.models"))
-        for key in cls.selection_keys:
-            sub = section.get(key)
-            if sub is None:
-                continue
-            if not isinstance(sub, dict):
-                problems.append(Problem(f"must be a mapping of selection settings, got {sub!r}", column=f"models.{key}"))
-                continue
-            for k in sub:
-                if k not in SELECTION_DEFAULTS:
-                    problems.append(Problem(f"unknown selection key {k!r}; allowed: {', '.join(SELECTION_DEFAULTS)}",
-                                            "remove it or correct its spelling", column=f"models.{key}.{k}"))
-        for key in ("cv", "n_iter"):
-            value = section.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 2):
-                problems.append(Problem(f"must be an integer >= 2, got {value!r}", column=f"models.{key}"))
-        return problems
+        One per :meth:`parameters`, in the engine's order: the design's own ``declared`` keys, the
+        keys every design shares (zoo models, tuning) and its selection sections; any other engine
+        parameter is accepted as it is given.
+        """
+        from sonorad.designs._common import selection_section
+
+        own = {k.name: k for k in (*SHARED_KEYS, *cls.declared)}
+        for name in cls.selection_keys:
+            own.setdefault(name, selection_section(name))
+        return tuple(own.get(p, Key(p, "any", nullable=True)) for p in cls.parameters())
+
+    @classmethod
+    def section_problems(cls, section: dict) -> list:
+        """Every problem of ``section`` (a ``models:`` section naming this design) under :meth:`keys`.
+
+        The runner's own keys (:data:`~sonorad.defaults.RUNNER_MODEL_KEYS`) and ``design`` are
+        left to the study-file schema, which checks the whole section before a run starts.
+        """
+        from sonorad.keys import Checker
+
+        own = {k: v for k, v in section.items() if k not in ("design", *RUNNER_MODEL_KEYS)}
+        checker = Checker()
+        checker.check(Key("models", "mapping", keys=cls.keys()), own, "models")
+        return checker.problems
 
     # -- fitting ------------------------------------------------------------------------------
     def build_engine(self, columns: FeatureColumns):

@@ -12,15 +12,16 @@ from __future__ import annotations
 from dataclasses import replace
 
 from sonorad.designs.base import FeatureColumns
-from sonorad.designs.study1 import Study1Design
+from sonorad.designs.score_fusion import ScoreFusionDesign
 
 __all__ = ["RadiomicsNomogramDesign"]
 
 
-class RadiomicsNomogramDesign(Study1Design):
+class RadiomicsNomogramDesign(ScoreFusionDesign):
     """Rad-score + clinical/ultrasound variables -> LASSO -> logistic regression -> nomogram."""
 
     name = "radiomics_nomogram"
+    aliases = ()
     title = "Radiomics nomogram (Rad-score + clinical and ultrasound variables, logistic regression)"
     selection_keys = ("rad_score",)
     fixed = {"models": ["logistic_regression"], "dl_score": None}

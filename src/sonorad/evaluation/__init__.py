@@ -4,19 +4,20 @@ ROC/AUC with DeLong (pROC) or stratified-bootstrap CIs and DeLong tests, trainin
 with Wilson CIs, calibration (the full ``rms::val.prob`` set: calibration-in-the-large, intercept
 and slope, Brier, Emax/E90/Eavg, Spiegelhalter, Dxy, R2; Hosmer-Lemeshow as ``ResourceSelection``),
 per-center results with an AUC heterogeneity test (Cochran's Q, I^2), bootstrap optimism
-correction (as ``rms::validate`` / ``rms::calibrate``), decision curves (as ``dcurves``), NRI/IDI,
-nomograms of logistic models and SHAP explanations. Every function returns a result dataclass
+correction (as ``rms::validate`` / ``rms::calibrate``), decision curves (as ``dcurves``) and NRI/IDI
+(nomograms and SHAP explanations live in :mod:`sonorad.explain`). Every function returns a result dataclass
 with ``to_frame()``; figures are drawn by :mod:`sonorad.evaluation.plots` from those results and
 paper-ready strings come from :mod:`sonorad.evaluation.formatting`.
 """
 
-from .calibration import (CalibrationResult, HosmerLemeshowResult, ValProbResult, brier_score,
-                          calibration, calibration_intercept_slope, hosmer_lemeshow, val_prob)
+from .baseline import BaselineStatistics, baseline_statistics
+from .calibration import CalibrationResult, brier_score, calibration
+from .goodness_of_fit import HosmerLemeshowResult, hosmer_lemeshow
+from .recalibration import calibration_intercept_slope
+from .valprob import ValProbResult, val_prob
 from .centers import AucHeterogeneity, CenterPerformance, auc_heterogeneity, performance_by_center
 from .decision_curve import DecisionCurveResult, decision_curve, net_benefit
-from .explain import ShapResult, choose_explainer, explain_model
 from .formatting import format_ci, format_estimate, format_p, markdown_table, paper_table
-from .nomogram import Nomogram, NomogramPoints, build_nomogram, nomogram_points
 from .optimism import BootstrapValidation, bootstrap_validation
 from .reclassification import ReclassificationResult, idi, nri
 from .roc import (AucResult, DeLongTestResult, RocCurve, auc_score, delong_test, delong_variance,
@@ -29,11 +30,10 @@ __all__ = [
     "YoudenThreshold", "ThresholdMetrics", "threshold_metrics", "wilson_ci",
     "CalibrationResult", "HosmerLemeshowResult", "calibration", "hosmer_lemeshow", "brier_score",
     "calibration_intercept_slope", "ValProbResult", "val_prob",
+    "BaselineStatistics", "baseline_statistics",
     "AucHeterogeneity", "CenterPerformance", "auc_heterogeneity", "performance_by_center",
     "DecisionCurveResult", "decision_curve", "net_benefit",
     "BootstrapValidation", "bootstrap_validation",
     "ReclassificationResult", "nri", "idi",
     "format_ci", "format_estimate", "format_p", "paper_table", "markdown_table",
-    "Nomogram", "NomogramPoints", "build_nomogram", "nomogram_points",
-    "ShapResult", "explain_model", "choose_explainer",
 ]

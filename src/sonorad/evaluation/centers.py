@@ -2,7 +2,7 @@
 
 TRIPOD+AI items 12d/23b ask how performance varies across centers. :func:`performance_by_center`
 computes, for each center separately and for all centers pooled, the AUC with its DeLong CI,
-the full ``val.prob`` set (:func:`~sonorad.evaluation.calibration.val_prob`) and, given a
+the full ``val.prob`` set (:func:`~sonorad.evaluation.valprob.val_prob`) and, given a
 training cut-off, sensitivity/specificity/PPV/NPV/accuracy with Wilson CIs.
 :func:`auc_heterogeneity` tests whether the centers' AUCs are equal.
 
@@ -161,7 +161,7 @@ class CenterPerformance(ResultMixin):
         :func:`performance_by_center`.
     heterogeneity : AucHeterogeneity
     statistics : dict
-        Center -> :class:`~sonorad.evaluation.calibration.ValProbResult` (for plots), where
+        Center -> :class:`~sonorad.evaluation.valprob.ValProbResult` (for plots), where
         computable.
     name : str
         Model label.
@@ -182,7 +182,7 @@ _THRESHOLD_METRICS = ("sensitivity", "specificity", "ppv", "npv", "accuracy")
 
 def _center_row(y: np.ndarray, p: np.ndarray, *, threshold, level: float, g: int, name: str):
     """One table row and the ValProbResult (None when both classes are not present)."""
-    from .calibration import val_prob
+    from .valprob import val_prob
     from .roc import roc_auc_ci
     from .thresholds import threshold_metrics
 

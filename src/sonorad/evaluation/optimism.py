@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
+
+from sonorad.provenance import write_json_atomic
 
 from ._results import ResultMixin
 from ._validate import check_labels
@@ -99,7 +100,7 @@ def _indexes(y: np.ndarray, p: np.ndarray) -> dict:
     """AUC, joint-fit calibration intercept and slope, Brier; NaN where not computable."""
     import warnings
 
-    from .calibration import calibration_intercept_slope
+    from .recalibration import calibration_intercept_slope
     from .roc import auc_score
 
     if y.min() == y.max():
@@ -113,11 +114,11 @@ def _indexes(y: np.ndarray, p: np.ndarray) -> dict:
 
 def _curve(y: np.ndarray, p: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """Lowess calibration curve at ``grid`` (NaN outside the range of ``p``, as R's approx)."""
-    from .calibration import _r_lowess
+    from .valprob import r_lowess
 
     if np.ptp(p) == 0:
         return np.full(len(grid), np.nan)
-    fitted = _r_lowess(y.astype(float), p)
+    fitted = r_lowess(y.astype(float), p)
     xs, inverse = np.unique(p, return_inverse=True)
     fs = np.bincount(inverse, weights=fitted) / np.bincount(inverse)   # approx(ties = mean)
     out = np.interp(grid, xs, fs)
@@ -169,17 +170,11 @@ def _one_resample(b, fit_predict, X, y, groups, patient_rows, random_state, grid
                   "curve_training": _curve(yb, p_boot, grid).tolist(),
                   "curve_test": _curve(y, p_orig, grid).tolist()}
     if folder is not None:
-        _write_json(folder / f"resample_{b:05d}.json", record)
+        write_json_atomic(folder / f"resample_{b:05d}.json", record, allow_nan=True)
     return record
 
 
 # --- checkpoint ------------------------------------------------------------------------------------
-
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, allow_nan=True))
-    os.replace(tmp, path)       # atomic: an interrupted write leaves no half file behind
-
 
 def _fingerprint(X, y, groups, random_state, p_apparent) -> str:
     """Hash of what the resamples depend on: data, patients, seed and the pipeline (through its
@@ -211,7 +206,7 @@ def _open_checkpoint(folder, fingerprint: str):
                 f"checkpoint folder {folder} belongs to another bootstrap run (different data, "
                 "patients, seed or pipeline); pass an empty folder or delete it to start again.")
     else:
-        _write_json(manifest, {"fingerprint": fingerprint, "method": "bootstrap_validation"})
+        write_json_atomic(manifest, {"fingerprint": fingerprint, "method": "bootstrap_validation"})
     done = {}
     for path in sorted(folder.glob("resample_*.json")):
         record = json.loads(path.read_text())

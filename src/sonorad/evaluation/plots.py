@@ -4,8 +4,8 @@ and returns a matplotlib ``Figure``; none calls ``plt.show()``.
 The ROC, calibration, decision-curve and nomogram figures are plain ``matplotlib.figure.Figure``
 objects (Agg canvas, no pyplot state), so the report layer can save them from any thread and
 nothing accumulates. The SHAP figures are drawn by shap's own plotting functions, which use
-pyplot; pyplot is switched to Agg when it has not been imported yet, and the caller should
-``matplotlib.pyplot.close(fig)`` after saving.
+pyplot; :func:`pyplot` is the one place that sets pyplot up (Agg unless a backend was already
+chosen), and the caller should ``matplotlib.pyplot.close(fig)`` after saving.
 """
 
 from __future__ import annotations
@@ -14,17 +14,35 @@ import textwrap
 
 import numpy as np
 
-__all__ = ["plot_roc", "plot_calibration", "plot_decision_curve", "plot_nomogram",
-           "plot_shap_beeswarm", "plot_shap_bar", "plot_shap_waterfall"]
+__all__ = ["pyplot", "plot_roc", "plot_calibration", "plot_calibration_curves", "plot_decision_curve",
+           "plot_nomogram", "plot_shap_beeswarm", "plot_shap_bar", "plot_shap_waterfall"]
 
 
-def _plt():
+def pyplot():
+    """``matplotlib.pyplot``, set to the non-interactive Agg backend unless a backend was chosen.
+
+    Figures of a run or a server are written to files, never shown, so the first use picks Agg
+    (no display needed, safe in worker threads). A backend the user already chose (``MPLBACKEND``,
+    ``matplotlib.use``, a matplotlibrc, or pyplot imported before) is left as it is.
+
+    Returns
+    -------
+    module
+        ``matplotlib.pyplot``.
+
+    Examples
+    --------
+    >>> plt = pyplot()
+    >>> fig = plt.figure(); plt.close(fig)
+    """
     import sys
 
     import matplotlib
 
     if "matplotlib.pyplot" not in sys.modules:
-        matplotlib.use("Agg")
+        chosen = getattr(matplotlib.rcParams, "_get_backend_or_none", lambda: None)()
+        if chosen is None:
+            matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
@@ -91,6 +109,59 @@ def plot_calibration(results, *, title: str = "Calibration", ax=None):
     return fig
 
 
+def plot_calibration_curves(results, *, colors=None, risk_distribution=None, title: str = "Calibration",
+                            ax=None):
+    """Smoothed calibration curves with their binned points, and the spread of the predictions.
+
+    The compact calibration figure of a before / after comparison (e.g. a site recalibration):
+    for each result, the LOWESS curve labelled with its calibration slope, intercept and Brier
+    score, and the binned observed fractions as dots (no CIs); optionally a spike histogram of
+    predicted probabilities along the bottom (events upward, non-events downward).
+
+    Parameters
+    ----------
+    results : CalibrationResult or list of CalibrationResult
+        From :func:`sonorad.evaluation.calibration.calibration`; ``name`` is the legend label.
+    colors : sequence of str, optional
+        One matplotlib color per result (default: the color cycle).
+    risk_distribution : (array-like, array-like), optional
+        ``(y_true, proba)`` whose predictions are drawn as spikes: 100 bins over [0, 1], heights
+        scaled to the tallest bin of each outcome.
+    title : str
+    ax : matplotlib Axes, optional
+        Draw into this axes instead of a new 5 x 5 inch figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    results = [results] if not isinstance(results, (list, tuple)) else list(results)
+    colors = list(colors) if colors is not None else [None] * len(results)
+    if len(colors) != len(results):
+        raise ValueError(f"colors: give one color per result ({len(results)}), got {len(colors)}")
+    fig, ax = _new_axes((5, 5), ax)
+    ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="0.6", label="Ideal")
+    for r, color in zip(results, colors):
+        st = r.statistics.to_row()
+        line, = ax.plot(r.smoothed["predicted"], r.smoothed["observed"], color=color, lw=1.6,
+                        label=f"{r.name}: slope {st['slope']:.2f}, intercept {st['intercept']:.2f}, "
+                              f"Brier {st['brier']:.3f}")
+        b = r.bins
+        ax.plot(b["mean_predicted"], b["observed"], "o", ms=3, color=line.get_color())
+    if risk_distribution is not None:
+        y, proba = (np.asarray(v) for v in risk_distribution)
+        bins = np.linspace(0, 1, 101)
+        for outcome, sign, color in ((1, 1, "#c44e52"), (0, -1, "0.35")):
+            counts, _ = np.histogram(proba[y == outcome], bins=bins)
+            if counts.max() > 0:
+                ax.vlines(bins[:-1] + 0.005, 0.08, 0.08 + sign * 0.08 * counts / counts.max(), color=color, lw=0.7)
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="Predicted probability", ylabel="Observed fraction", title=title)
+    ax.set_aspect("equal")
+    ax.legend(loc="upper left", fontsize=6, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 def plot_decision_curve(result, *, ylim=None, title: str = "Decision curve", ax=None):
     """Net benefit against threshold probability for every model, treat-all and treat-none.
 
@@ -141,7 +212,7 @@ def plot_nomogram(nomogram, *, probabilities=(0.01, 0.05, 0.1, 0.25, 0.5, 0.75,
     Parameters
     ----------
     nomogram : Nomogram
-        From :func:`sonorad.evaluation.nomogram.build_nomogram`.
+        From :func:`sonorad.explain.nomogram.build_nomogram`.
     probabilities : sequence of float
         Probabilities marked on the bottom scale (those outside the reachable range are
         dropped).
@@ -211,7 +282,7 @@ def plot_nomogram(nomogram, *, probabilities=(0.01, 0.05, 0.1, 0.25, 0.5, 0.75,
 
 
 def _shap_fig(draw, result, **kwargs):
-    plt = _plt()
+    plt = pyplot()
     plt.figure()
     draw(result.to_explanation(), show=False, **kwargs)
     fig = plt.gcf()
@@ -223,17 +294,17 @@ def _shap_fig(draw, result, **kwargs):
 
 
 def plot_shap_beeswarm(result, *, max_display: int = 15):
-    """Beeswarm summary of a :class:`~sonorad.evaluation.explain.ShapResult`."""
+    """Beeswarm summary of a :class:`~sonorad.explain.shap.ShapResult`."""
     import shap
 
     return _shap_fig(shap.plots.beeswarm, result, max_display=max_display)
 
 
 def plot_shap_bar(result, *, max_display: int = 15):
-    """Mean |SHAP| bar chart of a :class:`~sonorad.evaluation.explain.ShapResult`."""
+    """Mean |SHAP| bar chart of a :class:`~sonorad.explain.shap.ShapResult`."""
     import shap
 
-    plt = _plt()
+    plt = pyplot()
     plt.figure()
     shap.plots.bar(result.to_explanation(), max_display=max_display, show=False)
     fig = plt.gcf()
@@ -254,7 +325,7 @@ def plot_shap_waterfall(result, case, *, max_display: int = 12):
     if case not in result.case_ids:
         raise ValueError(f"case {case!r} was not explained; explained cases: {result.case_ids[:5]}...")
     i = result.case_ids.index(case)
-    plt = _plt()
+    plt = pyplot()
     plt.figure()
     shap.plots.waterfall(result.to_explanation()[i], max_display=max_display, show=False)
     fig = plt.gcf()

@@ -189,8 +189,19 @@ def _rates(tp, fp, tn, fn) -> dict:
     }
 
 
+def _one_class_labels(y_true) -> np.ndarray:
+    """``y_true`` as 0/1 ints like :func:`check_labels`, where one class alone is allowed."""
+    y = np.asarray(y_true)
+    if y.ndim != 1 or y.size == 0:
+        raise ValueError(f"y_true must be a non-empty 1-D array of 0/1 labels; got shape {y.shape}.")
+    values = set(np.unique(y).tolist())
+    if not values <= {0, 1}:
+        raise ValueError(f"y_true must contain only 0 and 1; found {sorted(values)}.")
+    return y.astype(int)
+
+
 def threshold_metrics(y_true, score, threshold, *, level: float = 0.95, ci: str = "wilson",
-                      n_boot: int = 1000, random_state=0) -> ThresholdMetrics:
+                      n_boot: int = 1000, random_state=0, allow_one_class: bool = False) -> ThresholdMetrics:
     """Accuracy, sensitivity, specificity, PPV, NPV and F1 at a given cut-off, with CIs.
 
     Parameters
@@ -210,12 +221,15 @@ def threshold_metrics(y_true, score, threshold, *, level: float = 0.95, ci: str 
         Bootstrap replicates.
     random_state : int
         Seed of the bootstrap.
+    allow_one_class : bool
+        Accept labels of one class only (a small labelled batch): the metrics whose denominator
+        is then zero (specificity without negatives, ...) are NaN. By default one class raises.
 
     Returns
     -------
     ThresholdMetrics
     """
-    y = check_labels(y_true)
+    y = _one_class_labels(y_true) if allow_one_class else check_labels(y_true)
     s = check_scores(score, len(y))
     level = check_level(level)
     check_choice(ci, ("wilson", "bootstrap"), "ci")

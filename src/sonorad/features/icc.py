@@ -156,20 +156,13 @@ def _subset(table: pd.DataFrame, n_cases: int | None, seed: int) -> pd.DataFrame
 def _feature_icc(table: pd.DataFrame, *, params=None, seed: int = 0, n_cases: int | None = None, jobs: int = 1,
                  cache=None, progress: bool = True, n_perturbations: int = N_PERTURBATIONS):
     """ICC table, failures table, the design used ("mask2" or "perturbed") and the extraction's cache counts."""
-    from sonorad.features.extract import (
-        _as_cache,
-        _check_jobs,
-        _extract_tasks,
-        _failure_frame,
-        _feature_frame,
-        _Task,
-        cases_from_table,
-    )
+    from sonorad.features.engine import Task, as_cache, check_jobs, extract_tasks, failure_frame, feature_frame
+    from sonorad.features.extract import cases_from_table
     from sonorad.features.radiomics import load_params
 
     params = load_params(params)
-    jobs = _check_jobs(jobs)
-    cache = _as_cache(cache)
+    jobs = check_jobs(jobs)
+    cache = as_cache(cache)
     table = _subset(table, n_cases, seed)
     first = cases_from_table(table, "mask")
     if "mask2" in table.columns and table["mask2"].notna().any():
@@ -182,25 +175,25 @@ def _feature_icc(table: pd.DataFrame, *, params=None, seed: int = 0, n_cases: in
                 "used for ICC, or drop the mask2 column to use perturbed masks"
             )
         second = cases_from_table(table, "mask2")
-        raters = [[_Task(c) for c in first], [_Task(c) for c in second]]
+        raters = [[Task(c) for c in first], [Task(c) for c in second]]
     else:
         design = "perturbed"
         if isinstance(n_perturbations, bool) or not isinstance(n_perturbations, (int, np.integer)) or n_perturbations < 1:
             raise ConfigError(f"n_perturbations={n_perturbations!r}: give a whole number >= 1")
-        raters = [[_Task(c) for c in first]] + [
-            [_Task(c, ("perturbed", _case_seed(seed, c.case_id), j, int(n_perturbations))) for c in first]
+        raters = [[Task(c) for c in first]] + [
+            [Task(c, ("perturbed", _case_seed(seed, c.case_id), j, int(n_perturbations))) for c in first]
             for j in range(n_perturbations)
         ]
     # one flat task list, so every extraction of every rater shares the worker pool
     flat = [task for rater in raters for task in rater]
-    run = _extract_tasks(flat, params, cache=cache, jobs=jobs, progress=progress, desc=f"ICC ({design})")
+    run = extract_tasks(flat, params, cache=cache, jobs=jobs, progress=progress, desc=f"ICC ({design})")
     ids = [c.case_id for c in first]
     n = len(ids)
     tables, failures = [], []
     for r in range(len(raters)):
-        tables.append(_feature_frame(ids, run.features, range(r * n, (r + 1) * n)))
+        tables.append(feature_frame(ids, run.features, range(r * n, (r + 1) * n)))
         stage = "icc_mask" if r == 0 else ("icc_mask2" if design == "mask2" else f"icc_perturbed_{r}")
-        failures.append(_failure_frame(ids, run.failures[r * n:(r + 1) * n], stage))
+        failures.append(failure_frame(ids, run.failures[r * n:(r + 1) * n], stage))
     failures = pd.concat(failures, ignore_index=True)
     usable = [cid for cid in ids if all(cid in t.index for t in tables)]
     if len(usable) < 2:
@@ -280,8 +273,9 @@ def icc_to_dir(cases_csv: str | Path, out_dir: str | Path, params: Mapping | str
         (``icc.csv`` has the columns ``feature, icc, ci_low, ci_high, n``).
     """
     from sonorad.cohort import read_cases
-    from sonorad.features.extract import _write_atomic, disk_full_message
+    from sonorad.features.engine import disk_full_message
     from sonorad.parallel import use_cluster
+    from sonorad.provenance import atomic_write
 
     table = read_cases(Path(cases_csv))
     out_dir = Path(out_dir)
@@ -293,8 +287,8 @@ def icc_to_dir(cases_csv: str | Path, out_dir: str | Path, params: Mapping | str
                                                   cache=cache, progress=progress)
     path = out_dir / "icc.csv"
     with disk_full_message(out_dir, "the ICC tables"):
-        _write_atomic(path, icc.to_csv)
-        _write_atomic(out_dir / "icc_failures.csv", lambda p: failures.to_csv(p, index=False))
+        atomic_write(path, icc.to_csv)
+        atomic_write(out_dir / "icc_failures.csv", lambda p: failures.to_csv(p, index=False))
     return (f"ICC ({design}): {int(icc['n'].max()) if len(icc) else 0} cases, {len(run.failures)} extractions "
             f"({run.n_cached} from cache, {run.n_computed} computed), {len(failures)} failed\n"
             f"ICC table written: {path}")

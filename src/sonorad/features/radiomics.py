@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import json
 import logging
 import math
@@ -37,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from sonorad.errors import CaseError, ConfigError
+from sonorad.provenance import sha256_bytes
 
 __all__ = ["DEFAULT_PARAMS", "MAX_GRAY_LEVELS", "load_params", "original_only", "params_hash", "extract_case", "gray_levels",
            "to_8bit_scale"]
@@ -196,7 +196,7 @@ def params_hash(params: Mapping) -> str:
         "sonorad_intensity": "8-bit scale, v * 255 / (2**bits - 1) for 9-16 bits",
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return sha256_bytes(text.encode("utf-8"))
 
 
 def _to_sitk(pixels: np.ndarray, mask: np.ndarray, spacing: tuple[float, float], one_slice: bool):

@@ -12,43 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FeatureCache", "file_digest"]
+from sonorad.provenance import atomic_write
+
+__all__ = ["FeatureCache"]
 
 _KINDS = ("scalars", "arrays", "array")
-
-
-def file_digest(path: str | Path, *, chunk_size: int = 1 << 20) -> str:
-    """sha256 hex digest of a file's bytes (what a cache key should depend on, not its name).
-
-    Parameters
-    ----------
-    path : str or Path
-        File to hash; read in chunks, so large DICOM files are fine.
-    chunk_size : int
-        Bytes read at a time.
-
-    Returns
-    -------
-    str
-        64 hex characters.
-
-    Raises
-    ------
-    FileNotFoundError
-        The file does not exist.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk_size):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class FeatureCache:
@@ -98,8 +72,8 @@ class FeatureCache:
         Parameters
         ----------
         *parts : bytes or str
-            What the entry depends on: file bytes (or their :func:`file_digest`), a parameter hash,
-            a backbone name... Strings are UTF-8 encoded.
+            What the entry depends on: file bytes (or their :func:`sonorad.provenance.sha256_file`),
+            a parameter hash, a backbone name... Strings are UTF-8 encoded.
 
         Returns
         -------
@@ -117,7 +91,7 @@ class FeatureCache:
             else:
                 raise TypeError(
                     f"FeatureCache.key part {i} is a {type(part).__name__}; pass bytes or str "
-                    "(e.g. file_digest(path) for a file, not the path itself)"
+                    "(e.g. sha256_file(path) for a file, not the path itself)"
                 )
             digest.update(len(data).to_bytes(8, "little"))
             digest.update(data)
@@ -183,16 +157,14 @@ class FeatureCache:
         path = self._path(key)
         arrays = self._encode(value)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:8]}-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as handle:
                 np.savez_compressed(handle, **arrays)  # lossless; the padded name array shrinks ~20x
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+
+        atomic_write(path, write)
 
     @staticmethod
     def _encode(value) -> dict[str, np.ndarray]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sonorad.imaging.readers import ImageReadError, RawImage, select_frame
+from sonorad.imaging.types import ImageReadError, RawImage, select_frame
 
 __all__ = ["read_dicom_raw", "ultrasound_region_spacing"]
 
@@ -141,7 +141,7 @@ def _decode(ds, path: Path, index: int, n_frames: int):
 
 
 def read_dicom_raw(path, frame=None) -> RawImage:
-    """Decode one frame of a DICOM file into a :class:`~sonorad.imaging.readers.RawImage`.
+    """Decode one frame of a DICOM file into a :class:`~sonorad.imaging.types.RawImage`.
 
     Parameters
     ----------

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sonorad.imaging.readers import ImageReadError, RawImage, read_raw, rgb_to_gray
+from sonorad.imaging.readers import read_raw, rgb_to_gray
+from sonorad.imaging.types import ImageReadError, RawImage
 
 __all__ = ["binarize_mask", "mask_values", "read_mask"]
 

@@ -13,12 +13,11 @@ darken the image) and palette images are expanded to RGB first. Masks use the sa
 that a varying alpha channel counts as coverage (see :mod:`sonorad.imaging.masks`).
 
 The format is decided by the file's content (its signature bytes) and, when the content has no
-signature (DICOM without preamble), by its extension.
+signature (DICOM without preamble), by its extension (:func:`sonorad.imaging.formats.detect_format`).
 """
 
 from __future__ import annotations
 
-import gzip
 import math
 import numbers
 import warnings
@@ -27,75 +26,22 @@ from pathlib import Path
 
 import numpy as np
 
-from sonorad.errors import SonoradError
+from sonorad.imaging.formats import detect_format
+from sonorad.imaging.types import ImageReadError, RawImage, select_frame
 
 __all__ = [
-    "ImageReadError",
     "UltrasoundImage",
-    "SUPPORTED_FORMATS",
-    "detect_format",
     "probe_bit_depth",
     "read_image",
+    "read_raw",
     "symlink_loop",
     "rgb_to_gray",
     "to_sitk",
 ]
 
-#: Human-readable list used in error messages.
-SUPPORTED_FORMATS = (
-    "PNG (.png), JPEG (.jpg, .jpeg), BMP (.bmp), TIFF (.tif, .tiff), DICOM (.dcm or no extension), "
-    "NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr)"
-)
-
-_EXTENSIONS = {
-    ".png": "png",
-    ".jpg": "jpeg",
-    ".jpeg": "jpeg",
-    ".jpe": "jpeg",
-    ".bmp": "bmp",
-    ".tif": "tiff",
-    ".tiff": "tiff",
-    ".dcm": "dicom",
-    ".dicom": "dicom",
-    ".ima": "dicom",
-    ".nii": "nifti",
-    ".nii.gz": "nifti",
-    ".nrrd": "nrrd",
-    ".nhdr": "nrrd",
-}
-
 # Fixed-point BT.601 weights used by Pillow's RGB -> L conversion (Convert.c): they sum to 2**16.
 _LUMA_FIXED = (19595, 38470, 7471)
 _LUMA_FLOAT = (0.299, 0.587, 0.114)
-
-
-class ImageReadError(SonoradError):
-    """An image or mask file cannot be read or does not fit the request.
-
-    Parameters
-    ----------
-    path : str or Path
-        The file concerned.
-    message : str
-        What is wrong, in plain words (the path is prepended).
-    fix : str, optional
-        What the user can do about it.
-    kind : str, optional
-        A short machine-readable category: ``"missing"``, ``"corrupt"``, ``"unsupported"``,
-        ``"frame"``, ``"label"`` or ``"content"``.
-    """
-
-    def __init__(self, path, message: str, fix: str = "", kind: str = "corrupt"):
-        self.path = str(path)
-        self.message = message
-        self.fix = fix
-        self.kind = kind
-        text = f"{self.path}: {message}"
-        super().__init__(f"{text} Fix: {fix}" if fix else text)
-
-    def __reduce__(self):
-        # Rebuild from the fields, so the error survives a trip through a worker process.
-        return (type(self), (self.path, self.message, self.fix, self.kind))
 
 
 @dataclass(frozen=True)
@@ -135,20 +81,6 @@ class UltrasoundImage:
     def shape(self) -> tuple[int, int]:
         """Image size (rows, cols)."""
         return self.pixels.shape
-
-
-@dataclass
-class RawImage:
-    """Decoded pixels before the gray conversion (internal to the readers).
-
-    ``channels`` is one of ``"L"``, ``"LA"``, ``"RGB"``, ``"RGBA"``; ``array`` has shape (rows, cols)
-    for ``"L"`` and (rows, cols, n_channels) otherwise, in the source's numeric type.
-    """
-
-    array: np.ndarray
-    channels: str
-    spacing: tuple[float, float]
-    meta: dict
 
 
 # --------------------------------------------------------------------------------------- colour
@@ -199,7 +131,7 @@ def _gray_ignoring_alpha(raw: RawImage) -> np.ndarray:
     return rgb_to_gray(raw.array[..., :3])
 
 
-# --------------------------------------------------------------------------------------- format
+# ------------------------------------------------------------------------------- files, frames
 
 
 def _check_frame(frame):
@@ -216,114 +148,6 @@ def _check_frame(frame):
         if float(frame).is_integer():
             return int(frame)
     raise TypeError(f"frame must be a non-negative integer or None, got {frame!r}")
-
-
-def select_frame(path, frame, n_frames: int, what: str = "frames") -> int:
-    """Return the frame index to read, or raise :class:`ImageReadError` naming the valid range."""
-    if n_frames < 1:
-        raise ImageReadError(path, f"the file holds no {what}", "check the file", kind="content")
-    if frame is None:
-        if n_frames == 1:
-            return 0
-        raise ImageReadError(
-            path,
-            f"the file holds {n_frames} {what}; sonorad reads one 2D image",
-            f"choose one with frame=0..{n_frames - 1} (the `frame` column of cases.csv)",
-            kind="frame",
-        )
-    if not 0 <= frame < n_frames:
-        raise ImageReadError(
-            path,
-            f"frame {frame} is out of range: the file holds {n_frames} {what}, valid frames are 0..{n_frames - 1}",
-            f"use a frame between 0 and {n_frames - 1}",
-            kind="frame",
-        )
-    return frame
-
-
-def _looks_like_nifti(head: bytes) -> bool:
-    if len(head) >= 348:
-        for order in ("<", ">"):
-            size = int(np.frombuffer(head[:4], dtype=f"{order}i4")[0])
-            if size == 348 and head[344:347] in (b"n+1", b"ni1"):
-                return True
-            if size == 540 and head[4:7] in (b"n+2", b"ni2"):
-                return True
-    return False
-
-
-def _extension(path: Path) -> str:
-    name = path.name.lower()
-    if name.endswith(".nii.gz"):
-        return ".nii.gz"
-    return path.suffix.lower()
-
-
-def detect_format(path) -> str:
-    """Return the format of an image file from its content, falling back to its extension.
-
-    Parameters
-    ----------
-    path : str or Path
-        An existing file.
-
-    Returns
-    -------
-    str
-        One of ``"png"``, ``"jpeg"``, ``"bmp"``, ``"tiff"``, ``"dicom"``, ``"nifti"``, ``"nrrd"``.
-
-    Raises
-    ------
-    ImageReadError
-        When the file is empty, its content does not match its extension, or neither content nor
-        extension is a supported format (the message lists the supported formats).
-    """
-    path = Path(path)
-    with open(path, "rb") as fh:
-        head = fh.read(544)
-    if not head:
-        raise ImageReadError(path, "the file is empty (0 bytes)", "re-export or re-copy the file", kind="corrupt")
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head.startswith(b"BM"):
-        return "bmp"
-    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return "tiff"
-    if head[128:132] == b"DICM":
-        return "dicom"
-    if head.startswith(b"NRRD"):
-        return "nrrd"
-    if _looks_like_nifti(head):
-        return "nifti"
-    ext = _extension(path)
-    if head.startswith(b"\x1f\x8b") and ext == ".nii.gz":
-        try:
-            with gzip.open(path, "rb") as fh:
-                if _looks_like_nifti(fh.read(544)):
-                    return "nifti"
-        except (OSError, EOFError):
-            pass
-        raise ImageReadError(path, "the file is not a valid gzip-compressed NIfTI image (corrupt or truncated)",
-                             "re-export the NIfTI file", kind="corrupt")
-    expected = _EXTENSIONS.get(ext)
-    if expected == "dicom" or ext == "":
-        return "dicom"  # DICOM without the 128-byte preamble has no signature; pydicom decides
-    if expected is not None:
-        raise ImageReadError(
-            path,
-            f"the file has extension {ext!r} but its content is not a valid {expected.upper()} file "
-            f"(it starts with {head[:8]!r}); it is corrupt, truncated or mislabelled",
-            "re-export the image, or give it the extension of its real format",
-            kind="corrupt",
-        )
-    raise ImageReadError(
-        path,
-        f"unsupported image format {ext!r}; supported formats: {SUPPORTED_FORMATS}",
-        "convert the file to one of the supported formats",
-        kind="unsupported",
-    )
 
 
 def symlink_loop(path) -> str | None:

@@ -15,7 +15,8 @@ import numpy as np
 
 from sonorad.errors import CaseError, CaseWarning, case_warnings
 from sonorad.imaging.masks import read_mask
-from sonorad.imaging.readers import ImageReadError, UltrasoundImage, read_image
+from sonorad.imaging.readers import UltrasoundImage, read_image
+from sonorad.imaging.types import ImageReadError
 
 __all__ = ["LESION_POLICIES", "MIN_ROI_PIXELS", "bounding_box", "crop_to_roi", "lesion_components",
            "load_lesion_rois", "load_roi", "row_mask_label", "split_mask_paths"]

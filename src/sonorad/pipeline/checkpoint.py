@@ -8,46 +8,14 @@ the run that wrote them; what leaves the run folder is the model bundle (``sonor
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+from sonorad.provenance import atomic_write, write_json_atomic
 
-__all__ = ["input_hash", "file_sha256", "checkpoint", "write_json"]
-
-
-def input_hash(*parts) -> str:
-    """SHA-256 of DataFrames, Series and JSON-able values (order and column names included)."""
-    h = hashlib.sha256()
-    for part in parts:
-        if isinstance(part, pd.DataFrame | pd.Series):
-            h.update(np.ascontiguousarray(pd.util.hash_pandas_object(part, index=True).to_numpy()).tobytes())
-            names = part.columns if isinstance(part, pd.DataFrame) else [part.name]
-            h.update(json.dumps([str(c) for c in names]).encode())
-        else:
-            h.update(json.dumps(part, sort_keys=True, default=str).encode())
-        h.update(b"\x00")
-    return h.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes, read in 1 MiB chunks (weights files, bundle files)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Write ``data`` atomically (a reader never sees half a file)."""
-    tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
-    tmp.replace(path)
+__all__ = ["checkpoint"]
 
 
 def _load(path: Path, key: str):
@@ -79,9 +47,8 @@ def checkpoint(path: Path, key: str, compute: Callable[[], object], *, metadata:
     obj = compute()
     seconds = time.perf_counter() - t0
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".part")
-    joblib.dump(obj, tmp)
-    tmp.replace(path)
-    write_json(path.with_suffix(".json"), {"key": key, "seconds": round(seconds, 1), **(metadata or {}),
-                                           **(describe(obj) if describe else {})})
+    atomic_write(path, lambda tmp: joblib.dump(obj, tmp))
+    write_json_atomic(path.with_suffix(".json"), {"key": key, "seconds": round(seconds, 1), **(metadata or {}),
+                                                  **(describe(obj) if describe else {})},
+                      indent=2, sort_keys=True, default=str)
     return obj, seconds

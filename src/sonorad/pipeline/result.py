@@ -13,8 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from sonorad.designs import DesignResult
-from sonorad.pipeline.explain import Explanations
+from sonorad.pipeline.explanations import Explanations
 from sonorad.pipeline.stages import Evaluation
+from sonorad.provenance import atomic_write
 
 __all__ = ["StudyResult", "RESULT_FILE", "RESULT_FORMAT"]
 
@@ -105,9 +106,8 @@ class StudyResult:
 
         folder = Path(out or self.out)
         path = folder / RESULT_FILE
-        tmp = path.with_suffix(".part")
-        joblib.dump(replace(self, design=replace(self.design, models={})), tmp)
-        tmp.replace(path)
+        kept = replace(self, design=replace(self.design, models={}))
+        atomic_write(path, lambda tmp: joblib.dump(kept, tmp))
         return path
 
     @classmethod

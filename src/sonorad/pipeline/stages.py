@@ -77,7 +77,7 @@ class Features:
 
 def extract(table: pd.DataFrame, config, *, cache, progress: bool = True, say=print) -> Features:
     """PyRadiomics and frozen CNN features of every case of ``table`` (cached per case)."""
-    from sonorad.features.deep import extract_deep
+    from sonorad.deep.extractor import extract_deep
     from sonorad.features.extract import extract_radiomics
     from sonorad.features.radiomics import load_params
     from sonorad.features.store import FeatureCache
@@ -172,7 +172,7 @@ def make_design(study, config, icc: pd.DataFrame | None = None):
     values = None
     if icc is not None:
         values = icc["icc"] if "icc" in icc.columns else icc
-    return build_design(config.family, variables=study.variables, seed=study.seed, icc=values,
+    return build_design(config.models, variables=study.variables, seed=study.seed, icc=values,
                         icc_threshold=None if config.icc is None else config.icc["threshold"])
 
 

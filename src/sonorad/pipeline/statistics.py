@@ -74,12 +74,15 @@ def metrics_table(probabilities: dict[str, pd.DataFrame], y: pd.Series, cutoffs:
                   level: float = 0.95, seed: int = 0, cv_auc: pd.Series | None = None) -> pd.DataFrame:
     """One row per cohort x model: AUC with DeLong CI and threshold metrics with Wilson CIs.
 
+    Each row is :func:`sonorad.evaluation.metrics.performance_metrics` of the model's probabilities
+    on the cohort at its training cut-off (the row a bundle's labelled predictions also report).
+
     Columns: ``cohort, model, n, positives, auc, auc_low, auc_high, threshold, threshold_source,
     accuracy, sensitivity, specificity, ppv, npv, f1`` (each with ``_low`` / ``_high``),
     ``precision`` (= PPV), ``recall`` (= sensitivity), ``tp, fp, tn, fn`` and ``train_cv_auc``
     (the tuning CV AUC of the model on the training cohort, when known).
     """
-    from sonorad.evaluation import roc_auc_ci, threshold_metrics
+    from sonorad.evaluation.metrics import performance_metrics
 
     rows = []
     for cohort in [c for c in COHORT_ORDER if c in probabilities]:
@@ -88,20 +91,13 @@ def metrics_table(probabilities: dict[str, pd.DataFrame], y: pd.Series, cutoffs:
             p = frame[model].dropna()
             if not len(p):
                 continue
-            labels = y.loc[p.index].to_numpy()
-            row = {"cohort": cohort, "model": model, "n": len(p), "positives": int(labels.sum())}
-            if 0 < labels.sum() < len(labels):
-                auc = roc_auc_ci(labels, p.to_numpy(), method="delong", level=level)
-                row.update(auc=auc.auc, auc_low=auc.low, auc_high=auc.high)
-            cut = cutoffs.loc[model, "_cut"]
-            tm = threshold_metrics(labels, p.to_numpy(), cut, level=level, random_state=seed)
-            row.update(threshold=cut.threshold_, threshold_source=cutoffs.loc[model, "source"])
-            m = tm.metrics
-            for stat in m.index:
-                row[stat] = m.loc[stat, "estimate"]
-                row[f"{stat}_low"] = m.loc[stat, "low"]
-                row[f"{stat}_high"] = m.loc[stat, "high"]
-            row.update(tp=tm.tp, fp=tm.fp, tn=tm.tn, fn=tm.fn)
+            metrics = performance_metrics(y.loc[p.index].to_numpy(), p.to_numpy(), cutoffs.loc[model, "_cut"],
+                                          level=level, random_state=seed)
+            row = {"cohort": cohort, "model": model}
+            for key, value in metrics.items():
+                row[key] = value
+                if key == "threshold":
+                    row["threshold_source"] = cutoffs.loc[model, "source"]
             rows.append(row)
     table = pd.DataFrame(rows)
     table["precision"] = table["ppv"]

@@ -6,8 +6,9 @@ Everything here takes already computed data (DataFrames, matplotlib Figures, str
 - :class:`Report`: one HTML file with a table of contents, numbered figures and tables, formulas,
   embedded images and no external references (:mod:`sonorad.report.html`).
 - :func:`baseline_table`: "Table 1", the baseline characteristics per cohort (and per class) with
-  the appropriate tests (:mod:`sonorad.report.baseline`).
-- :func:`methods_paragraph` and :func:`package_versions`: a methods section written from the study
+  their p-values, drawn from :func:`sonorad.evaluation.baseline.baseline_statistics`
+  (:mod:`sonorad.report.baseline`).
+- :func:`methods_paragraph`: a methods section written from the study
   file (:mod:`sonorad.report.methods`).
 - :func:`tripod_checklist`: the TRIPOD+AI checklist with the section addressing each item
   (:mod:`sonorad.report.tripod`).
@@ -17,10 +18,10 @@ Everything here takes already computed data (DataFrames, matplotlib Figures, str
 matplotlib and scipy are imported only by the functions that need them.
 """
 
-from sonorad.report.baseline import BaselineTable, baseline_table, format_p_value
+from sonorad.report.baseline import BaselineTable, baseline_table
 from sonorad.report.figures import cohort_flow_counts, cohort_flow_figure, save_figure
 from sonorad.report.html import ExternalReferenceError, Report, external_references
-from sonorad.report.methods import methods_paragraph, package_versions
+from sonorad.report.methods import methods_paragraph
 from sonorad.report.tripod import TRIPOD_AI_ITEMS, tripod_checklist
 
 __all__ = [
@@ -29,9 +30,7 @@ __all__ = [
     "external_references",
     "BaselineTable",
     "baseline_table",
-    "format_p_value",
     "methods_paragraph",
-    "package_versions",
     "TRIPOD_AI_ITEMS",
     "tripod_checklist",
     "save_figure",

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from sonorad.provenance import atomic_write_text
+
 __all__ = ["Report", "ExternalReferenceError", "external_references"]
 
 _SECTION_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
@@ -383,9 +385,7 @@ class Report:
         path = Path(path)
         document = self.to_html()
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(document, encoding="utf-8")
-        tmp.replace(path)  # atomic: an interrupted write never leaves a half report
+        atomic_write_text(path, document)  # an interrupted write never leaves a half report
         return path
 
 

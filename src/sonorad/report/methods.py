@@ -3,36 +3,17 @@
 :func:`methods_paragraph` turns what the study declares (cohorts and split, outcome, variables,
 seed) and what the analysis reports (feature-extraction parameters, selection steps, models, case
 counts) into plain-text paragraphs a radiologist can paste into a manuscript and edit.
-:func:`package_versions` reads the installed versions of the scientific stack from package
-metadata, without importing the (heavy) packages themselves.
+The software versions it states come from :func:`sonorad.provenance.package_versions`.
 """
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Mapping, Sequence
 
+from sonorad.provenance import package_versions
 from sonorad.study import CenterSplit, PatientSplit, StudyConfig
 
-__all__ = ["PACKAGES", "STATISTICS", "DEFAULT_STATISTICS", "package_versions", "methods_paragraph"]
-
-#: Display name -> distribution name of the packages whose versions a report states.
-PACKAGES = {
-    "sonorad": "sonorad",
-    "NumPy": "numpy",
-    "pandas": "pandas",
-    "SciPy": "scipy",
-    "scikit-learn": "scikit-learn",
-    "PyRadiomics": "pyradiomics",
-    "SimpleITK": "SimpleITK",
-    "PyTorch": "torch",
-    "torchvision": "torchvision",
-    "SHAP": "shap",
-    "statsmodels": "statsmodels",
-    "XGBoost": "xgboost",
-    "LightGBM": "lightgbm",
-    "matplotlib": "matplotlib",
-}
+__all__ = ["STATISTICS", "DEFAULT_STATISTICS", "methods_paragraph"]
 
 _EXTRA_KEYS = ("counts", "features", "deep", "harmonization", "selection", "models", "models_tuning",
                "imbalance", "missing_data", "statistics", "statistics_note")
@@ -53,33 +34,6 @@ STATISTICS = {
     "shap": "Model predictions were explained with SHAP (Shapley additive explanation) values.",
 }
 DEFAULT_STATISTICS = ("delong", "youden", "calibration", "hosmer_lemeshow", "dca")
-
-
-def package_versions(packages: Mapping[str, str] | None = None) -> dict[str, str | None]:
-    """Installed versions of Python and the analysis packages.
-
-    Versions come from ``importlib.metadata``, so nothing heavy (torch, shap) is imported.
-
-    Parameters
-    ----------
-    packages : mapping, optional
-        Display name -> distribution name; default :data:`PACKAGES`.
-
-    Returns
-    -------
-    dict of str -> str or None
-        ``{"Python": "3.12.3", "sonorad": "0.1.0", "NumPy": "2.1.0", ...}``; ``None`` for a package
-        that is not installed.
-    """
-    from importlib import metadata
-
-    out: dict[str, str | None] = {"Python": platform.python_version()}
-    for name, distribution in (packages or PACKAGES).items():
-        try:
-            out[name] = metadata.version(distribution)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 def _join(items: Sequence[str]) -> str:

@@ -81,7 +81,7 @@ def write_tables(result: StudyResult) -> list[Path]:
 
 def write_gradcams(explanations, folder: Path) -> list[Path]:
     """One overlay PNG per Grad-CAM case: the crop, the heatmap and the mask contour."""
-    from sonorad.deep.gradcam import save_overlay
+    from sonorad.explain.gradcam import save_overlay
 
     if not explanations.gradcam:
         return []

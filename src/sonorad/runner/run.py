@@ -31,8 +31,9 @@ import pandas as pd
 from sonorad.errors import SonoradError
 from sonorad.parallel import fitting_jobs
 from sonorad.pipeline import stages
-from sonorad.pipeline.checkpoint import checkpoint, input_hash
+from sonorad.pipeline.checkpoint import checkpoint
 from sonorad.pipeline.result import StudyResult
+from sonorad.provenance import content_hash
 from sonorad.runner.config import RunConfig, run_config
 
 __all__ = ["run_study", "RunFailed", "RunLog"]
@@ -226,7 +227,7 @@ def _cache_dir(config: RunConfig, out: Path) -> Path:
 
 def _metadata(study, config, hashes: dict, n_train: int) -> dict:
     from sonorad import __version__
-    from sonorad.report import package_versions
+    from sonorad.provenance import package_versions
 
     return {"sonorad": __version__, "study": study.name, "seed": study.seed, "design": config.design,
             "feature_params_sha256": hashes.get("params"), "training_cohort_sha256": hashes.get("training"),
@@ -281,12 +282,12 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
     cohorts = stages.cohort_ids(parts)
     inputs = {name: stages.model_inputs(cohort.table, features, columns, rows, cfg) for name, rows in cohorts.items()}
     X_train = inputs["training"]
-    hashes = {"params": None if features.params is None else input_hash(features.params),
-              "training": input_hash(sorted(train), y.loc[train], X_train.loc[sorted(train)], groups.loc[train])}
+    hashes = {"params": None if features.params is None else content_hash(features.params),
+              "training": content_hash(sorted(train), y.loc[train], X_train.loc[sorted(train)], groups.loc[train])}
     # what the fitted models depend on: the design and its settings, the variables, the seed and the
     # training data (cases, labels, patients, features); not paths, worker counts or the evaluation
     study_dict = {k: v for k, v in study.to_dict().items() if k in ("seed", "label", "variables", "split", "models")}
-    fit_key = input_hash(study_dict, hashes["training"], None if icc is None else icc)
+    fit_key = content_hash(study_dict, hashes["training"], None if icc is None else icc)
     meta = _metadata(study, cfg, hashes, len(train))
     _clear_outputs(out)
 
@@ -307,7 +308,7 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
             name = f"cnn_{backbone}"
             cnns[name] = log.stage(
                 f"fine-tune {backbone}", log.checkpoint, name, out / "models" / f"{name}.joblib",
-                input_hash(fit_key, name, cfg.cnn),
+                content_hash(fit_key, name, cfg.cnn),
                 lambda b=backbone: stages.fine_tune(table, y, groups, cfg.cnn, seed=study.seed, backbone=b),
                 metadata=meta, describe=lambda m: {"best_epoch": int(m.best_epoch_)})
 
@@ -323,7 +324,7 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
         with fitting_jobs(cfg.jobs):
             oof, n_folds = log.stage(
                 "training cross-validation", log.checkpoint, "training cross-validation",
-                out / "models" / "training_cv_predictions.joblib", input_hash(fit_key, "cv", cfg.cv_folds),
+                out / "models" / "training_cv_predictions.joblib", content_hash(fit_key, "cv", cfg.cv_folds),
                 lambda: stages.cross_validate(design, X_train, y, groups, columns, folds=cfg.cv_folds,
                                               seed=study.seed, progress=log.progress("training cross-validation")),
                 metadata=meta, describe=lambda r: {"folds": r[1]})
@@ -351,7 +352,7 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
     boot = None
     if cfg.bootstrap:
         boot = log.stage("bootstrap validation", _bootstrap, design, result, X_train, y, groups, columns, cfg, study,
-                         out / "models" / f"bootstrap_{input_hash(fit_key, 'bootstrap')[:16]}", log)
+                         out / "models" / f"bootstrap_{content_hash(fit_key, 'bootstrap')[:16]}", log)
         if boot.validation.failures:
             why = "; ".join(sorted(set(boot.validation.failures.values())))
             notes.append(f"bootstrap: {len(boot.validation.failures)} of {boot.validation.n_resamples} resamples "
@@ -426,7 +427,7 @@ def _bootstrap(design, result, X_train, y, groups, columns, cfg: RunConfig, stud
 
 
 def _explain(result, study, cfg, inputs, probabilities, evaluation, cohort, parts, y, cnns, log):
-    from sonorad.pipeline.explain import explain
+    from sonorad.pipeline.explanations import explain
 
     return explain(result, study=study, config=cfg, inputs=inputs, probabilities=probabilities,
                    primary=evaluation.primary_cohort, cohort_table=cohort.table, parts=parts, y=y, cnns=cnns,

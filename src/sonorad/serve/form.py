@@ -3,23 +3,24 @@
 The page builds its form from :func:`form_fields` (served as ``/api/schema``); the server checks what
 comes back with :func:`check_values` before the model sees it, so each mistake is answered with the
 variable's name and what it accepts (HTTP 422, ``field`` = the variable), not a failure deep inside a
-pipeline. Values travel as JSON: numbers as numbers, yes/no as ``true``/``false`` (or 1/0, or the
-level's own text), categories as one of the listed levels. Every variable is required unless the server was started with
-``--allow-missing``; then a variable the model can impute may be left out (or ``null``) and the
-model's own imputation fills it in, with a warning, as in ``sonorad predict``.
+pipeline. A value is judged by :func:`sonorad.variables.check_value`, the rule ``sonorad validate``
+and ``sonorad predict`` apply, so a value refused there is refused here with the same message.
+Values travel as JSON: numbers as numbers, yes/no as ``true``/``false`` (or 1/0, or the level's own
+text), categories as one of the listed levels. Every variable is required unless the server was
+started with ``--allow-missing``; then a variable the model can impute may be left out (or ``null``)
+and the model's own imputation fills it in, with a warning, as in ``sonorad predict``.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import numbers
 
+from sonorad.errors import Problem
 from sonorad.serve.uploads import UploadError
+from sonorad.variables import VARIABLE_TYPES, VariableSpec, check_value
 
-__all__ = ["VARIABLE_TYPES", "check_values", "form_fields", "parse_values"]
-
-VARIABLE_TYPES = ("numeric", "binary", "categorical", "ordinal")
+__all__ = ["check_values", "form_fields", "parse_values"]
 
 
 def _first(entry: dict, *keys, default=None):
@@ -44,7 +45,9 @@ def form_fields(schema: list[dict], *, allow_missing: bool = False) -> list[dict
     list of dict
         ``name``, ``type``, ``input`` (``"number"``, ``"yesno"`` or ``"select"``), ``label`` (the
         description, else the name), ``unit``, ``range`` ([low, high] seen in training, or None),
-        ``choices`` (levels in order, for selects), ``required``.
+        ``choices`` (levels in order, for selects), ``required``, ``plausible_range`` (declared by
+        the study), ``unseen`` (the variable's unseen-level policy) and ``declared_levels`` (whether
+        ``choices`` are declared levels rather than the levels seen in training).
 
     Raises
     ------
@@ -59,10 +62,12 @@ def form_fields(schema: list[dict], *, allow_missing: bool = False) -> list[dict
         rng = _first(entry, "training_range", "range")
         if isinstance(rng, dict):
             rng = [_first(rng, "min", "low"), _first(rng, "max", "high")]
+        declared = None
         if kind == "ordinal":
             choices = _first(entry, "order", "allowed_values", default=[])
         elif kind == "categorical":
-            choices = _first(entry, "levels", "allowed_values", "training_levels", default=[])
+            declared = _first(entry, "levels", "allowed_values")
+            choices = declared if declared is not None else _first(entry, "training_levels", default=[])
         elif kind == "binary":
             choices = _first(entry, "levels", "allowed_values", default=["0", "1"])
         else:
@@ -81,6 +86,7 @@ def form_fields(schema: list[dict], *, allow_missing: bool = False) -> list[dict
             # ``unseen: other`` lets the model take an unknown category as its "other" level.
             "plausible_range": list(entry["plausible_range"]) if entry.get("plausible_range") else None,
             "unseen": entry.get("unseen") or "error",
+            "declared_levels": kind != "categorical" or declared is not None,
         })
     return fields
 
@@ -100,41 +106,33 @@ def parse_values(text: str | None) -> dict:
     return data
 
 
-def _bad(field: dict, value, expected: str) -> UploadError:
-    return UploadError(f"variable {field['name']!r} ({field['label']}): {value!r} is not {expected}",
-                       field=field["name"], fix=f"give {expected}")
+def _spec(field: dict) -> tuple[VariableSpec, list | None]:
+    """The field as a declared variable, and the levels the model knows when they are not declared."""
+    kind, choices = field["type"], [str(c) for c in field["choices"]]
+    # a binary variable without declared levels holds 0/1, as the study file says
+    declared = field.get("declared_levels", True) and not (kind == "binary" and choices == ["0", "1"])
+    low_high = field.get("plausible_range")
+    spec = VariableSpec(
+        name=field["name"], type=kind,
+        levels=tuple(choices) if kind in ("binary", "categorical") and declared and choices else None,
+        order=tuple(choices) if kind == "ordinal" and choices else None,
+        range=(float(low_high[0]), float(low_high[1])) if kind == "numeric" and low_high else None,
+        unseen=field.get("unseen") or "error", unit=field.get("unit") or None)
+    known = choices if kind == "categorical" and not declared and choices else None
+    return spec, known
 
 
 def _check_one(field: dict, value):
-    kind = field["type"]
-    if kind == "numeric":
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-            raise _bad(field, value, "a finite number" + (f" in {field['unit']}" if field["unit"] else ""))
-        low_high = field.get("plausible_range")
-        if low_high and not low_high[0] <= value <= low_high[1]:
-            raise UploadError(f"variable {field['name']!r} ({field['label']}): {value:g} is outside the plausible "
-                              f"range [{low_high[0]:g}, {low_high[1]:g}] the study declares", field=field["name"],
-                              fix="correct the value (check its unit)")
-        return float(value)
-    if kind == "binary":
+    """One posted value: the binary JSON forms decoded, then :func:`sonorad.variables.check_value`."""
+    if field["type"] == "binary" and field["choices"]:
         no, yes = field["choices"][:2]
-        if isinstance(value, bool):
-            return yes if value else no
-        if isinstance(value, numbers.Integral) and value in (0, 1):
-            return yes if value else no
-        if isinstance(value, str) and value in (no, yes):
-            return value
-        raise _bad(field, value, f"yes or no (true/false, 1/0, or {no!r}/{yes!r})")
-    for choice in field["choices"]:
-        # A JSON number 2 and a level 2.0, or the string "2" and a level 2, are the same choice.
-        if value == choice or (not isinstance(value, bool) and str(value) == str(choice)):
-            return choice
-    if kind == "categorical" and field.get("unseen") == "other" and isinstance(value, str) and value.strip():
-        return value.strip()  # the model maps it to its "other" level, with a warning
-    listed = ", ".join(repr(c) for c in field["choices"])
-    raise UploadError(f"variable {field['name']!r} ({field['label']}): {value!r} is a category the model "
-                      f"never saw in training; it knows {listed}", field=field["name"],
-                      fix=f"choose one of {listed}")
+        if isinstance(value, bool) or (isinstance(value, numbers.Integral) and value in (0, 1)):
+            value = yes if value else no
+    spec, known = _spec(field)
+    checked = check_value(spec, value, known)
+    if isinstance(checked, Problem):
+        raise UploadError(checked.message, field=field["name"], fix=checked.fix)
+    return checked
 
 
 def check_values(fields: list[dict], values: dict) -> dict:
@@ -150,14 +148,15 @@ def check_values(fields: list[dict], values: dict) -> dict:
     Returns
     -------
     dict
-        Name -> float (numeric) or the matching level as the schema spells it (binary: the second
-        level for yes/true/1; categorical, ordinal); an optional variable left out or null is None.
+        Name -> float (numeric) or the level in canonical text (binary: the second level for
+        yes/true/1; categorical, ordinal; under ``unseen: other`` a category the model never saw
+        is passed on, for the model to code); an optional variable left out or null is None.
 
     Raises
     ------
     UploadError
-        An unknown name, a missing required variable, a value of the wrong type, or an unseen category;
-        ``field`` is the variable's name.
+        An unknown name, a missing required variable, or a value :func:`sonorad.variables.check_value`
+        refuses (with its message and fix); ``field`` is the variable's name.
     """
     known = {f["name"] for f in fields}
     unknown = sorted(set(values) - known)
@@ -167,12 +166,9 @@ def check_values(fields: list[dict], values: dict) -> dict:
                           fix="check the spelling of the variable names")
     checked = {}
     for field in fields:
-        value = values.get(field["name"])
-        if value is None or (isinstance(value, str) and not value.strip()):
-            if field["required"]:
-                raise UploadError(f"variable {field['name']!r} ({field['label']}) is required and missing",
-                                  field=field["name"], fix="fill it in")
-            checked[field["name"]] = None
-            continue
-        checked[field["name"]] = _check_one(field, value)
+        value = _check_one(field, values.get(field["name"]))
+        if value is None and field["required"]:
+            raise UploadError(f"variable {field['name']!r} ({field['label']}) is required and missing",
+                              field=field["name"], fix="fill it in")
+        checked[field["name"]] = value
     return checked

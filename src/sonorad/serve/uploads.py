@@ -3,7 +3,8 @@
 Every upload is hostile until checked. The order of the checks is what makes them safe:
 
 1. the byte count (the request body is capped before it is parsed, see :mod:`sonorad.serve.guard`);
-2. the format, from the file's first bytes (its signature), never from its name;
+2. the format, from the file's first bytes (its signature, by
+   :func:`sonorad.imaging.formats.format_from_bytes`, the rule the readers use), never from its name;
 3. the pixel count, from the header alone (PNG IHDR read directly; JPEG SOF and BMP info header via
    Pillow's lazy ``Image.open``; DICOM Rows x Columns via pydicom with ``stop_before_pixels``), so a decompression
    bomb -- a 20000 x 20000 PNG of a few hundred KB -- is refused before a single row is decoded;
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from sonorad.errors import SonoradError
+from sonorad.imaging.formats import format_from_bytes
 
 __all__ = [
     "ALLOWED_FORMATS",
@@ -38,7 +40,6 @@ __all__ = [
     "in_memory_path",
     "read_uploaded_image",
     "read_uploaded_mask",
-    "sniff_format",
 ]
 
 #: Default cap on one request body (image + mask + form), in bytes.
@@ -84,27 +85,6 @@ class UploadLimits:
     def __post_init__(self):
         if self.max_upload_bytes < 1 or self.max_pixels < 1 or self.max_inflight < 1:
             raise ValueError(f"upload limits must be positive, got {self}")
-
-
-def sniff_format(data: bytes) -> str | None:
-    """Format of an uploaded file from its signature bytes, or None when it is none of the accepted.
-
-    Examples
-    --------
-    >>> sniff_format(b"\\x89PNG\\r\\n\\x1a\\n" + bytes(20))
-    'png'
-    >>> sniff_format(b"GIF89a") is None
-    True
-    """
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if data.startswith(b"BM"):
-        return "bmp"
-    if data[128:132] == b"DICM":
-        return "dicom"
-    return None
 
 
 def _pillow_header_size(data: bytes, field: str) -> tuple[int, int, int]:
@@ -185,8 +165,8 @@ def check_upload(data: bytes, limits: UploadLimits, *, field: str = "image") -> 
         raise UploadError(f"the {field} file has {len(data)} bytes, more than the limit of "
                           f"{limits.max_upload_bytes}", field=field, status=413,
                           fix="upload one 2D image, not a cine loop or an archive")
-    fmt = sniff_format(data)
-    if fmt is None:
+    fmt = format_from_bytes(data)
+    if fmt not in ALLOWED_FORMATS:
         raise UploadError(
             f"the {field} file is not an accepted image: its content starts with {data[:8]!r}, which is "
             f"not {_ALLOWED_TEXT} (the file name is not used to decide)",
@@ -267,7 +247,8 @@ def read_uploaded_image(data: bytes, limits: UploadLimits, *, filename: str = "i
     UltrasoundImage
         As :func:`sonorad.imaging.read_image` returns it; ``path`` is the upload's file name.
     """
-    from sonorad.imaging.readers import ImageReadError, UltrasoundImage, read_image
+    from sonorad.imaging.readers import UltrasoundImage, read_image
+    from sonorad.imaging.types import ImageReadError
 
     fmt = check_upload(data, limits, field="image")
     try:
@@ -293,7 +274,7 @@ def read_uploaded_mask(data: bytes, shape: tuple[int, int], limits: UploadLimits
         As :func:`check_upload`, or when the mask's size differs from the image's.
     """
     from sonorad.imaging.masks import read_mask
-    from sonorad.imaging.readers import ImageReadError
+    from sonorad.imaging.types import ImageReadError
 
     check_upload(data, limits, field="mask")
     try:

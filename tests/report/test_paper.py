@@ -1,0 +1,48 @@
+"""Tests of sonorad.report.paper: model order and the paper tables of a run."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+
+from sonorad.report.paper import bootstrap_paper, metrics_paper, model_order, write_paper_tables
+
+
+def test_models_are_ordered_by_the_pre_declared_choice_not_validation_auc():
+    run = SimpleNamespace(chosen_model="lr", design=SimpleNamespace(
+        cv_auc=pd.Series({"lr": 0.70, "rf": 0.80, "svm": 0.75})))
+    assert model_order(run, ["rad_score", "svm", "rf", "lr"]) == ["lr", "rf", "svm", "rad_score"]
+
+
+def _run():
+    rows = []
+    for cohort in ("training", "external"):
+        for model, auc in (("rf", 0.9), ("lr", 0.8)):
+            row = {"cohort": cohort, "model": model, "n": 50, "positives": 20, "auc": auc, "auc_low": auc - 0.1,
+                   "auc_high": auc + 0.05, "threshold": 0.5}
+            for stat in ("sensitivity", "specificity", "ppv", "npv", "accuracy"):
+                row.update({stat: 0.7, f"{stat}_low": 0.6, f"{stat}_high": 0.8})
+            rows.append(row)
+    return SimpleNamespace(chosen_model="lr", design=SimpleNamespace(cv_auc=pd.Series({"lr": 0.7, "rf": 0.75})),
+                           evaluation=SimpleNamespace(metrics=pd.DataFrame(rows),
+                                                      calibration=pd.DataFrame()),
+                           centers=None, bootstrap=None)
+
+
+def test_metrics_paper_lists_cohorts_in_order_and_the_chosen_model_first():
+    table = metrics_paper(_run())
+    assert table[["Cohort", "Model"]].values.tolist() == [
+        ["Training (apparent)", "lr"], ["Training (apparent)", "rf"],
+        ["External validation", "lr"], ["External validation", "rf"]]
+    assert table.loc[0, "AUC (95% CI)"] == "0.800 (0.700-0.850)"
+    assert bootstrap_paper(_run()).empty
+
+
+def test_write_paper_tables_writes_csv_and_markdown_of_the_non_empty_tables(tmp_path, monkeypatch):
+    import sonorad.report.paper as paper
+
+    monkeypatch.setattr(paper, "centers_paper", lambda run: pd.DataFrame())
+    monkeypatch.setattr(paper, "heterogeneity_paper", lambda run: pd.DataFrame())
+    written = write_paper_tables(_run(), tmp_path / "paper")
+    assert sorted(p.name for p in written) == ["metrics.csv", "metrics.md"]
+    assert pd.read_csv(written[0]).shape[0] == 4 and np.all([p.exists() for p in written])

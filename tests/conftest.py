@@ -150,3 +150,76 @@ def bundle_builder():
 def feature_blocks_class():
     """sonorad's FeatureBlocks class, wherever the designs package keeps it."""
     return _feature_blocks()
+
+
+# -- a finished run's result, built in memory ---------------------------------------------------
+def build_study_result(out: Path, reference: bool = False):
+    """A :class:`~sonorad.pipeline.result.StudyResult` of 40 synthetic cases, without any fitting.
+
+    24 training and 16 external cases, two models (``lr``, the chosen one, separates the classes;
+    ``rad_score`` is noise), every statistic computed by :func:`sonorad.pipeline.stages.evaluate`,
+    one excluded case, no explanation, no per-center or bootstrap results. ``out`` is its run folder.
+    ``reference=True``: ``rad_score`` is the design's reference model and the result holds the
+    comparison of ``lr`` with it on the external cohort (no likelihood-ratio test: ``lr`` is no
+    fitted logistic regression here).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from sonorad.designs import DesignResult
+    from sonorad.pipeline.explanations import Explanations
+    from sonorad.pipeline.result import StudyResult
+    from sonorad.pipeline.stages import evaluate
+    from sonorad.study import StudyConfig
+
+    rng = np.random.default_rng(0)
+    ids = pd.Index([f"c{i:02d}" for i in range(40)], name="case_id")
+    y = pd.Series(np.tile([0, 1], 20), index=ids, name="label")
+    parts = pd.Series(np.where(np.arange(40) < 24, "train", "external"), index=ids)
+    probabilities = {}
+    for cohort, part in (("training", "train"), ("external", "external")):
+        idx = ids[parts == part]
+        probabilities[cohort] = pd.DataFrame({
+            "lr": np.clip(0.3 + 0.4 * y[idx] + rng.normal(0, 0.15, len(idx)), 0.01, 0.99),
+            "rad_score": rng.uniform(0.05, 0.95, len(idx))}, index=idx)
+    cv_auc = pd.Series({"lr": 0.71})
+    evaluation = evaluate(probabilities, y, cv_auc=cv_auc, highlight=("lr", "rad_score"), level=0.95, seed=0)
+    design = DesignResult(
+        design="score_fusion", models={"lr": "a fitted model"}, families={"lr": ("lr",)}, chosen={"lr": "lr"},
+        primary="lr", highlight=("lr", "rad_score"), cv_auc=cv_auc, selected_features={"lr": ["rad_score", "age"]},
+        funnel=pd.DataFrame({"signature": ["Rad-score"] * 2, "step": ["extracted", "LASSO"], "n_features": [10, 2]}),
+        lasso_paths={"Rad-score": pd.DataFrame({"lambda": [0.1, 0.01], "n_nonzero": [1, 2]})})
+    comparison = None
+    if reference:
+        from dataclasses import replace
+
+        from sonorad.evaluation.comparison import compare_with_reference
+
+        design = replace(design, reference="rad_score")
+        ext = probabilities["external"]
+        comparison = compare_with_reference(
+            y.loc[ext.index].to_numpy(), ext["lr"], ext["rad_score"], model="lr", reference="rad_score",
+            cohort="external")
+        comparison = replace(comparison, notes=(*comparison.notes,
+                                                "likelihood-ratio test not computed: lr is not a logistic regression"))
+    failures = pd.DataFrame([{"case_id": "c99", "stage": "validate", "error": "image missing",
+                              "fix": "restore the file"}])
+    study = StudyConfig.from_dict({"name": "tiny", "label": {"positive": 1}})
+    return StudyResult(study=study, config=None, out=Path(out), parts=parts, y=y, failures=failures,
+                       flow={"included": 40, "excluded": 1}, feature_summary={"radiomics": 10}, design=design,
+                       cnns=(), training_cv_folds=0, probabilities=probabilities, evaluation=evaluation,
+                       odds_ratios=(None, None), explanations=Explanations(), reference=comparison,
+                       notes=("a note",),
+                       timings={"fit": 1.5})
+
+
+@pytest.fixture
+def study_result(tmp_path):
+    """:func:`build_study_result` with ``tmp_path`` as its run folder."""
+    return build_study_result(tmp_path)
+
+
+@pytest.fixture
+def study_result_with_reference(tmp_path):
+    """:func:`build_study_result` with the comparison with a reference model (``reference=True``)."""
+    return build_study_result(tmp_path, reference=True)

@@ -105,3 +105,45 @@ def test_docstring_example():
     import sonorad.clinical
 
     assert doctest.testmod(sonorad.clinical).failed == 0
+
+
+def _birads_encoder(kind="ordinal"):
+    X = pd.DataFrame({"birads": [2, 3, 4, 5, 3, None], "edge": ["smooth", "irregular", "smooth", "irregular",
+                                                                "smooth", "smooth"]})
+    enc = ClinicalEncoder({"birads": kind, "edge": "binary"},
+                          {"birads": [2, 3, 4, 5], "edge": ["smooth", "irregular"]}).fit(X)
+    return X, enc
+
+
+def test_decode_value_shows_the_level_not_its_code():
+    from sonorad.clinical import decode_value
+
+    X, enc = _birads_encoder()
+    coded = enc.transform(X)
+    assert [decode_value(enc, "birads", v) for v in coded["birads"][:4]] == ["2", "3", "4", "5"]
+    assert decode_value(enc, "edge", 0.0) == "smooth" and decode_value(enc, "edge", 1.0) == "irregular"
+    assert decode_value(enc, "birads_missing", 1.0) == "missing"
+    assert decode_value(enc, "birads", 1.5) == "between 3 and 4 (imputed)"
+    assert decode_value(enc, "age", 54.25) == "54.25"
+    _, cat = _birads_encoder("categorical")
+    assert decode_value([cat], "birads_4", 1.0) == "4" and decode_value(cat, "birads_4", 0.0) == "not 4"
+
+
+def test_odds_ratio_tables_name_the_levels_compared():
+    from sonorad.clinical import term_label
+
+    _, enc = _birads_encoder()
+    assert term_label(enc, "birads") == "birads (per level: 2 < 3 < 4 < 5)"
+    assert term_label(enc, "edge") == "edge: irregular vs smooth"
+    _, cat = _birads_encoder("categorical")
+    assert term_label(cat, "birads_5") == "birads: 5 vs 2"
+    rng = np.random.default_rng(3)
+    raw = pd.DataFrame({"birads": rng.choice([2, 3, 4, 5], 120), "edge": rng.choice(["smooth", "irregular"], 120)})
+    y = (rng.random(120) < 0.2 + 0.15 * (raw.birads - 2)).astype(int)
+    X = enc.transform(raw)
+    X = X[["birads", "edge"]]
+    uni = univariable_logistic(X, y, encoder=enc).to_frame()
+    assert uni.loc["edge", "term"] == "edge: irregular vs smooth"
+    multi = multivariable_logistic(X[["birads", "edge"]], y, encoder=enc).to_frame()
+    assert multi.loc["birads", "term"].startswith("birads (per level")
+    assert "term" not in univariable_logistic(X, y).to_frame()

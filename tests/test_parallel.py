@@ -498,3 +498,68 @@ def test_batches_hold_about_8_per_thread_and_1_to_16_cases(n_tasks, threads, exp
     from sonorad.features.engine import cluster_batch_size
 
     assert cluster_batch_size(n_tasks, threads) == expected
+
+
+# -- local fitting workers (no cluster) ---------------------------------------------------------------
+_LOKY_MESSAGE = ("A worker stopped while some jobs were given to the executor. This can be caused by a too short "
+                 "worker timeout or by a memory leak.")
+
+
+def test_fitting_jobs_silences_only_lokys_worker_replaced_warning():
+    import threading
+    import warnings
+
+    from sonorad.parallel import fitting_jobs
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with fitting_jobs(2):
+            # loky warns from its executor's manager thread, not from the caller's
+            thread = threading.Thread(target=warnings.warn, args=(_LOKY_MESSAGE, UserWarning))
+            thread.start()
+            thread.join()
+            warnings.warn("another warning", UserWarning)
+        warnings.warn(_LOKY_MESSAGE, UserWarning)  # outside the fitting block it is not hidden
+    assert [str(w.message) for w in seen] == ["another warning", _LOKY_MESSAGE]
+
+
+_FIT_SCRIPT = """
+import time
+from sklearn.utils.parallel import Parallel, delayed
+from sonorad.parallel import fitting_jobs
+with fitting_jobs(2):
+    print("fitting", flush=True)
+    Parallel()(delayed(time.sleep)(120) for _ in range(4))
+"""
+
+
+@pytest.mark.timeout(90)
+def test_fitting_workers_exit_when_the_driver_is_killed(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    driver = subprocess.Popen([sys.executable, "-c", _FIT_SCRIPT], env=_env(), stdout=subprocess.PIPE, text=True)
+    children = []
+    try:
+        assert driver.stdout.readline().strip() == "fitting"
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:  # two loky workers (and loky's resource tracker) started
+            children = psutil.Process(driver.pid).children(recursive=True)
+            if sum("loky" in " ".join(c.cmdline()) and "resource_tracker" not in " ".join(c.cmdline())
+                   for c in children if c.is_running()) >= 2:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"the fitting workers did not start: {children}")
+        time.sleep(1)  # the workers are inside their jobs
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=10)
+        gone, alive = psutil.wait_procs(children, timeout=30)
+        assert not alive, f"still alive 30 s after the driver was killed: {[p.cmdline() for p in alive]}"
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+        driver.stdout.close()
+        for child in children:
+            try:
+                child.kill()
+            except psutil.Error:
+                pass

@@ -50,7 +50,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print(_unlabelled_summary(Path(args.cases), study))
         return 0
     cohort = load_cohort(Path(args.cases), study=study)
-    print(cohort.summary())
+    from sonorad.pipeline.preflight import check_cohort
+
+    checked = check_cohort(cohort)  # what would fail after extraction, before it
+    print("\n".join([cohort.summary(), *checked.lines, *(f"  - {w}" for w in checked.warnings)]))
     return 0
 
 
@@ -124,7 +127,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     result = run_study(Path(args.study), Path(args.out), cohort=Path(args.cohort) if args.cohort else None,
                        jobs=args.jobs, progress=not args.quiet, report=not args.no_report,
                        scheduler=args.scheduler, shared_fs=args.shared_fs)
-    print(f"sonorad run: done; report {result.out / 'report.html'}, tables {result.out / 'tables'}")
+    report = "no report (--no-report)" if args.no_report else f"report {result.out / 'report.html'}"
+    print(f"sonorad run: done; {report}, tables {result.out / 'tables'}")
     return 0
 
 
@@ -153,16 +157,37 @@ def _add_cluster_options(p: argparse.ArgumentParser) -> None:
                         "instead of receiving the files' bytes with each task")
 
 
+def _add_key_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--key-file", metavar="PATH",
+                   help="bundle signing key (HMAC-SHA256; default $SONORAD_BUNDLE_KEY_FILE): bundles written are "
+                        "signed with it, and only bundles signed with it are loaded (docs/predict.md)")
+
+
+def _use_key_file(args: argparse.Namespace) -> None:
+    """--key-file PATH: the library reads the key file from $SONORAD_BUNDLE_KEY_FILE."""
+    if getattr(args, "key_file", None):
+        import os
+
+        from sonorad.bundle.signing import KEY_ENV
+
+        os.environ[KEY_ENV] = str(args.key_file)
+
+
 def _cmd_recalibrate(args: argparse.Namespace) -> int:
     from sonorad.bundle.recalibrate import recalibrate_bundle
 
     models = args.models.split(",") if args.models else None
     result = recalibrate_bundle(Path(args.bundle), Path(args.cases), method=args.method, out=Path(args.out),
                                 folds=args.folds, seed=args.seed, models=models, jobs=args.jobs, cache=args.cache,
-                                progress=not args.quiet)
+                                progress=not args.quiet, force=args.force)
     r = result.record
     print(f"sonorad recalibrate: {r['method']} on {r['n_cases']} local cases ({r['n_events']} events); new bundle "
           f"{result.path}; report {result.path / 'recalibration' / 'report.md'}")
+    for warning in r.get("warnings") or []:
+        print(f"sonorad recalibrate: WARNING (written with --force): {warning}", file=sys.stderr)
+    for model, notes in (r.get("notes") or {}).items():
+        for note in notes:
+            print(f"sonorad recalibrate: note: {model}: {note}")
     v = result.validation
     cols = ["model", "predictions", "auc", "intercept", "slope", "brier", "hl_p"]
     print(v[cols].round(3).to_string(index=False))
@@ -183,8 +208,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                             jobs=args.jobs, cache=Path(args.cache) if args.cache else None, progress=not args.quiet)
     written = result.write(out)
     n_cases = len(set(result.scored_cases) | set(result.failures["case_id"]))
+    n_warned = result.warnings.loc[result.warnings["case_id"] != "", "case_id"].nunique()  # "": the whole batch
     print(f"sonorad predict: {len(result.scored_cases)} of {n_cases} case(s) scored with {len(bundle.models)} "
-          f"model(s) (chosen: {bundle.chosen}); {result.warnings['case_id'].nunique()} case(s) with warnings, "
+          f"model(s) (chosen: {bundle.chosen}); {n_warned} case(s) with warnings, "
           f"{result.failures['case_id'].nunique()} with failures")
     for note in result.notes:
         print(f"sonorad predict: note: {note}")
@@ -313,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=None, help="parallel worker processes (default: features.jobs or 1)")
     p.add_argument("--no-report", action="store_true", help="tables only: no figures and no report.html")
     _add_cluster_options(p)
+    _add_key_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_run)
 
@@ -344,6 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", help="comma-separated models to recalibrate (default: all but fine-tuned CNNs)")
     p.add_argument("--jobs", type=int, default=1, help="parallel worker processes of the feature extraction")
     p.add_argument("--cache", help="feature cache folder (e.g. a run's features/.cache)")
+    p.add_argument("--force", action="store_true",
+                   help="write the new bundle even when a model ranks the local cases backwards (local AUC < 0.5 "
+                        "or cross-validated slope <= 0); the report then carries the warning")
+    _add_key_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_recalibrate)
 
@@ -365,6 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gradcam", action="store_true", help="also write a Grad-CAM PNG per case (DIR/gradcam)")
     p.add_argument("--jobs", type=int, default=1, help="parallel worker processes for radiomics (default 1)")
     p.add_argument("--cache", help="feature cache folder to reuse (e.g. a run's features/.cache)")
+    _add_key_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_predict)
 
@@ -390,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest image in decoded pixels, checked from the header (default 16777216)")
     p.add_argument("--max-inflight", type=int, default=16,
                    help="uploads handled at once; more are answered 503 (default 16)")
+    _add_key_option(p)
     p.set_defaults(func=_cmd_serve)
     return parser
 
@@ -397,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _use_key_file(args)
         return args.func(args)
     except SonoradError as exc:
         print(f"sonorad {args.command}: error: {exc}", file=sys.stderr)

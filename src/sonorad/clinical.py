@@ -23,7 +23,7 @@ from sonorad.errors import ConfigError
 from sonorad.variables import VARIABLE_TYPES, canonical_value
 
 __all__ = ["ENCODER_TYPES", "ClinicalEncoder", "LogisticTable", "univariable_logistic",
-           "multivariable_logistic"]
+           "multivariable_logistic", "clinical_encoders", "decode_value", "predictor_level", "term_label"]
 
 #: Types :class:`ClinicalEncoder` accepts: the declared variable types
 #: (:data:`sonorad.variables.VARIABLE_TYPES`) and ``continuous``, an alias of ``numeric``.
@@ -244,6 +244,123 @@ class ClinicalEncoder(TransformerMixin, BaseEstimator):
         return self.feature_names_out_.copy()
 
 
+def clinical_encoders(model) -> list[ClinicalEncoder]:
+    """The fitted :class:`ClinicalEncoder` objects inside ``model``.
+
+    Looks through Pipeline steps and the blocks of column routers (``ColumnTransformer``, or any step
+    holding fitted ``transformers_`` as ``(name, transformer, columns)``); ``model`` may itself be an
+    encoder. Returns an empty list when there is none.
+    """
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(model, ClinicalEncoder):
+        return [model] if hasattr(model, "types_") else []
+    if isinstance(model, Pipeline):
+        return [enc for _, step in model.steps for enc in clinical_encoders(step)]
+    found = []
+    for part in getattr(model, "transformers_", None) or ():
+        if isinstance(part, tuple) and len(part) == 3 and not isinstance(part[1], str):
+            found += clinical_encoders(part[1])
+    return found
+
+
+def predictor_level(encoders, feature: str):
+    """Which variable and level an encoded predictor stands for.
+
+    Parameters
+    ----------
+    encoders : ClinicalEncoder or iterable of them (fitted), or a model holding them
+    feature : str
+        An output column of an encoder (``birads``, ``edge``, ``birads_4``, ``age_missing``).
+
+    Returns
+    -------
+    tuple (variable, kind, levels) or None
+        ``kind`` is the variable's type, ``"one-hot"`` for the column of one categorical level
+        (``levels`` is then that one level), or ``"missing"`` for a missing indicator; ``None``
+        when ``feature`` is not a level-coded output (a continuous variable, a score, a feature).
+    """
+    if isinstance(encoders, ClinicalEncoder):
+        encoders = [encoders]
+    elif not isinstance(encoders, (list, tuple)):
+        encoders = clinical_encoders(encoders)
+    for enc in encoders:
+        for col, kind in enc.types_.items():
+            levels = enc.levels_.get(col)
+            if feature == col and levels is not None and kind in ("binary", "ordinal"):
+                return col, kind, list(levels)
+            if kind == "categorical" and feature.startswith(f"{col}_") and feature[len(col) + 1:] in levels[1:]:
+                return col, "one-hot", [feature[len(col) + 1:]]
+        for col in enc.indicators_:
+            if feature == f"{col}_missing":
+                return col, "missing", []
+    return None
+
+
+def decode_value(encoders, feature: str, value) -> str:
+    """The text a person reads for an encoded predictor value: the level, not its code.
+
+    An ordinal or binary variable's code ``k`` is its ``k``-th level (BI-RADS ordered 2, 3, 4, 5:
+    code ``1.0`` is ``"3"``); a one-hot column of level ``L`` reads ``"L"`` at 1 and ``"not L"`` at 0;
+    a missing indicator reads ``"missing"`` / ``"recorded"``. A non-integer ordinal code (the
+    training median imputed for a missing value can fall between two levels) reads
+    ``"between 3 and 4 (imputed)"``. Any other predictor (continuous variables, scores, radiomics
+    features) reads as its number, ``f"{value:.4g}"``. Only the shown text changes: the value and
+    its SHAP contribution are those of the code.
+
+    Parameters
+    ----------
+    encoders : ClinicalEncoder, iterable of them, or a model holding them (:func:`clinical_encoders`)
+    feature : str
+        The predictor's name as the model's classifier sees it.
+    value : float
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> enc = ClinicalEncoder({"birads": "ordinal"}, {"birads": [2, 3, 4, 5]}).fit(
+    ...     pd.DataFrame({"birads": [2, 3, 4, 5]}))
+    >>> decode_value(enc, "birads", 1.0), decode_value(enc, "age", 54.0)
+    ('3', '54')
+    """
+    number = float(value)
+    found = predictor_level(encoders, feature)
+    if found is None or not np.isfinite(number):
+        return f"{number:.4g}"
+    _, kind, levels = found
+    if kind == "missing":
+        return "missing" if number == 1 else "recorded"
+    if kind == "one-hot":
+        return levels[0] if number == 1 else f"not {levels[0]}"
+    if number.is_integer() and 0 <= number < len(levels):
+        return levels[int(number)]
+    low = int(np.clip(np.floor(number), 0, len(levels) - 1))
+    high = int(np.clip(np.ceil(number), 0, len(levels) - 1))
+    return f"between {levels[low]} and {levels[high]} (imputed)"
+
+
+def term_label(encoders, feature: str) -> str:
+    """What an odds ratio of predictor ``feature`` compares, in the levels' own text.
+
+    ``"birads (per level: 2 < 3 < 4 < 5)"`` for an ordinal code, ``"edge: irregular vs smooth"``
+    for a binary variable, ``"birads: 4 vs 2"`` for the one-hot column of a categorical level,
+    ``"age: missing vs recorded"`` for a missing indicator, and ``feature`` itself otherwise.
+    """
+    found = predictor_level(encoders, feature) if encoders is not None else None
+    if found is None:
+        return feature
+    col, kind, levels = found
+    if kind == "ordinal":
+        return f"{col} (per level: {' < '.join(levels)})"
+    if kind == "binary":
+        return f"{col}: {levels[1]} vs {levels[0]}"
+    if kind == "missing":
+        return f"{col}: missing vs recorded"
+    encs = [encoders] if isinstance(encoders, ClinicalEncoder) else list(encoders)
+    reference = next(e.levels_[col][0] for e in encs if col in e.levels_)
+    return f"{col}: {levels[0]} vs {reference}"
+
+
 def _level_key(level: str):
     """Sort numeric-looking levels by value, others alphabetically after them."""
     try:
@@ -265,6 +382,9 @@ class LogisticTable:
     kind : str
         ``"univariable"`` (one model per variable) or ``"multivariable"`` (one model).
     method : str
+    terms : pandas.Series or None
+        What each odds ratio compares, in the levels' own text (:func:`term_label`); given when
+        the table was built with the encoder of its predictors.
     """
 
     odds_ratio: pd.Series
@@ -274,10 +394,14 @@ class LogisticTable:
     n: int
     kind: str
     method: str = "logistic regression (statsmodels Logit), Wald 95% CI and p"
+    terms: pd.Series | None = None
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame({"odds_ratio": self.odds_ratio, "ci_low": self.ci_low,
-                             "ci_high": self.ci_high, "p_value": self.p_value})
+        frame = pd.DataFrame({"odds_ratio": self.odds_ratio, "ci_low": self.ci_low,
+                              "ci_high": self.ci_high, "p_value": self.p_value})
+        if self.terms is not None:
+            frame.insert(0, "term", self.terms.reindex(frame.index))
+        return frame
 
     def __str__(self) -> str:
         return f"{self.kind} {self.method} (n = {self.n})\n{self.to_frame().round(4).to_string()}"
@@ -308,8 +432,17 @@ def _check_xy(X, y):
     return y
 
 
-def univariable_logistic(X: pd.DataFrame, y) -> LogisticTable:
-    """One logistic regression per column of ``X``: OR, 95% CI and p of each variable alone."""
+def _terms(encoder, columns) -> pd.Series | None:
+    if encoder is None:
+        return None
+    return pd.Series({c: term_label(encoder, str(c)) for c in columns})
+
+
+def univariable_logistic(X: pd.DataFrame, y, encoder=None) -> LogisticTable:
+    """One logistic regression per column of ``X``: OR, 95% CI and p of each variable alone.
+
+    ``encoder`` (the fitted :class:`ClinicalEncoder` that made ``X``, optional) names what each
+    odds ratio compares in the levels' own text (the ``term`` column, :func:`term_label`)."""
     y = _check_xy(X, y)
     rows = {}
     for col in X.columns:
@@ -317,14 +450,16 @@ def univariable_logistic(X: pd.DataFrame, y) -> LogisticTable:
         ci = fit.conf_int().loc[col]
         rows[col] = (np.exp(fit.params[col]), np.exp(ci[0]), np.exp(ci[1]), fit.pvalues[col])
     frame = pd.DataFrame(rows, index=["or", "lo", "hi", "p"]).T
-    return LogisticTable(frame["or"], frame["lo"], frame["hi"], frame["p"], len(y), "univariable")
+    return LogisticTable(frame["or"], frame["lo"], frame["hi"], frame["p"], len(y), "univariable",
+                         terms=_terms(encoder, X.columns))
 
 
-def multivariable_logistic(X: pd.DataFrame, y) -> LogisticTable:
-    """One logistic regression on every column of ``X``: adjusted OR, 95% CI and p."""
+def multivariable_logistic(X: pd.DataFrame, y, encoder=None) -> LogisticTable:
+    """One logistic regression on every column of ``X``: adjusted OR, 95% CI and p (``encoder``:
+    as in :func:`univariable_logistic`)."""
     y = _check_xy(X, y)
     fit = _logit(X, y)
     ci = fit.conf_int().loc[X.columns]
     params = fit.params[X.columns]
     return LogisticTable(np.exp(params), np.exp(ci[0]), np.exp(ci[1]), fit.pvalues[X.columns],
-                         len(y), "multivariable")
+                         len(y), "multivariable", terms=_terms(encoder, X.columns))

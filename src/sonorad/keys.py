@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import importlib
 import math
+import reprlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,8 +85,8 @@ class Key:
     noun, plural : str, optional
         ``noun="type"`` words a bad choice as ``unknown type 'x'; allowed types: ...``; an empty
         ``plural`` gives ``allowed: ...``. Without a noun: ``must be a, b or c, got 'x'``.
-    minimum, low, high : number
-        Bounds of ``integer`` / ``number``.
+    minimum, maximum, low, high : number
+        Bounds of ``integer`` (``maximum``: none when ``None``) / ``number``.
     single : bool
         ``names``: one name may stand for a list of one.
     expect : str, optional
@@ -133,6 +134,7 @@ class Key:
     noun: str | None = None
     plural: str | None = None
     minimum: int = 0
+    maximum: int | None = None
     low: float | None = None
     high: float | None = None
     single: bool = True
@@ -189,9 +191,47 @@ def lazy(target: str) -> Callable[[], list]:
     return choices
 
 
+#: Longest value a message echoes; a longer one is cut, so a message stays readable and its cost bounded.
+SHOW_LIMIT = 200
+
+
 def show(value: Any) -> str:
-    """A value as a message shows it: text quoted, anything else as written."""
-    return repr(value) if isinstance(value, str) else str(value)
+    """A value as a message shows it: text quoted, anything else as written, cut to :data:`SHOW_LIMIT`.
+
+    A large nested value (lists sharing one another many times over) is never written out in full:
+    only its first items are, so echoing it costs no more than echoing a small one.
+    """
+    if _fewer_items_than(value, SHOW_LIMIT):
+        text = repr(value) if isinstance(value, str) else str(value)
+    else:
+        text = _SHORT_REPR.repr(value)
+    return text if len(text) <= SHOW_LIMIT else f"{text[:SHOW_LIMIT - 4]} ..."
+
+
+def _short_repr() -> reprlib.Repr:
+    short = reprlib.Repr()
+    short.maxlevel, short.maxstring, short.maxother = 3, SHOW_LIMIT, SHOW_LIMIT
+    short.maxlist = short.maxtuple = short.maxdict = short.maxset = short.maxfrozenset = 4
+    return short
+
+
+_SHORT_REPR = _short_repr()
+
+
+def _fewer_items_than(value: Any, budget: int) -> bool:
+    """Whether ``value`` (texts counted by length) holds fewer than ``budget`` items; stops early."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        budget -= len(item) if isinstance(item, (str, bytes)) else 1
+        if isinstance(item, Mapping):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            pending.extend(item)
+        if budget <= 0:
+            return False
+    return True
 
 
 def word(value: Any) -> str:
@@ -283,9 +323,10 @@ class Checker:
         return INVALID
 
     def _integer(self, key, value, path, siblings):
-        if isinstance(value, bool) or not isinstance(value, int) or value < key.minimum:
-            return self.fail(key, path, value, "a non-negative integer" if key.minimum == 0
-                             else f"an integer >= {key.minimum}")
+        if (isinstance(value, bool) or not isinstance(value, int) or value < key.minimum
+                or (key.maximum is not None and value > key.maximum)):
+            expect = "a non-negative integer" if key.minimum == 0 else f"an integer >= {key.minimum}"
+            return self.fail(key, path, value, expect if key.maximum is None else f"{expect} <= {key.maximum}")
         return value
 
     def _number(self, key, value, path, siblings):

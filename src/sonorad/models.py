@@ -477,7 +477,7 @@ def tune_model(name: str, X, y, groups=None, *, cv: int = 5, random_state: int =
     return search if return_search else search.best_estimator_
 
 
-def cv_folds_note(requested: int, y) -> tuple[int, str | None]:
+def cv_folds_note(requested: int, y, key: str = "evaluation.cv_folds") -> tuple[int, str | None]:
     """The number of stratified CV folds a training set allows, and the sentence that says so.
 
     Stratified k-fold needs at least one case of each class in every fold, so ``k`` is lowered to
@@ -488,9 +488,11 @@ def cv_folds_note(requested: int, y) -> tuple[int, str | None]:
     Parameters
     ----------
     requested : int
-        ``evaluation.cv_folds`` of the study file.
+        ``evaluation.cv_folds`` (or ``models.cv``) of the study file.
     y : array-like
         Training labels.
+    key : str
+        The study-file key the sentence names.
 
     Returns
     -------
@@ -511,5 +513,5 @@ def cv_folds_note(requested: int, y) -> tuple[int, str | None]:
     n_folds = int(min(requested, smallest))
     if n_folds >= requested:
         return n_folds, None
-    return n_folds, (f"evaluation.cv_folds = {requested} was lowered to {n_folds} folds: the smallest class of the "
+    return n_folds, (f"{key} = {requested} was lowered to {n_folds} folds: the smallest class of the "
                      f"training cohort has {smallest} cases, and every stratified fold needs one of each class")

@@ -333,15 +333,27 @@ def fitting_jobs(jobs: int | None) -> Iterator[None]:
     scikit-learn's searches run with ``n_jobs=None``, which joblib resolves from the enclosing
     :func:`joblib.parallel_config`: here ``jobs`` loky processes, or every Dask worker inside
     :func:`use_cluster`. Parallelism never changes a result: each candidate and fold is fitted with
-    the same data and ``random_state`` wherever it runs.
+    the same data and ``random_state`` wherever it runs. Local workers exit when this process dies
+    (:func:`exit_with_parent`).
     """
+    import warnings
+
     from joblib import parallel_config
 
     if active_cluster() is not None or not jobs or jobs == 1:
         yield
         return
-    with parallel_config(n_jobs=jobs):
-        yield
+    with warnings.catch_warnings():
+        # loky replaces a worker whose memory grew by more than 300 MB since its first job (its
+        # leak heuristic; fitting models of different sizes in one worker trips it routinely) or
+        # that sat idle past its timeout, and says so with this warning. No job is lost: the
+        # replacement runs it. It is loky's bookkeeping, not the user's problem, so it is not shown.
+        warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given to the executor",
+                                category=UserWarning)
+        # each worker exits when this process dies, even by kill -9, instead of holding its memory
+        # for the minutes loky's idle timeout would take
+        with parallel_config(backend="loky", n_jobs=jobs, initializer=exit_with_parent):
+            yield
 
 
 def active_cluster() -> Cluster | None:

@@ -108,6 +108,22 @@ def test_missing_and_unlisted_files_are_refused(small_bundle, tmp_path):
         load_bundle(folder)
 
 
+def test_a_file_replaced_by_a_symbolic_link_is_named_as_such(small_bundle, tmp_path):
+    folder = _copy(small_bundle, tmp_path)
+    real = tmp_path / "elsewhere" / "card.md"
+    real.parent.mkdir()
+    shutil.move(folder / "card.md", real)
+    (folder / "card.md").symlink_to(real)                           # same bytes, same hash
+    with pytest.raises(BundleError, match="card.md is a symbolic link; bundles must hold plain files"):
+        load_bundle(folder)
+    (folder / "card.md").unlink()
+    shutil.move(real, folder / "card.md")
+    shutil.move(folder / "models", tmp_path / "elsewhere" / "models")
+    (folder / "models").symlink_to(tmp_path / "elsewhere" / "models")   # a linked folder
+    with pytest.raises(BundleError, match=r"models/.* is a symbolic link; bundles must hold plain files"):
+        load_bundle(folder)
+
+
 def test_manifest_paths_outside_the_bundle_are_refused(small_bundle, tmp_path):
     folder = _copy(small_bundle, tmp_path)
     manifest = json.loads((folder / "manifest.json").read_text())

@@ -12,10 +12,11 @@ def test_out_of_distribution_inputs_get_per_case_warnings(bundle, external, smal
     ids = list(cases.index)
     cases.loc[ids[0], "age"] = 150
     cases.loc[ids[1], "age"] = np.nan
-    # a lesion mask that covers most of the image: an ROI far larger than any training lesion
+    # a lesion mask that covers 60% of the image (a mask marking 80% or more is refused as inverted):
+    # an ROI far larger than any training lesion
     mask = np.asarray(Image.open(cases.loc[ids[2], "mask"]))
     big = np.zeros_like(mask)
-    big[5:-5, 5:-5] = 255
+    big[12:-12, 12:-12] = 255
     Image.fromarray(big).save(tmp_path / "big.png")
     cases.loc[ids[2], "mask"] = str(tmp_path / "big.png")
     result = bundle.predict(cases, explain=False)

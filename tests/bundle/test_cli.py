@@ -60,3 +60,21 @@ def test_a_bad_bundle_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "cases.csv").write_text("case_id,image,mask\n")
     assert main(["predict", str(tmp_path), str(tmp_path / "cases.csv"), "--out", str(tmp_path / "out")]) == 2
     assert "no manifest.json" in capsys.readouterr().err
+
+
+def test_predict_and_recalibrate_take_a_key_file(small_bundle, tmp_path, capsys, monkeypatch):
+    from sonorad.bundle.signing import KEY_ENV
+
+    monkeypatch.setenv(KEY_ENV, "")                                  # restored after the test: --key-file sets it
+    _write_cases(small_bundle, tmp_path / "new.csv", labels=False)
+    key = tmp_path / "bundle.key"
+    key.write_bytes(b"s" * 32)
+    assert main(["predict", str(small_bundle.path), str(tmp_path / "new.csv"), "--out", str(tmp_path / "out"),
+                 "--key-file", str(key), "--quiet"]) == 2              # the bundle is not signed with it
+    assert "not signed, and a key was given" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    from sonorad.cli import build_parser
+
+    for command in (["recalibrate", "b", "c", "--method", "intercept", "--out", "o"], ["serve", "b"],
+                    ["run", "s.yaml", "--out", "o"]):
+        assert build_parser().parse_args([*command, "--key-file", str(key)]).key_file == str(key)

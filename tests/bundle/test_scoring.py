@@ -162,3 +162,89 @@ def test_a_one_class_batch_gives_nan_not_an_error():
     assert np.isnan(m.at["a", "auc"]) and np.isnan(m.at["a", "specificity"]) and np.isnan(m.at["a", "brier"])
     assert 0 < m.at["a", "sensitivity"] <= 1
     assert np.isnan(m.at["b", "threshold"]) and np.isnan(m.at["b", "sensitivity"])  # no saved cut-off
+
+
+# -- labels of a predict batch -------------------------------------------------------------------
+def test_a_one_class_labelled_batch_is_scored_written_and_its_metrics_say_not_computable(bundle, small_bundle,
+                                                                                         tmp_path):
+    cases = small_bundle.table.loc[small_bundle.external_ids].copy()
+    cases["label"] = 0                                              # every case benign
+    result = bundle.predict(cases, cache=small_bundle.cache, explain=False)
+    assert set(result.scored_cases) == set(cases.index)
+    m = result.metrics.set_index("model")
+    assert (m["n"] == len(cases)).all() and (m["positives"] == 0).all()
+    assert m["auc"].isna().all() and m["sensitivity"].isna().all() and m["brier"].isna().all()
+    assert m["specificity"].notna().all()
+    assert m["note"].str.contains("not computable").all() and m["note"].str.contains("one outcome class").all()
+    assert any("not computable" in n for n in result.notes)
+    written = {p.name for p in result.write(tmp_path)}
+    assert {"predictions.csv", "metrics.csv"} <= written
+    assert len(pd.read_csv(tmp_path / "predictions.csv")) == len(cases) * len(small_bundle.models)
+
+
+def test_labels_that_are_neither_the_positive_value_nor_a_negative_are_left_out_of_the_metrics(bundle, small_bundle):
+    cases = small_bundle.table.loc[small_bundle.external_ids].copy()
+    ids = list(cases.index)
+    cases["label"] = cases["label"].astype(object)
+    cases.loc[ids[:2], "label"] = 2                                 # a third value: not a negative
+    result = bundle.predict(cases, cache=small_bundle.cache, explain=False)
+    assert set(result.scored_cases) == set(ids)                     # still scored
+    m = result.metrics.set_index("model")
+    y = small_bundle.table.loc[ids[2:], "label"].astype(int)
+    assert (m["n"] == len(ids) - 2).all() and (m["positives"] == y.sum()).all()
+    label_rows = result.warnings[result.warnings["column"] == "label"]
+    assert set(label_rows["case_id"]) == set(ids[:2])
+    assert label_rows["message"].str.contains("'2'").all() and label_rows["message"].str.contains("'0'").all()
+    note = [n for n in result.notes if "label" in n]
+    assert note and ids[0] in note[0] and ids[1] in note[0] and "'1'" in note[0]
+
+    yes_no = cases.assign(label=np.where(small_bundle.table.loc[ids, "label"] == 1, "yes", "no"))
+    result = bundle.predict(yes_no, cache=small_bundle.cache, explain=False)
+    assert set(result.scored_cases) == set(ids)
+    assert (result.metrics["n"] == 0).all() and result.metrics["auc"].isna().all()
+    assert any("'yes'" in n and "'no'" in n for n in result.notes)
+
+
+def test_an_infinite_value_is_one_clear_failure_of_its_case(bundle, external, small_bundle):
+    cases = external.astype({"age": object}).copy()
+    ids = list(cases.index)
+    cases.loc[ids[0], "age"] = np.inf
+    cases.loc[ids[1], "age"] = "-inf"
+    cases.loc[ids[2], "age"] = 1e308                                 # beyond float32: the models compute in it
+    result = bundle.predict(cases, cache=small_bundle.cache, explain=False)
+    for cid in ids[:3]:
+        rows = result.failures[result.failures["case_id"] == cid]
+        assert len(rows) == 1 and rows["stage"].iloc[0] == "variables"
+        assert "age" in rows["error"].iloc[0] and "not a finite number" in rows["error"].iloc[0]
+        assert result.warnings[result.warnings["case_id"] == cid].empty   # not "outside the training range"
+    assert not result.failures["stage"].str.startswith("model").any()
+    assert set(result.scored_cases) == set(ids[3:])
+
+
+# -- a predictor missing for a whole batch or center ---------------------------------------------
+def test_a_predictor_missing_for_the_whole_batch_is_said_once_with_the_models_that_need_it(bundle, external,
+                                                                                           small_bundle):
+    cases = external.copy()
+    cases["age"] = np.nan
+    result = bundle.predict(cases, cache=small_bundle.cache, explain=False)
+    age = result.warnings[result.warnings["column"] == "age"]
+    assert len(age) == 1 and age["case_id"].iloc[0] == ""            # once, for the batch
+    message = age["message"].iloc[0]
+    assert "age is missing for every case of the batch" in message and "C3" in message and "C4" in message
+    assert "imputes the training value" in message and "invert a model's ranking" in message
+    assert f"{small_bundle.chosen} (the chosen model)" in message and "radiomics/knn" not in message
+    assert any("age is missing for every case" in n for n in result.notes)
+    assert set(result.scored_cases) == set(cases.index)
+
+
+def test_a_predictor_missing_for_one_whole_center_is_said_once_for_that_center(bundle, external, small_bundle):
+    cases = external.copy()
+    c3 = cases.index[cases["center"] == "C3"]
+    cases.loc[c3, "age"] = np.nan
+    other = cases.index[cases["center"] == "C4"][0]
+    cases.loc[other, "age"] = np.nan                                 # one case elsewhere: its own warning
+    result = bundle.predict(cases, cache=small_bundle.cache, explain=False)
+    age = result.warnings[result.warnings["column"] == "age"]
+    assert set(age["case_id"]) == {"", other}
+    center_row = age[age["case_id"] == ""]["message"].iloc[0]
+    assert f"every case of center C3 ({len(c3)} cases)" in center_row

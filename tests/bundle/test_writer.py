@@ -288,13 +288,3 @@ def test_rewriting_a_bundle_replaces_it(tmp_path, small_bundle):
                   card={}, study={})
     write_bundle(target, models={"knn": small_bundle.models["radiomics/knn"]}, chosen="knn", **common)
     assert load_bundle(target).models == ["knn"]
-
-
-def test_shap_background_never_averages_fewer_than_five_cases():
-    from sonorad.bundle.summary import shap_background
-
-    rng = np.random.default_rng(1)
-    values = np.vstack([rng.normal(size=(40, 3)), rng.normal(8, 0.1, size=(2, 3))])  # 2 outliers
-    centroids, sizes = shap_background(pd.DataFrame(values))
-    assert min(sizes) >= 5 and sum(sizes) == 42 and len(centroids) == len(sizes) <= 8
-    assert not any((np.abs(values - c).max(axis=1) < 1e-12).any() for c in centroids)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from sonorad import cli
 from sonorad.cohort import load_cohort, read_cases, validate_cases
 from sonorad.errors import CohortError
 
@@ -222,22 +221,6 @@ def test_spacing_column_is_checked(tmp_path):
     assert all("positive number" in p.fix for p in problems)
 
 
-def test_cli_validate_prints_the_summary_or_every_problem(tmp_path, capsys):
-    csv = make_cohort(tmp_path, rows_of())
-    study_file = tmp_path / "study.yaml"
-    study_file.write_text("name: t\nsplit: {by: center, train: [A, B], external: [C]}\n")
-    assert cli.main(["validate", str(csv), "--study", str(study_file)]) == 0
-    out = capsys.readouterr().out
-    assert "24 cases, 12 patients, 3 centers" in out and "external" in out
-    study_file.write_text("name: t\nsplit: {by: center, train: [A], external: [C, D]}\n")
-    assert cli.main(["validate", str(csv), "--study", str(study_file)]) == 2
-    err = capsys.readouterr().err
-    assert "2 problem(s)" in err and "'D'" in err and "center 'B'" in err
-    study_file.write_text("name: t\nsplit: {by: centre}\n")
-    assert cli.main(["validate", str(csv), "--study", str(study_file)]) == 2
-    assert "split.by: unknown value 'centre'; allowed: center, patient" in capsys.readouterr().err
-
-
 def test_unseen_other_with_declared_levels_is_for_cases_to_score_only(tmp_path):
     rows = rows_of(n_patients=6, images_per_patient=1, site=["a", "b", "a", "z", "b", "a"])
     table = read_cases(make_cohort(tmp_path, rows))
@@ -248,3 +231,51 @@ def test_unseen_other_with_declared_levels_is_for_cases_to_score_only(tmp_path):
     [warning] = validate_cases(table.drop(columns="label"), study, check_files=False, require_label=False)
     assert warning.severity == "warning" and warning.case_id == "c03_0"
     assert warning.message == "site = 'z' was never seen in training; coded as missing (imputed)"
+
+
+def test_centers_mixing_pixel_spacings_block_loading_until_the_study_chooses(tmp_path):
+    rows = rows_of(n_patients=12, images_per_patient=1)
+    for row in rows:
+        row["spacing_mm"] = "0.08" if row["center"] == "C" else ""
+    csv = make_cohort(tmp_path, rows)
+    split = {"by": "center", "train": ["A", "B"], "external": ["C"]}
+    with pytest.raises(CohortError) as err:
+        load_cohort(csv, study_of(split=split))
+    text = str(err.value)
+    assert "centers A, B have no pixel spacing while center C has one" in text
+    assert "features.spacing: resample" in text and "features.spacing: pixels" in text
+    cohort = load_cohort(csv, study_of(split=split, features={"spacing": "pixels"}))
+    assert any("pixel spacing by center" in str(w) for w in cohort.warnings)
+
+
+def test_a_negative_value_among_positive_ones_is_pointed_out_without_a_declared_range(tmp_path):
+    rows = rows_of(n_patients=12, images_per_patient=1)
+    for i, row in enumerate(rows):
+        row["age"] = 40 + i
+    rows[4]["age"] = -5
+    problems = validate_cases(read_cases(make_cohort(tmp_path, rows)), study_of(variables={"age": "numeric"}))
+    negative = [p for p in problems if "is negative" in p.message]
+    assert [(p.case_id, p.column, p.severity) for p in negative] == [("c04_0", "age", "warning")]
+    assert "age = -5 is negative while the other values of this column are not" in negative[0].message
+    assert "variables.age.range" in negative[0].fix
+    declared = study_of(variables={"age": {"type": "numeric", "range": [-10, 120]}})
+    assert not [p for p in validate_cases(read_cases(make_cohort(tmp_path, rows)), declared) if "negative" in p.message]
+
+
+def test_a_variable_that_is_often_negative_is_not_flagged(tmp_path):
+    rows = rows_of(n_patients=12, images_per_patient=1)
+    for i, row in enumerate(rows):
+        row["shift"] = (-1) ** i * (i + 1)
+    problems = validate_cases(read_cases(make_cohort(tmp_path, rows)), study_of(variables={"shift": "numeric"}))
+    assert not [p for p in problems if "is negative" in p.message]
+
+
+def test_a_variable_missing_for_a_whole_center_is_said_once_for_that_center(tmp_path):
+    rows = rows_of(n_patients=12, centers=("A", "B", "C"), images_per_patient=1)
+    for i, row in enumerate(rows):
+        row["birads"] = "" if row["center"] == "C" else 3 + i % 3
+    problems = validate_cases(read_cases(make_cohort(tmp_path, rows)), study_of(variables={"birads": "numeric"}))
+    center = [p for p in problems if "center 'C' has no value of birads" in p.message]
+    assert len(center) == 1 and center[0].severity == "warning" and center[0].case_id is None
+    assert "invert its ranking" in center[0].message
+    assert not [p for p in problems if "center 'A'" in p.message or "center 'B'" in p.message]

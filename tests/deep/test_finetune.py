@@ -126,18 +126,3 @@ def test_compare_backbones_picks_the_best_by_inner_cv_auc(make_images):
     assert result.best == table["backbone"].iloc[0]
     assert {"auc_mean", "auc_sd", "fold_1", "fold_2"} <= set(table.columns)
     assert table["auc_mean"].between(0, 1).all()
-
-
-def test_deterministic_block_restores_global_state():
-    from sonorad.deep._runtime import deterministic
-
-    torch.manual_seed(123)
-    expected = torch.rand(3)
-    torch.manual_seed(123)
-    flag = torch.are_deterministic_algorithms_enabled()
-    with deterministic(0) as gen:
-        assert torch.are_deterministic_algorithms_enabled()
-        torch.rand(5)
-        assert isinstance(gen, torch.Generator)
-    assert torch.are_deterministic_algorithms_enabled() == flag
-    assert torch.equal(torch.rand(3), expected)

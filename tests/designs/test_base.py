@@ -34,7 +34,10 @@ def test_exported_models_reproduce_the_engine_exactly(cohort, design):
     if isinstance(expected.columns, pd.MultiIndex):
         expected.columns = [f"{a}/{b}" for a, b in expected.columns]
     got = result.predict_proba(X)
-    assert sorted(got.columns) == sorted(expected.columns)
+    # every engine model, and the clinical reference on the declared variables beside them
+    assert result.reference == "clinical_reference" and result.reference not in result.chosen.values()
+    assert sorted(got.columns) == sorted([*expected.columns, result.reference])
+    assert result.choices and all(c.chosen in result.chosen.values() for c in result.choices.values())
     np.testing.assert_allclose(got[expected.columns].to_numpy(), expected.to_numpy(), rtol=0, atol=1e-12)
     # same shape whatever the design
     assert result.primary in result.models and set(result.chosen.values()) <= set(result.models)

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from sonorad.designs._common import FeatureBlocks, selection_steps
+from sonorad.designs.score_fusion import ScoreFusionEngine
+
 from .builders import CLINICAL, US, make_score_fusion_cohort, split
 
 SMALL = {"rad_score": {"n_lambdas": 8, "cv": 5}, "dl_score": {"n_lambdas": 8, "cv": 5},
@@ -23,12 +30,6 @@ def test_the_mlp_iteration_cap_is_not_reported_as_a_convergence_failure():
 
 
 def test_feature_blocks_route_fit_parameters_by_block_name_and_concatenate_the_blocks():
-    import pandas as pd
-    import pytest
-    from sklearn.base import BaseEstimator, TransformerMixin
-
-    from sonorad.designs._common import FeatureBlocks
-
     class Doubler(TransformerMixin, BaseEstimator):
         def fit(self, X, y=None, groups=None):
             self.groups_ = groups
@@ -53,8 +54,6 @@ def test_feature_blocks_route_fit_parameters_by_block_name_and_concatenate_the_b
 
 
 def test_selection_steps_describe_only_the_steps_the_section_turns_on():
-    from sonorad.designs._common import selection_steps
-
     default = selection_steps(None)
     assert default == ["z-score with training means and SDs", "Mann-Whitney U test (p < 0.05)",
                        "Spearman redundancy filter (|r| < 0.9, keeping the member of each pair more related "

@@ -10,7 +10,7 @@ from sonorad.designs.feature_families import FeatureFamiliesEngine
 from .builders import US, make_score_fusion_cohort, split
 
 
-def test_feature_families_families_best_by_cv_auc():
+def test_feature_families_families_chosen_by_the_one_standard_error_rule():
     cohort = make_score_fusion_cohort(n_patients=140, n_radiomics=40, n_deep=30, seed=2)
     tr, ex, ytr, yex, ptr, ctr, cex = split(*cohort)
     tables = {k: tr[k] for k in ("radiomics", "deep", "us")}
@@ -18,8 +18,12 @@ def test_feature_families_families_best_by_cv_auc():
                                    selection={"n_lambdas": 8, "cv": 3}, cv=3, random_state=0)
     family.fit(tables, ytr, groups=ptr)
     assert family.cv_auc_.shape == (2, 5)
-    for fam, best in family.best_model_.items():
-        assert family.cv_auc_.loc[best, fam] == family.cv_auc_[fam].max()
+    for fam, chosen in family.best_model_.items():
+        # the one-standard-error rule: the simplest model within one SE of the best tuning-CV AUC
+        choice = family.choice_[fam]
+        assert chosen == choice.chosen and choice.best == family.cv_auc_[fam].idxmax()
+        assert family.cv_auc_.loc[chosen, fam] >= family.cv_auc_[fam].max() - choice.se
+        assert family.fold_auc_[fam].shape == (3, 2)
     assert set(family.selected_features_["combined"]) >= set(US)
     assert not set(family.selected_features_["radiomics"]) & set(US)
     combined = family.pipelines_["combined"]["logistic_regression"]

@@ -18,7 +18,8 @@ def cohort():
 def test_radiomics_nomogram_design_in_one_module(cohort):
     tables, y, patients, centers, X, columns = cohort
     result = build_design({"design": "radiomics_nomogram", "cv": 3}, seed=0).fit(X, y, patients, columns=columns)
-    assert set(result.models) == {"rad_score", "logistic_regression"}
+    assert set(result.models) == {"rad_score", "logistic_regression", "clinical_reference"}
+    assert result.reference == "clinical_reference" and result.choices["combined"].chosen == "logistic_regression"
     assert result.primary == "logistic_regression" and result.nomogram_model == "logistic_regression"
     assert "Rad-score" in result.formulas and "DL-score" not in result.formulas
     # deep columns are not read: dropping them changes nothing

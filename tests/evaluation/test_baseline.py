@@ -216,3 +216,74 @@ def test_ordinal_rank_test_uses_the_level_order():
     assert _test_key(baseline_statistics(df, "part", spec), "birads") in ("chi2", "fisher_mc")
     with pytest.raises(ValueError, match="ordinal_test"):
         baseline_statistics(df, "part", spec, ordinal_test="trend")
+
+
+# -- patients, not images -------------------------------------------------------------------------
+def _patients_table() -> pd.DataFrame:
+    """Training: 10 patients with 3 images each (age per patient, size and margin per image);
+    external: 8 patients with one image each."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(10):
+        age = 40 + 3 * i
+        for j in range(3):
+            margin = None if (i, j) == (1, 0) else ["smooth", "irregular", "smooth"][(i + j) % 3]
+            rows.append({"patient_id": f"t{i}", "part": "train", "age": np.nan if (i, j) == (0, 2) else age,
+                         "size": float(rng.integers(5, 40)), "margin": margin})
+    for i in range(8):
+        rows.append({"patient_id": f"e{i}", "part": "external", "age": 50 + 4 * i, "size": float(rng.integers(5, 40)),
+                     "margin": "irregular" if i % 3 else "smooth"})
+    table = pd.DataFrame(rows)
+    table.index = [f"case{k:03d}" for k in range(len(table))]
+    return table
+
+
+def test_patients_and_images_are_both_counted():
+    table = _patients_table()
+    s = baseline_statistics(table, "part", {"age": "numeric"}, patient="patient_id")
+    assert [(c.group, c.n, c.patients) for c in s.columns] == [("train", 30, 10), ("external", 8, 8)]
+    assert s.group_sizes == {"train": 30, "external": 8} and s.patient_sizes == {"train": 10, "external": 8}
+    assert s.several_images_per_patient and "one row per patient" in s.patient_rule
+    plain = baseline_statistics(table, "part", {"age": "numeric"})
+    assert plain.patient_sizes is None and not plain.several_images_per_patient
+    assert plain.columns[0].patients is None
+
+
+def test_tests_use_one_row_per_patient():
+    table = _patients_table()
+    variables = {"age": "numeric", "size": "numeric", "margin": "categorical"}
+    s = baseline_statistics(table, "part", variables, patient="patient_id", numeric="median")
+    train, ext = table[table.part == "train"], table[table.part == "external"]
+    # numeric: the mean of each patient's values (missing values skipped)
+    for name in ("age", "size"):
+        per_patient = train.groupby("patient_id", sort=False)[name].mean()
+        expected = stats.mannwhitneyu(per_patient.to_numpy(), ext[name].to_numpy(), alternative="two-sided")
+        assert _p(s, name) == pytest.approx(expected.pvalue)
+        assert s.tests.set_index("variable").loc[name, "n"] == 18
+        # the summaries still describe the images
+        assert s.variables[list(variables).index(name)].summary[("train", None)]["total"] == 30
+    # categorical: each patient's first image with a value (t1's first image has none)
+    first = train.groupby("patient_id", sort=False)["margin"].first()
+    assert first["t1"] == train.margin.iloc[4] == "smooth"
+    observed = np.array([[(first == lv).sum(), (ext.margin == lv).sum()] for lv in ("irregular", "smooth")])
+    expected = stats.fisher_exact(observed) if (stats.contingency.expected_freq(observed) < 5).any() \
+        else stats.chi2_contingency(observed)
+    assert _p(s, "margin") == pytest.approx(expected.pvalue)
+    # per image the tests would be different
+    per_image = baseline_statistics(table, "part", variables, numeric="median")
+    assert _p(per_image, "age") != pytest.approx(_p(s, "age"))
+
+
+def test_one_image_per_patient_keeps_the_tests_unchanged():
+    table = _patients_table().drop_duplicates("patient_id")
+    variables = {"age": "numeric", "size": "numeric", "margin": "categorical"}
+    with_patients = baseline_statistics(table, "part", variables, label=None, patient="patient_id")
+    pd.testing.assert_frame_equal(with_patients.tests, baseline_statistics(table, "part", variables).tests)
+    assert with_patients.patient_rule == "" and with_patients.patient_sizes == with_patients.group_sizes
+
+
+def test_a_case_without_patient_is_named():
+    table = _patients_table()
+    table.loc["case004", "patient_id"] = None
+    with pytest.raises(ValueError, match="case004 have no patient"):
+        baseline_statistics(table, "part", {"age": "numeric"}, patient="patient_id")

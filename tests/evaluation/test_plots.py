@@ -80,3 +80,48 @@ def test_pyplot_keeps_a_backend_the_user_chose():
     assert chosen.stdout.strip().lower() == "svg"
     default = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert default.stdout.strip().lower() == "agg"
+
+
+def _dca(seed=0, n=300):
+    rng = np.random.default_rng(seed)
+    p = rng.beta(1.2, 3, n)
+    y = (rng.uniform(size=n) < p).astype(int)
+    return decision_curve(y, {"model": p, "noise": rng.uniform(size=n)})
+
+
+def test_decision_curve_shows_the_clinical_range_with_treat_all_visible():
+    dc = _dca()
+    f = plots.plot_decision_curve(dc)
+    ax = f.axes[0]
+    assert ax.get_xlim()[1] == pytest.approx(plots.DCA_MAX_THRESHOLD, abs=0.011)
+    assert ax.get_ylim()[0] == pytest.approx(-0.05)
+    # where treat-all is negative but above -0.05 it is drawn, not cut off just below 0
+    wide = dc.wide()
+    visible = wide[(wide["Treat all"] < 0) & (wide["Treat all"] > -0.05)]
+    assert len(visible) > 0
+    # a cut-off of 0.7 extends the range to its neighbourhood
+    f = plots.plot_decision_curve(dc, cutoffs=[0.7])
+    assert f.axes[0].get_xlim()[1] == pytest.approx(0.8, abs=0.011)
+    # the full range: every threshold and every model curve inside the axes
+    f = plots.plot_decision_curve(dc, full_range=True)
+    (x0, x1), (y0, _) = f.axes[0].get_xlim(), f.axes[0].get_ylim()
+    assert x1 == pytest.approx(wide.index.max()) and y0 < wide[["model", "noise"]].min().min()
+
+
+def test_calibration_lowess_only_where_predictions_are_and_legend_off_the_curves():
+    rng = np.random.default_rng(1)
+    p = np.r_[rng.uniform(0.1, 0.5, 195), [0.97, 0.98, 0.99, 0.995, 0.999]]
+    y = (rng.uniform(size=200) < p).astype(int)
+    r = calibration(y, p)
+    kept = plots.supported_lowess(r.smoothed)
+    assert kept["predicted"].max() <= np.quantile(p, 0.975) + 1e-12
+    assert kept["predicted"].min() >= np.quantile(p, 0.025) - 1e-12
+    f = plots.plot_calibration(r)
+    ax = f.axes[0]
+    curve = max(ax.get_lines(), key=lambda line: len(line.get_xdata()))
+    assert max(curve.get_xdata()) < 0.9
+    legend = ax.get_legend()
+    assert legend.get_texts()[0].get_fontsize() >= 8
+    # the legend sits below the plotting area
+    f.canvas.draw()
+    assert legend.get_window_extent().y1 <= ax.get_window_extent().y0 + 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -109,3 +111,60 @@ def test_integer_typed_predictor_is_not_truncated(cohort):
     assert nomo.nomogram_points(case).probability == pytest.approx(exact, abs=1e-10)
     a, b = nomo.points_scale("age", [45.0, 45.5])
     assert b > a
+
+
+# --- level-coded variables (ClinicalEncoder) against R's rms::nomogram -------------------------
+_DATA = Path(__file__).parent / "data"
+
+
+def _encoded_model(kind: str, X, y):
+    from sonorad.clinical import ClinicalEncoder
+
+    enc = ClinicalEncoder({"birads": kind}, {"birads": [2, 3, 4, 5]}, add_indicator=False)
+    ct = ColumnTransformer([("us", enc, ["birads"]), ("age", "passthrough", ["age"])])
+    lr = LogisticRegression(penalty=None, solver="newton-cholesky", tol=1e-12, max_iter=1000)
+    return make_pipeline(ct, lr).fit(X, y)
+
+
+@pytest.mark.parametrize("kind,rms_model", [("categorical", "factor"), ("ordinal", "ordinal")])
+def test_level_coded_points_match_rms_nomogram(kind, rms_model):
+    """Points per BI-RADS level and per age tick equal rms::nomogram's for the same unpenalised
+    logistic model (fixture written by data/make_rms_nomogram.R), to 1e-6 points on the 0-100 scale."""
+    data = pd.read_csv(_DATA / "nomogram_cohort.csv")
+    ref = pd.read_csv(_DATA / "rms_nomogram_points.csv", dtype={"value": str})
+    ref = ref[ref.model == rms_model]
+    X = data[["age", "birads"]]
+    nomo = build_nomogram(_encoded_model(kind, X, data.y), X)
+    axis = {a.name: a for a in nomo.axes}
+    assert axis["birads"].kind == "categorical"
+    assert list(axis["birads"].values) == ["2", "3", "4", "5"]
+    birads = ref[ref.predictor == "birads"]
+    got = nomo.points_scale("birads", list(birads.value))
+    np.testing.assert_allclose(got, birads.points.to_numpy(), rtol=0, atol=1e-6)
+    age = ref[ref.predictor == "age"]
+    got = nomo.points_scale("age", age.value.astype(float).to_numpy())
+    np.testing.assert_allclose(got, age.points.to_numpy(), rtol=0, atol=1e-6)
+
+
+def test_ordinal_variable_gets_ticks_at_its_levels_with_missing_values():
+    """An ordinal BI-RADS coded 0..3 by the encoder is drawn at its levels under their own text, not
+    on a numeric grid of raw values (2.03, 2.06, ...) the encoder refuses; missing values are imputed."""
+    data = pd.read_csv(_DATA / "nomogram_cohort.csv")
+    X = data[["age", "birads"]].astype({"birads": float})
+    X.loc[[0, 5], "birads"] = np.nan
+    from sonorad.clinical import ClinicalEncoder
+
+    ct = ColumnTransformer([("us", ClinicalEncoder({"birads": "ordinal"}, {"birads": ["2", "3", "4", "5"]}),
+                             ["birads"]), ("age", "passthrough", ["age"])])
+    model = make_pipeline(ct, LogisticRegression()).fit(X, data.y)
+    nomo = build_nomogram(model, X)
+    tab = nomo.to_frame()
+    assert list(tab.loc[tab.predictor == "birads", "value"]) == ["2", "3", "4", "5"]
+    for i in (0, 1, 5):
+        p = nomo.nomogram_points(X.iloc[[i]]).probability
+        assert p == pytest.approx(model.predict_proba(X.iloc[[i]])[0, 1], abs=1e-10)
+    from sonorad.evaluation.plots import plot_nomogram
+
+    fig = plot_nomogram(nomo)
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    assert {"2", "3", "4", "5"} <= texts and "2.03" not in texts

@@ -135,3 +135,33 @@ def test_explain_cases_names_the_predictors_and_ranks_contributions(data):
     assert len(rows) == 8 and all(tuple(row) == CONTRIBUTION_FIELDS for row in rows)
     with pytest.raises(ValueError, match="background lacks"):
         explain_cases(model, frame.iloc[:1], frame[["x0"]])
+
+
+def test_contributions_show_levels_of_coded_variables_with_unchanged_shap():
+    """BI-RADS coded 0..3 is shown as its level ("3"), not as 1.0; the SHAP numbers stay those of the code."""
+    from sklearn.compose import ColumnTransformer
+
+    from sonorad.clinical import ClinicalEncoder
+    from sonorad.explain.shap import display_table, explain_cases, top_contributions
+
+    rng = np.random.default_rng(5)
+    raw = pd.DataFrame({"birads": rng.choice([2, 3, 4, 5], 60), "age": rng.normal(50, 10, 60)},
+                       index=[f"c{i}" for i in range(60)])
+    y = (rng.random(60) < 0.15 + 0.2 * (raw.birads - 2)).astype(int)
+    ct = ColumnTransformer([("us", ClinicalEncoder({"birads": "ordinal"}, {"birads": [2, 3, 4, 5]}), ["birads"]),
+                            ("age", "passthrough", ["age"])], verbose_feature_names_out=False)
+    model = make_pipeline(ct, StandardScaler(), LogisticRegression()).fit(raw, y)
+    r = explain_cases(model, raw.iloc[:6], display_table(model, raw))
+    rows = top_contributions(r, 2)
+    j = r.feature_names.index("birads")
+    for i, cid in enumerate(r.case_ids):
+        row = next(x for x in rows if x["case_id"] == cid and x["feature"] == "birads")
+        assert row["label"] == str(raw.loc[cid, "birads"])
+        assert row["value"] == raw.loc[cid, "birads"] - 2 and row["shap"] == r.values[i, j]
+    age = next(x for x in rows if x["feature"] == "age")
+    assert age["label"] == f"{age['value']:.4g}"
+    from sonorad.evaluation.plots import plot_shap_waterfall
+
+    fig = plot_shap_waterfall(r, r.case_ids[0])
+    ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert any(t.startswith(f"{raw.birads.iloc[0]} = birads") for t in ticks), ticks

@@ -210,3 +210,92 @@ def test_radiomics_logger_level_is_restored():
     pixels, mask = _lesion_case()
     extract_case(_image(pixels), mask, SMALL)
     assert logger.level == before
+
+
+# ---------------------------------------------------------------- the study's spacing rule
+def _spaced(pixels, spacing, source="given"):
+    return SimpleNamespace(pixels=np.asarray(pixels, dtype=np.float32), spacing=spacing,
+                           meta={"spacing_source": source, "format": "png"})
+
+
+def test_pixels_rule_ignores_every_spacing():
+    from sonorad.features.radiomics import spacing_params
+
+    pixels, mask = _lesion_case()
+    params = spacing_params(SMALL, "pixels")
+    at_mm = extract_case(_spaced(pixels, (0.1, 0.2)), mask, params)
+    assert at_mm == extract_case(_image(pixels), mask, SMALL)
+    assert at_mm["original_shape2D_PixelSurface"] == pytest.approx(mask.sum())
+
+
+def test_resample_rule_puts_every_image_on_one_spacing():
+    from sonorad.features.radiomics import spacing_params
+
+    pixels, mask = _lesion_case((96, 96))
+    params = spacing_params(SMALL, "resample", 0.2)
+    direct = _direct_pyradiomics(pixels, mask, {**SMALL, "setting": {**SMALL["setting"],
+                                 "resampledPixelSpacing": [0.2, 0.2], "interpolator": "sitkBSpline"}},
+                                 spacing_xy=(0.1, 0.1))
+    feats = extract_case(_spaced(pixels, (0.1, 0.1)), mask, params)
+    assert feats == pytest.approx(direct, rel=1e-12)
+    assert feats["original_shape2D_PixelSurface"] == pytest.approx(mask.sum() * 0.01, rel=0.05)  # in mm²
+    # a lesion twice as large in pixels at half the pixel size is the same lesion in mm
+    big = np.kron(pixels, np.ones((2, 2), np.float32)), np.kron(mask, np.ones((2, 2), bool))
+    twice = extract_case(_spaced(big[0], (0.05, 0.05)), big[1], params)
+    assert twice["original_shape2D_MajorAxisLength"] == pytest.approx(feats["original_shape2D_MajorAxisLength"],
+                                                                       rel=0.03)
+    # without the rule the two differ by the pixel size
+    as_given = extract_case(_spaced(big[0], (1.0, 1.0)), big[1], SMALL)
+    assert as_given["original_shape2D_MajorAxisLength"] > 5 * feats["original_shape2D_MajorAxisLength"]
+
+
+def test_resample_rule_refuses_an_image_without_spacing():
+    from sonorad.features.radiomics import spacing_params
+
+    pixels, mask = _lesion_case()
+    with pytest.raises(CaseError) as err:
+        extract_case(_spaced(pixels, (1.0, 1.0), source="none"), mask, spacing_params(SMALL, "resample", 0.1),
+                     case_id="c7")
+    assert err.value.problem.case_id == "c7" and "no pixel spacing" in err.value.problem.message
+    assert "spacing_mm" in err.value.problem.fix
+
+
+def test_resample_rule_on_a_one_slice_volume():
+    from sonorad.features.radiomics import spacing_params
+
+    pixels, mask = _lesion_case()
+    params = spacing_params({**SMALL, "setting": {**SMALL["setting"], "force2D": True}}, "resample", 0.2)
+    assert params["setting"]["resampledPixelSpacing"] == [0.2, 0.2, 0.0]
+    feats = extract_case(_spaced(pixels, (0.1, 0.1)), mask, params)
+    assert feats["original_shape2D_PixelSurface"] == pytest.approx(mask.sum() * 0.01, rel=0.05)
+
+
+def test_spacing_rule_in_parameters_and_their_hash():
+    from sonorad.features.radiomics import spacing_params
+
+    plain = load_params(SMALL)
+    assert spacing_params(SMALL, None) == plain
+    assert params_hash(spacing_params(None, None)) == params_hash(load_params())
+    hashes = {params_hash(spacing_params(SMALL, *rule)) for rule in [(None,), ("pixels",), ("resample", 0.1),
+                                                                       ("resample", 0.2)]}
+    assert len(hashes) == 4
+    kept = load_params(spacing_params(SMALL, "resample", 0.1))
+    assert kept["sonorad"] == {"spacing": "resample", "spacing_mm": 0.1}
+    with pytest.raises(ConfigError, match="sonorad"):
+        load_params({**SMALL, "sonorad": {"spacing": "millimetres"}})
+    with pytest.raises(ConfigError, match="features.spacing"):
+        spacing_params(SMALL, "resample", None)
+
+
+def test_a_parameter_file_with_an_alias_bomb_is_refused_quickly(tmp_path):
+    import time
+
+    lines = ['  l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    path = tmp_path / "params.yaml"
+    path.write_text("setting:\n  binWidth: 25\nvoxelSetting:\n" + "\n".join(lines) + "\n")
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match="voxelSetting") as info:
+        load_params(path)
+    assert time.monotonic() - start < 5
+    assert "Fix: write the settings out plainly" in str(info.value)

@@ -41,3 +41,55 @@ def test_the_dl_backbones_and_only_they_reach_the_models_in_their_order():
     assert [c for c in X.columns if c.startswith("efficientnet")] == list(columns.deep)
     np.testing.assert_array_equal(X["efficientnet_lite2_1"], features.deep["efficientnet_lite2"]["efficientnet_lite2_1"])
     assert list(X.columns[-2:]) == ["age", "center"]
+
+
+def _reference_run(informative: bool):
+    """A design result whose chosen model is a logistic regression on the declared variables and one score."""
+    from types import SimpleNamespace
+
+    from sonorad.designs import DesignResult, FeatureColumns
+    from sonorad.designs._common import FeatureBlocks, _fit_zoo
+    from sonorad.designs.base import ColumnModel
+    from sonorad.designs.reference import reference_blocks, with_reference
+
+    rng = np.random.default_rng(0)
+    n = 240
+    ids = pd.Index([f"c{i}" for i in range(n)], name="case_id")
+    y = pd.Series(rng.integers(0, 2, n), index=ids)
+    X = pd.DataFrame({"age": 50 + 8 * rng.normal(size=n) + 3 * y, "edge": rng.choice(["smooth", "irregular"], n),
+                      "score": (2.5 * y if informative else 0) + rng.normal(size=n), "center": "A"}, index=ids)
+    columns = FeatureColumns(clinical=("age",), us=("edge",))
+    engine = SimpleNamespace(clinical_variables={"age": "numeric"}, us_variables={"edge": "binary"},
+                             categories={"edge": ["smooth", "irregular"]}, cv=3, n_iter=None, class_weight=None,
+                             resample=None, random_state=0, n_jobs=None)
+    train, external = ids[:160], ids[160:]
+    blocks = [*reference_blocks(engine, columns), ("scores", "passthrough", ["score"])]
+    pipes, auc, _, _ = _fit_zoo([("encode", FeatureBlocks(blocks))], X.loc[train, ["age", "edge", "score"]],
+                                y.loc[train].to_numpy(), None, {}, models=["logistic_regression"], cv=3, n_iter=None,
+                                class_weight=None, resample=None, random_state=0, memory=None)
+    chosen = ColumnModel.fitted(pipes["logistic_regression"], ["age", "edge", "score"])
+    result = DesignResult(design="d", models={"logistic_regression": chosen}, families={},
+                          chosen={"combined": "logistic_regression"}, primary="logistic_regression",
+                          highlight=("logistic_regression",), cv_auc=auc, selected_features={}, funnel=pd.DataFrame())
+    result = with_reference(result, engine, X.loc[train], y.loc[train], None, columns)
+    probabilities = {"training": result.predict_proba(X.loc[train]), "external": result.predict_proba(X.loc[external])}
+    return result, probabilities, y, X.loc[train]
+
+
+def test_the_chosen_model_is_compared_with_the_clinical_reference_on_the_primary_cohort():
+    result, probabilities, y, X_train = _reference_run(informative=True)
+    comparison = stages.reference_comparison(result, probabilities, y, X_train, level=0.95)
+    assert comparison.cohort == "external" and comparison.reference == "clinical_reference"
+    assert comparison.better and comparison.summary.startswith("The chosen model (logistic_regression) discriminates")
+    lr = comparison.likelihood_ratio
+    assert lr is not None and lr.df == 1 and lr.added == ("score",) and lr.p_value < 1e-6
+    assert {"AUC difference (DeLong)", "NRI (continuous)", "IDI", "LR chi-squared (1 df)"} == set(
+        comparison.to_frame()["statistic"])
+
+
+def test_a_chosen_model_no_better_than_the_reference_is_said_so():
+    result, probabilities, y, X_train = _reference_run(informative=False)
+    comparison = stages.reference_comparison(result, probabilities, y, X_train, level=0.95)
+    assert not comparison.better
+    assert "is not better than the clinical reference (clinical_reference) on the external cohort (AUC" in \
+        comparison.summary

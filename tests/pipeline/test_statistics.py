@@ -119,3 +119,67 @@ def test_roc_bands_cover_the_curve_and_are_reproducible(cohorts):
     pd.testing.assert_frame_equal(bands, st.roc_bands(probs, y, ["a"], seed=1, n_boot=200))
     assert not ext["tpr_low"].equals(st.roc_bands(probs, y, ["a"], seed=2, n_boot=200)
                                      .query("cohort == 'external'")["tpr_low"].reset_index(drop=True))
+
+
+# -- patients, not images ---------------------------------------------------------------------------
+def _several_images_per_patient(cohorts):
+    """The fixture's cases grouped three by three into patients (a patient's images share a label)."""
+    y, probs = cohorts
+    patients = pd.Series([f"pt{i // 3}" for i in range(len(y))], index=y.index)
+    y = y.groupby(patients).transform("first")
+    return y, probs, patients
+
+
+def test_one_image_per_patient_leaves_every_table_unchanged(cohorts):
+    y, probs = cohorts
+    one_each = pd.Series([f"pt{i}" for i in range(len(y))], index=y.index)
+    cut = st.youden_cutoffs(probs, y)
+    pd.testing.assert_frame_equal(st.metrics_table(probs, y, cut, groups=one_each), st.metrics_table(probs, y, cut))
+    for with_groups, without in zip(st.delong_tables(probs["external"], y, groups=one_each),
+                                    st.delong_tables(probs["external"], y)):
+        pd.testing.assert_frame_equal(with_groups, without)
+    centers = pd.Series(np.where(np.arange(len(y)) % 2, "A", "B"), index=y.index)
+    thresholds = cut["threshold"].astype(float)
+    for with_groups, without in zip(st.center_tables(probs, y, centers, thresholds, groups=one_each),
+                                    st.center_tables(probs, y, centers, thresholds)):
+        pd.testing.assert_frame_equal(with_groups, without)
+    assert st.clustering_note(probs, one_each) is None
+
+
+def test_several_images_per_patient_get_clustered_intervals_and_tests(cohorts):
+    from sonorad.evaluation import roc_auc_ci
+
+    y, probs, patients = _several_images_per_patient(cohorts)
+    cut = st.youden_cutoffs(probs, y)
+    m = st.metrics_table(probs, y, cut, groups=patients).set_index(["cohort", "model"])
+    naive = st.metrics_table(probs, y, cut).set_index(["cohort", "model"])
+    ext = probs["external"]
+    ref = roc_auc_ci(y.loc[ext.index], ext["a"], cluster=patients.loc[ext.index])
+    assert ref.method == "obuchowski"
+    assert (m.loc[("external", "a"), "auc_low"], m.loc[("external", "a"), "auc_high"]) == (ref.low, ref.high)
+    assert m.loc[("external", "a"), "auc_low"] != naive.loc[("external", "a"), "auc_low"]
+    pd.testing.assert_series_equal(m["auc"], naive["auc"])          # the estimate itself is unchanged
+    tests, matrix = st.delong_tables(ext, y, groups=patients)
+    clustered = delong_test(y.loc[ext.index], ext["a"], ext["b"], cluster=patients.loc[ext.index])
+    assert matrix.loc["a", "b"] == clustered.p_value
+    assert clustered.p_value != delong_test(y.loc[ext.index], ext["a"], ext["b"]).p_value
+    centers = pd.Series("A", index=y.index)
+    by_center, _ = st.center_tables(probs, y, centers, cut["threshold"].astype(float), groups=patients)
+    row = by_center.set_index(["cohort", "model", "center"]).loc[("external", "a", "A")]
+    assert row["auc_se"] == pytest.approx(ref.se)
+    note = st.clustering_note(probs, patients)
+    assert "Obuchowski" in note and "external 50 images of 18 patients" in note
+    with pytest.raises(ValueError, match="no patient id"):
+        st.metrics_table(probs, y, cut, groups=patients.iloc[:-1])
+
+
+def test_the_evaluate_stage_passes_patients_to_every_auc_interval_and_test(cohorts):
+    from sonorad.pipeline import stages
+
+    y, probs, patients = _several_images_per_patient(cohorts)
+    clustered = stages.evaluate(probs, y, cv_auc=None, highlight=("a",), level=0.95, seed=0, groups=patients)
+    naive = stages.evaluate(probs, y, cv_auc=None, highlight=("a",), level=0.95, seed=0)
+    pd.testing.assert_frame_equal(clustered.metrics, st.metrics_table(probs, y, st.youden_cutoffs(probs, y),
+                                                                      groups=patients))
+    assert clustered.delong_matrix.loc["a", "b"] != naive.delong_matrix.loc["a", "b"]
+    assert any("Obuchowski" in n for n in clustered.notes) and not any("Obuchowski" in n for n in naive.notes)

@@ -42,8 +42,13 @@ def render(html_path: Path, screenshot: Path | None = None, *, width: int = 1280
                 "Array.from(document.querySelectorAll('figure svg')).map(s => {"
                 "const r = s.getBoundingClientRect(); return {width: r.width, height: r.height}; })")
             sections = page.evaluate("Array.from(document.querySelectorAll('section[id]')).map(s => s.id)")
+            # lines of text in each estimate-with-CI cell (one client rect per line box)
+            ci_lines = page.evaluate(
+                "Array.from(document.querySelectorAll('td.ci')).map(td => {"
+                "const r = document.createRange(); r.selectNodeContents(td); return r.getClientRects().length; })")
             if screenshot is not None:
                 page.screenshot(path=str(screenshot), full_page=False)
         finally:
             browser.close()
-    return {"images": images, "svgs": svgs, "sections": sections, "failed_requests": failed}
+    return {"images": images, "svgs": svgs, "sections": sections, "failed_requests": failed,
+            "ci_lines": ci_lines}

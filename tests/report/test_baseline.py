@@ -94,3 +94,39 @@ def test_p_values_use_the_one_p_value_format():
 def test_baseline_table_needs_the_statistics():
     with pytest.raises(TypeError, match="baseline_statistics"):
         baseline_table(_frame(NORMAL_A, NORMAL_B))
+
+
+def _patient_frame():
+    rng = np.random.default_rng(1)
+    n = 40
+    df = pd.DataFrame({"age": rng.normal(55, 9, n), "part": ["train"] * 24 + ["external"] * 16,
+                       "y": np.tile([0, 1], n // 2)}, index=[f"c{i}" for i in range(n)])
+    return df
+
+
+def test_several_images_per_patient_count_images_and_patients():
+    df = _patient_frame()
+    # Training: 24 images of 12 patients (two each, same class); external: one image per patient.
+    patients = pd.Series([f"p{i // 2}" if i < 24 else f"q{i}" for i in range(len(df))], index=df.index)
+    df["y"] = [(i // 2) % 2 if i < 24 else i % 2 for i in range(len(df))]
+    statistics = baseline_statistics(df, "part", {"age": "numeric"}, patient=patients)
+    result = baseline_table(statistics)
+    table = result.to_frame()
+    assert list(table.columns[:2]) == ["Training (n=24 images, 12 patients)",
+                                       "External validation (n=16 images, 16 patients)"]
+    assert result.note.endswith(" " + statistics.patient_rule)
+    labelled = baseline_table(baseline_statistics(df, "part", {"age": "numeric"}, label="y", patient=patients),
+                              label_names={0: "benign", 1: "malignant"}).to_frame()
+    assert labelled.columns[0] == ("Training (n=24 images, 12 patients)", "benign (n=12 images, 6 patients)")
+
+
+def test_one_image_per_patient_keeps_the_image_table():
+    df = _patient_frame()
+    patients = pd.Series([f"p{i}" for i in range(len(df))], index=df.index)
+    with_patients = baseline_table(baseline_statistics(df, "part", {"age": "numeric"}, label="y",
+                                                       patient=patients))
+    without = baseline_table(baseline_statistics(df, "part", {"age": "numeric"}, label="y"))
+    assert list(with_patients.to_frame().columns) == list(without.to_frame().columns)
+    assert with_patients.to_frame().columns[0] == ("Training (n=24)", "0 (n=12)")
+    assert with_patients.note == without.note
+    pd.testing.assert_frame_equal(with_patients.to_frame(), without.to_frame())

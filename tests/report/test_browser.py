@@ -43,3 +43,14 @@ def test_a_broken_image_is_detected(tmp_path):
     html.write_text('<html><body><figure><img alt="x" src="data:image/png;base64,AAAA"></figure></body></html>')
     seen = render(html)
     assert seen["images"][0]["width"] == 0
+
+
+def test_an_estimate_with_its_ci_stays_on_one_line_in_a_narrow_window(tmp_path):
+    report = Report("Narrow window")
+    report.add_section("models", "Model comparison")
+    cols = {f"{m} (95% CI)": ["0.812 (0.741-0.883)", "-0.56 (-0.90 to 0.20)"]
+            for m in ("AUC", "Sensitivity", "Specificity", "PPV", "NPV", "Accuracy")}
+    report.add_table("models", pd.DataFrame(cols, index=["radiomics_nomogram", "clinical"]), "Models",
+                     float_format="{}")
+    seen = render(report.write(tmp_path / "report.html"), width=480)
+    assert len(seen["ci_lines"]) == 12 and set(seen["ci_lines"]) == {1}, seen["ci_lines"]

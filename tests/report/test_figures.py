@@ -78,3 +78,29 @@ def test_cohort_flow_figure_checks_the_arithmetic():
         cohort_flow_figure({"total": 2, "parts": {"train": {"n": 2, "positive": 3}}})
     with pytest.raises(ValueError, match="no 'parts' entry"):
         cohort_flow_figure({"total": 2})
+
+
+def test_cohort_flow_counts_patients_and_images():
+    parts, y, failures = _cohort()
+    # c0-c3 belong to two training patients; c4 alone; the others one image each.
+    patients = pd.Series(["p0", "p0", "p1", "p1", "p2", "e0", "e1", "e2", "i0", "i1"], index=parts.index)
+    counts = cohort_flow_counts(parts, y, failures, patients=patients)
+    assert counts["parts"]["train"] == {"n": 4, "patients": 3, "positive": 1}
+    assert counts["parts"]["external"] == {"n": 2, "patients": 2, "positive": 1}
+    assert counts["patients"] == 8 and counts["patients_analysed"] == 7
+    texts = "\n".join(t.get_text() for t in cohort_flow_figure(counts).axes[0].texts)
+    for expected in ("n = 10 images (8 patients)", "Cases analysed\nn = 8 images (7 patients)",
+                     "Training\nn = 4 images (3 patients)", "External validation\nn = 2\n"):
+        assert expected in texts, expected
+    with pytest.raises(ValueError, match="patients"):
+        cohort_flow_counts(parts, y, patients=patients.iloc[:-1])
+
+
+def test_cohort_flow_with_one_image_per_patient_reads_as_before():
+    parts, y, failures = _cohort()
+    patients = pd.Series([f"p{i}" for i in range(len(parts))], index=parts.index)
+    counts = cohort_flow_counts(parts, y, failures, patients=patients)
+    assert counts["parts"]["train"] == {"n": 4, "patients": 4, "positive": 1}
+    texts = [t.get_text() for t in cohort_flow_figure(counts, title="BUS-BRA").axes[0].texts]
+    assert texts == [t.get_text() for t in cohort_flow_figure(cohort_flow_counts(parts, y, failures),
+                                                              title="BUS-BRA").axes[0].texts]

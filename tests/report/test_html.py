@@ -188,3 +188,13 @@ def test_external_references_finds_css_urls_but_not_fragments_or_data():
     assert external_references("<style>body { background: url('https://example.org/a.png') }</style>")
     assert external_references('<svg><use xlink:href="other.svg#icon"></use></svg>')
     assert external_references('<svg><use xlink:href="#icon"></use></svg>') == []
+
+
+def test_estimate_with_ci_cells_do_not_wrap():
+    report = Report("CI cells")
+    report.add_section("s", "S")
+    report.add_table("s", pd.DataFrame({"AUC (95% CI)": ["0.812 (0.741-0.883)"], "n": [40]}), "t",
+                     float_format="{}")
+    page = report.to_html()
+    assert '<td class="ci">0.812 (0.741-0.883)</td>' in page and "<td>40</td>" in page
+    assert re.search(r"td\.ci\s*\{\s*white-space:\s*nowrap", page)

@@ -51,16 +51,3 @@ def test_bad_runner_keys_fail_before_any_work(small_study, tmp_path):
     code = main(["run", str(small_study), "--out", str(tmp_path / "out2"), "--quiet"])
     assert code == 2
     assert not (tmp_path / "out2" / "features").exists()
-
-
-def test_validate_reports_misspelled_study_keys_before_reading_the_table(small_study, capsys):
-    study = yaml.safe_load(Path(small_study).read_text())
-    study["models"] = {"design": "study1", "models": ["logistic_regresion"], "rad_score": {"alpah": 0.1}}
-    study["evaluation"] = {"gradcams": 3}
-    small_study.write_text(yaml.safe_dump(study))
-    cases = Path(small_study).parent / "cohort" / "cases.csv"
-    code = main(["validate", str(cases), "--study", str(small_study)])
-    err = capsys.readouterr().err
-    assert code == 2
-    for key in ("models.models", "logistic_regresion", "models.rad_score.alpah", "evaluation.gradcams"):
-        assert key in err, key

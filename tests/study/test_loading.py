@@ -40,3 +40,64 @@ def test_the_loader_builds_no_python_object(tmp_path):
     path.write_text("name: !!python/object/apply:os.system [echo hacked]\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_study(path)
+
+
+def _alias_bomb(levels: int = 9) -> str:
+    """A "billion laughs" YAML value: each level repeats the previous one nine times (9**9 leaves)."""
+    lines = ['  l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, levels):
+        lines.append(f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]")
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("where", ["description", "models", "seed"])
+def test_an_alias_bomb_is_refused_quickly_naming_the_key(tmp_path, where):
+    import threading
+    import time
+    import tracemalloc
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text(f"name: s\n{where}:\n{_alias_bomb()}\n")
+    outcome: list = []
+
+    def load():
+        try:
+            load_study(path)
+        except ConfigError as exc:
+            outcome.append(exc)
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            outcome.append(exc)
+
+    tracemalloc.start()
+    start = time.monotonic()
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    thread.join(timeout=5)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert not thread.is_alive(), "the alias bomb was still being expanded after 5 s"
+    assert time.monotonic() - start < 5
+    assert peak < 50 * 2**20, f"reading the file used {peak / 2**20:.0f} MiB"
+    assert len(outcome) == 1 and isinstance(outcome[0], ConfigError), outcome
+    message = str(outcome[0])
+    assert where in message and "alias" in message
+    assert len(message) < 2000
+
+
+def test_a_deeply_nested_value_is_refused_with_a_clear_error(tmp_path):
+    path = tmp_path / "deep.yaml"
+    path.write_text("name: s\ndescription: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError, match="description.*nest"):
+        load_study(path)
+
+
+def test_show_truncates_long_values():
+    from sonorad.keys import show
+
+    shared = ["lol"] * 9
+    for _ in range(8):
+        shared = [shared] * 9  # shared references: 9**9 leaves if written out
+    text = show(shared)
+    assert len(text) <= 200
+    assert len(show("x" * 10_000)) <= 200
+    assert show("age") == "'age'" and show(3) == "3"

@@ -111,3 +111,15 @@ def test_models_section_problems_are_all_found_before_any_work():
     assert check_models_section({"design": "radiomics_nomogram", "models": ["svm"]})[0].column == "models.models"
     assert not check_models_section({"design": "feature_families", "families": ["us"], "selection": {"alpha": 0.1}})
     assert check_models_section({"design": "feature_families", "families": ["radiomic"]})[0].column == "models.families"
+
+
+@pytest.mark.parametrize("seed", [2**32, 2**70])
+def test_a_seed_numpy_cannot_take_is_refused_naming_the_key(seed):
+    _, problems = check_study({"name": "s", "seed": seed})
+    expected = ("seed", f"must be a non-negative integer <= 4294967295, got {seed}")
+    assert [(p.column, p.message) for p in problems] == [expected]
+    _, problems = check_study({"name": "s", "split": {"by": "patient", "seed": seed}})
+    assert "split.seed" in [p.column for p in problems]
+    values, problems = check_study({"name": "s", "seed": 2**32 - 1})
+    assert not problems and values["seed"] == 2**32 - 1
+    assert study_json_schema()["properties"]["seed"]["anyOf"][0]["maximum"] == 2**32 - 1

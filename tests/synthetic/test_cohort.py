@@ -1,4 +1,4 @@
-"""Tests of sonorad.synthetic.cohort: written cohorts, determinism and the ``sonorad synth`` command."""
+"""Tests of sonorad.synthetic.cohort: written cohorts and their determinism."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pandas as pd
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
-from sonorad.cli import main as cli_main
 from sonorad.synthetic import make_cohort, simulate_table
 
 REQUIRED = ["case_id", "patient_id", "center", "image", "mask", "label"]
@@ -66,22 +65,6 @@ def test_make_cohort_second_lesion_and_reader(tmp_path):
         assert first.any() and second.any() and not (first & second).any()
         reader2 = np.asarray(Image.open(tmp_path / row["mask2"])) > 0
         assert (first & reader2).sum() > 0.7 * first.sum()
-
-
-def test_cli_synth(tmp_path, capsys):
-    out = tmp_path / "ps"
-    rc = cli_main(["synth", "--out", str(out), "--scenario", "primary_secondary", "--seed", "1",
-                   "--signal", "0.5", "--n-patients", "8"])
-    assert rc == 0 and "cases.csv" in capsys.readouterr().out
-    c = pd.read_csv(out / "cases.csv")
-    assert len(c) == 8 and set(c["center"]) == {"C1", "C2", "C3", "C4"}
-    # --design is kept as an alias of --scenario.
-    alias = tmp_path / "alias"
-    rc = cli_main(["synth", "--out", str(alias), "--design", "primary_secondary", "--seed", "1",
-                   "--signal", "0.5", "--n-patients", "8"])
-    assert rc == 0 and _digests(alias) == _digests(out)
-    rc = cli_main(["synth", "--out", str(tmp_path / "bad"), "--n-patients", "3"])
-    assert rc == 2 and "n_patients" in capsys.readouterr().err
 
 
 def test_pyradiomics_finds_the_shape_signal(tmp_path):

@@ -6,7 +6,9 @@ Loading checks, in this order, and stops with a :class:`BundleError` that says w
    a compatible sonorad release (same major version; for 0.x the same minor version);
 2. every file listed has the recorded sha256, no listed path leaves the folder, and no unlisted
    file is present;
-3. every ``.skops`` model holds only allowed types (:data:`sonorad.bundle.TRUSTED_TYPES`); a
+3. when a key is given (``key=``, or the key file named by ``$SONORAD_BUNDLE_KEY_FILE``), the
+   manifest carries a signature made with that key (:mod:`sonorad.bundle.signing`);
+4. every ``.skops`` model holds only allowed types (:data:`sonorad.bundle.TRUSTED_TYPES`); a
    fine-tuned CNN is a state dict read with ``torch.load(weights_only=True)``.
 
 Package versions that differ from those the bundle was written with are listed in
@@ -25,6 +27,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from sonorad.bundle._trust import BundleError, load_skops
+from sonorad.bundle.signing import SIGNATURE_FILE, resolve_key, verify_signature
 from sonorad.bundle.writer import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, bundle_package_versions
 from sonorad.provenance import sha256_file
 
@@ -95,12 +98,23 @@ def _safe_relative(name: str) -> PurePosixPath:
 
 
 def _verify_files(manifest: dict, folder: Path) -> str:
+    if (folder / "manifest.json").is_symlink():
+        raise BundleError("the bundle file manifest.json is a symbolic link; bundles must hold plain files. "
+                          "Fix: copy the bundle with its files, not links to them.")
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
         raise BundleError("manifest.json lists no files. Fix: use an unmodified bundle written by sonorad.")
     for name, digest in files.items():
-        path = folder / _safe_relative(name)
-        if not path.is_file() or path.is_symlink():
+        rel = _safe_relative(name)
+        path = folder / rel
+        linked = next((folder / PurePosixPath(*rel.parts[:i]) for i in range(1, len(rel.parts) + 1)
+                       if (folder / PurePosixPath(*rel.parts[:i])).is_symlink()), None)
+        if linked is not None:
+            raise BundleError(f"the bundle file {name} is a symbolic link; bundles must hold plain files "
+                              f"({linked.relative_to(folder).as_posix()} links to {linked.readlink()}). It was not "
+                              "loaded. Fix: copy the bundle with its files (cp -rL, or unzip the original), "
+                              "not links to them.")
+        if not path.is_file():
             raise BundleError(f"the bundle file {name} is missing. Fix: copy the whole bundle folder.")
         h = sha256_file(path)
         if h != digest:
@@ -108,7 +122,7 @@ def _verify_files(manifest: dict, folder: Path) -> str:
                               f"{h[:12]}... instead of {str(digest)[:12]}...). It was not loaded. Fix: restore the "
                               "original bundle; a bundle is never edited by hand.")
     present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink()}
-    extra = sorted(present - set(files) - {"manifest.json"})
+    extra = sorted(present - set(files) - {"manifest.json", SIGNATURE_FILE})
     if extra:
         raise BundleError(f"the bundle folder holds file(s) its manifest does not list: {extra[:5]}. "
                           "It was not loaded. Fix: remove them, or use an unmodified bundle.")
@@ -230,7 +244,11 @@ class Bundle:
     manifest, features, summary, explain, study : dict
         The bundle's JSON files.
     load_warnings : list of str
-        Package versions that differ from those the bundle was written with.
+        Package versions that differ from those the bundle was written with; a signature that was
+        not checked (no key given).
+    signature : str
+        ``"verified"`` (signed with the key given), ``"not checked"`` (signed, no key given) or
+        ``"unsigned"``.
 
     Notes
     -----
@@ -240,8 +258,10 @@ class Bundle:
     reads them through these, never through the bundle's private state.
     """
 
-    def __init__(self, path: Path, manifest: dict, sha256: str, models: dict, *, tmp=None):
+    def __init__(self, path: Path, manifest: dict, sha256: str, models: dict, *, tmp=None,
+                 signature: str = "unsigned"):
         self.path = Path(path)
+        self.signature = signature
         self.manifest = manifest
         self.sha256 = sha256
         self._models = models
@@ -257,6 +277,9 @@ class Bundle:
         self.chosen = manifest["chosen"]
         self.cutoffs = {k: float(v) for k, v in manifest["cutoffs"].items()}
         self.load_warnings = _version_warnings(manifest)
+        if signature == "not checked":
+            self.load_warnings.append("the bundle is signed, but no key was given (--key-file or "
+                                      "SONORAD_BUNDLE_KEY_FILE), so its signature was not checked")
         self._cache: dict = {}
 
     def __repr__(self) -> str:
@@ -416,13 +439,17 @@ class Bundle:
 
         return predict_case(self, image, mask, values, case_id=case_id, explain=explain, gradcam=gradcam)
 
-def load_bundle(path) -> Bundle:
-    """Load a model bundle folder (or a zip of one) after checking format, versions, hashes and types.
+def load_bundle(path, *, key=None) -> Bundle:
+    """Load a model bundle folder (or a zip of one) after checking format, versions, signature,
+    hashes and types.
 
     Parameters
     ----------
     path : str or Path
         The bundle folder (``OUT/model``) or a ``.zip`` of it.
+    key : bytes, str or Path, optional
+        The signing key, or the path of its file; default: the file named by
+        ``$SONORAD_BUNDLE_KEY_FILE``, else none. With a key, only a bundle signed with it loads.
 
     Returns
     -------
@@ -431,9 +458,11 @@ def load_bundle(path) -> Bundle:
     Raises
     ------
     BundleError
-        Not a bundle, an incompatible format or sonorad version, a changed or missing file, or a
-        model holding a type outside the allowlist; the message says what to do.
+        Not a bundle, an incompatible format or sonorad version, a signature that does not match the
+        key given, a changed, missing or linked file, or a model holding a type outside the
+        allowlist; the message says what to do.
     """
+    key = resolve_key(key)
     path = Path(path)
     tmp = None
     if path.is_file() and zipfile.is_zipfile(path):
@@ -442,6 +471,7 @@ def load_bundle(path) -> Bundle:
         raise BundleError(f"{path} is not a bundle folder. Fix: give the folder written by sonorad run (OUT/model).")
     manifest = _read_json(path, "manifest.json")
     _check_manifest(manifest, path)
+    signature = verify_signature(path, key)
     sha = _verify_files(manifest, path)
     try:
         models = {}
@@ -457,7 +487,7 @@ def load_bundle(path) -> Bundle:
                 raise BundleError(f"model {name!r} has an unknown kind {entry.get('kind')!r}.")
         if not models or manifest["chosen"] not in models:
             raise BundleError(f"the chosen model {manifest.get('chosen')!r} is not among the bundle's models.")
-        return Bundle(path, manifest, sha, models, tmp=tmp)
+        return Bundle(path, manifest, sha, models, tmp=tmp, signature=signature)
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise BundleError(f"{path / 'manifest.json'} or a file it lists is malformed ({type(exc).__name__}: {exc}). "
                           "Fix: use an unmodified bundle written by sonorad.") from None

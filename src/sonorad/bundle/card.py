@@ -3,7 +3,9 @@
 :func:`complete_card` adds to the study's card (intended use, cohorts, external AUC with CI,
 calibration) what the bundle itself knows: the models it holds, the chosen model and its cut-off,
 which models keep training feature vectors (k-NN, SVM), and which models were left out.
-:func:`card_markdown` renders it as ``card.md``.
+:func:`card_markdown` renders it as ``card.md``; an ``acquisition`` entry (the training centers'
+:func:`sonorad.cohort.acquisition.acquisition_table` as records) is shown as a table of image
+format, pixel spacing, image size, bit depth and scanner per center.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import json
 
 __all__ = ["complete_card", "card_markdown"]
 
-_KNOWN = ("title", "intended_use", "not_intended_for", "cohorts", "external_auc", "calibration", "limitations")
+_KNOWN = ("title", "intended_use", "not_intended_for", "cohorts", "acquisition", "external_auc", "calibration",
+          "limitations")
 
 
 def complete_card(card: dict, *, models: dict[str, dict], chosen: str, cutoffs: dict, excluded: list[str],
@@ -50,6 +53,23 @@ def _cohort_lines(cohorts) -> list[str]:
     return lines
 
 
+def _acquisition_lines(records) -> list[str]:
+    """The training centers' acquisition (records of ``acquisition_table``) as a markdown table."""
+    from sonorad.report.acquisition import acquisition_display
+
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        return [str(records)]
+    shown = acquisition_display(records)
+
+    def cell(value) -> str:
+        return str(value).replace("|", "\\|")
+
+    lines = ["| Center | " + " | ".join(shown.columns) + " |", "|" + "---|" * (len(shown.columns) + 1)]
+    lines += ["| " + " | ".join(cell(v) for v in (center, *row)) + " |"
+              for center, row in zip(shown.index, shown.itertuples(index=False))]
+    return lines
+
+
 def _auc_text(auc) -> str:
     if isinstance(auc, dict) and "auc" in auc:
         ci = f" (95% CI {_fmt(auc['low'])}-{_fmt(auc['high'])})" if "low" in auc and "high" in auc else ""
@@ -77,6 +97,11 @@ def card_markdown(card: dict) -> str:
         lines += ["## Not intended for", "", *_mapping_lines(card["not_intended_for"]), ""]
     if card.get("cohorts"):
         lines += ["## Cohorts", "", *_cohort_lines(card["cohorts"]), ""]
+    if card.get("acquisition"):
+        lines += ["## Acquisition of the training data", "",
+                  "Per training center: image format, pixel spacing (mean of row and column spacing; range and "
+                  "median) and where it came from, image size in pixels, bit depth and scanner.", "",
+                  *_acquisition_lines(card["acquisition"]), ""]
     if card.get("external_auc") is not None:
         lines += ["## External validation", "", _auc_text(card["external_auc"]), ""]
     if card.get("calibration") is not None:

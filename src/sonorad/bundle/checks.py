@@ -17,7 +17,7 @@ from sonorad.bundle.summary import ROI_COLUMNS
 if TYPE_CHECKING:
     from sonorad.bundle.inputs import CaseInputs
 
-__all__ = ["FEATURE_OOD_FRACTION", "ood_warnings"]
+__all__ = ["FEATURE_OOD_FRACTION", "MIN_CENTER_CASES", "batch_missing", "models_reading", "ood_warnings"]
 
 #: Fraction of imaging features outside the training 1-99% range above which a case is flagged.
 FEATURE_OOD_FRACTION = 0.25
@@ -97,3 +97,113 @@ def ood_warnings(bundle, inputs: CaseInputs, X: pd.DataFrame) -> list[dict]:
                                  "message": f"center {center!r} is not a training center; its harmonisation is "
                                             "estimated from the cases of that center scored together"})
     return warnings
+
+
+# -- a predictor missing for a whole batch or center ---------------------------------------------
+#: A center needs at least this many cases in the batch for "missing at the whole center" to be said.
+MIN_CENTER_CASES = 2
+
+
+def _contrast(bundle, name: str) -> tuple | None:
+    """Two training values of variable ``name`` far apart (numeric: its 5th and 95th percentiles or
+    range; otherwise two levels seen), to tell whether a model reads it."""
+    info = bundle.summary["columns"].get(name, {})
+    qs = [q for q in (info.get("quantiles") or []) if q is not None]
+    if len(qs) >= 2 and qs[0] != qs[-1]:
+        return float(qs[1] if len(qs) > 2 else qs[0]), float(qs[-2] if len(qs) > 2 else qs[-1])
+    levels = info.get("levels_seen") or []
+    if len(levels) >= 2:
+        return levels[0], levels[-1]
+    rng = info.get("range")
+    return (float(rng[0]), float(rng[1])) if rng and rng[0] != rng[1] else None
+
+
+def models_reading(bundle, name: str, X: pd.DataFrame, models: list[str]) -> list[str]:
+    """The models (of ``models``, fed the table ``X``) whose probabilities change when variable
+    ``name`` changes from a low to a high training value: the models that depend on it."""
+    values = _contrast(bundle, name)
+    if values is None or not len(X) or name not in X.columns:
+        return []
+    rows = X.iloc[:20]
+    low, high = rows.copy(), rows.copy()
+    low[name], high[name] = values[0], values[1]
+    out = []
+    for model in models:
+        if bundle.model_kind(model) != "skops":
+            continue
+        try:
+            a = np.asarray(bundle.model(model).predict_proba(low))[:, 1]
+            b = np.asarray(bundle.model(model).predict_proba(high))[:, 1]
+        except Exception:  # noqa: BLE001 - a model that cannot take the contrast is not named
+            continue
+        if np.any(np.abs(a - b) > 1e-9):
+            out.append(model)
+    return out
+
+
+def batch_missing(bundle, values: pd.DataFrame, centers: pd.Series | None, X: pd.DataFrame,
+                  models: list[str]) -> tuple[list[dict], list[str], set]:
+    """A declared predictor missing for every case of the batch, or of a center within it.
+
+    Such a gap is a finding about the site, not about a case: the model imputes one training value
+    for the whole site, which can invert its ranking. It is said once per variable.
+
+    Parameters
+    ----------
+    values : DataFrame
+        The declared variables as given (index: case ids).
+    centers : Series or None
+        Center of each case (``None``: the batch is one group).
+    X : DataFrame
+        The model input table of the cases that reached the models.
+    models : list of str
+        The models being run.
+
+    Returns
+    -------
+    rows : list of dict
+        Batch-level ``warnings`` rows (``case_id`` empty, ``column`` the variable).
+    notes : list of str
+        The same findings as lines for ``BundlePrediction.notes``.
+    covered : set of (case_id, column)
+        The per-case "no value" warnings these findings replace.
+    """
+    from sonorad.variables import canonical_value
+
+    rows, notes, covered = [], [], set()
+    if len(values) < 2:
+        return rows, notes, covered
+    imputation = {v["name"]: v.get("imputation") for v in bundle.schema_data["variables"]}
+    groups = (centers.reindex(values.index).map(canonical_value) if centers is not None
+              else pd.Series(None, index=values.index, dtype=object))
+    for name in values.columns:
+        if name == "center":
+            continue
+        missing = values[name].map(canonical_value).isna()
+        if missing.all():
+            where = [str(c) for c in dict.fromkeys(groups.dropna())]
+            scope = f"every case of the batch ({len(values)} cases" + (f"; centers {', '.join(where)})" if where
+                                                                          else ")")
+            gone = list(values.index)
+        else:
+            sizes = groups.value_counts()
+            whole = [c for c, n in sizes.items() if n >= MIN_CENTER_CASES and missing[groups == c].all()]
+            if not whole:
+                continue
+            gone = list(values.index[groups.isin(whole)])
+            plural = "s" if len(whole) > 1 else ""
+            scope = f"every case of center{plural} {', '.join(map(str, whole))} ({len(gone)} cases)"
+        users = models_reading(bundle, name, X, models)
+        named = ", ".join(f"{m} (the chosen model)" if m == bundle.chosen else m for m in users)
+        imputed = imputation.get(name)
+        how = (f"imputes the training value {_fmt(imputed)} for all of them" if imputed is not None
+               else "imputes it for all of them")
+        message = (f"{name} is missing for {scope}: the model {how}, and imputing a predictor for a whole site "
+                   "can invert a model's ranking there. " +
+                   (f"Models that depend on {name}: {named}. " if users else
+                    f"No model run here changes its probability with {name}. ") +
+                   f"Fix: record {name} at that site, or judge the site with a model that does not use it.")
+        rows.append({"case_id": "", "column": name, "message": message})
+        notes.append(message)
+        covered |= {(str(c), name) for c in gone}
+    return rows, notes, covered

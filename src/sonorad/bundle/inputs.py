@@ -17,7 +17,8 @@ from sonorad.bundle.rows import failure_row as _failure
 from sonorad.bundle.summary import roi_measures
 from sonorad.errors import CaseError, CohortError, Problem
 
-__all__ = ["CaseInputs", "read_cases_for_prediction", "inputs_from_table", "inputs_from_case", "model_input"]
+__all__ = ["BatchLabels", "CaseInputs", "NEGATIVE_OF", "batch_labels", "read_cases_for_prediction",
+           "inputs_from_table", "inputs_from_case", "model_input"]
 
 
 @dataclass
@@ -38,10 +39,12 @@ class CaseInputs:
         case id -> ``{(margin, mask_background): (crop, crop_mask)}`` for :attr:`Bundle.crop_settings`.
     failures : list of dict
         Failure rows of the cases that could not be read.
-    labels : Series or None
-        0/1 labels (NaN where unknown) when the table carries the study's label column.
+    labels : BatchLabels or None
+        The labels (:func:`batch_labels`) when the table carries the study's label column.
     unknown_values : list of str
         Value names given for one case that are not variables of the models.
+    centers : Series or None
+        The ``center`` of each case when the table has one.
     """
 
     ids: list
@@ -51,8 +54,9 @@ class CaseInputs:
     rois: pd.DataFrame
     crops: dict
     failures: list
-    labels: pd.Series | None = None
+    labels: BatchLabels | None = None
     unknown_values: list = field(default_factory=list)
+    centers: pd.Series | None = None
 
 
 def _crops_of(pixels, mask, settings) -> dict:
@@ -78,18 +82,76 @@ def _label_column(bundle) -> tuple[str, str]:
     return str(label.get("column", "label")), canonical_value(label.get("positive", 1))
 
 
-def _labels(bundle, table: pd.DataFrame, ids) -> pd.Series | None:
-    """0/1 labels (NaN where unknown) when the table has the study's label column with a value."""
+#: The negative label value that goes with a positive one, when a study's positive value is one of
+#: these (compared case-insensitively). A positive value outside this list has as its negative the
+#: one other label value of the batch, as in training ("the other value of the column").
+NEGATIVE_OF = {"1": "0", "true": "false", "yes": "no", "y": "n", "positive": "negative", "pos": "neg",
+               "malignant": "benign", "present": "absent", "metastatic": "non-metastatic"}
+
+
+@dataclass
+class BatchLabels:
+    """The labels of a batch being scored, as the metrics read them.
+
+    Attributes
+    ----------
+    y : Series
+        1 for the positive value, 0 for a negative value, NaN for an empty cell or a refused value.
+    positive : str
+        The study's positive value (canonical text).
+    negatives : list of str
+        The values read as negative.
+    refused : dict of str -> str
+        Case id -> label value that is neither the positive value nor a negative one: the case is
+        scored but left out of the metrics.
+    """
+
+    y: pd.Series
+    positive: str
+    negatives: list
+    refused: dict
+
+    def note(self, column: str) -> str | None:
+        """One line naming the refused cases and the allowed values, or ``None``."""
+        if not self.refused:
+            return None
+        from sonorad.variables import cases_text
+
+        values = ", ".join(repr(v) for v in dict.fromkeys(self.refused.values()))
+        allowed = ", ".join(repr(v) for v in [self.positive, *self.negatives])
+        return (f"{column}: {len(self.refused)} case(s) have a label value that is neither the positive value nor "
+                f"a negative one ({values}): {cases_text(self.refused)}; they are scored but left out of the "
+                f"metrics. Allowed label values: {allowed} (positive {self.positive!r}). Fix: recode those labels")
+
+
+def batch_labels(bundle, table: pd.DataFrame, ids) -> BatchLabels | None:
+    """The batch's labels when the table has the study's label column with at least one value.
+
+    A value is positive when it is the study's positive value, negative when it is the negative value
+    that goes with it (:data:`NEGATIVE_OF`; for any other positive value, the one other value of the
+    batch), and refused otherwise (a third value, or ``yes``/``no`` when the positive value is ``1``).
+    """
     from sonorad.variables import canonical_value
 
     column, positive = _label_column(bundle)
     if column not in table.columns or column == "case_id":
         return None
-    text = table[column].map(canonical_value)
+    text = pd.Series(table[column].map(canonical_value).to_numpy(), index=list(ids), dtype=object)
     if text.isna().all():
         return None
-    y = pd.Series(np.where(text.isna(), np.nan, (text == positive).astype(float)), index=ids, name="label")
-    return y
+    paired = NEGATIVE_OF.get(str(positive).lower())
+    others = [v for v in dict.fromkeys(text.dropna()) if v != positive]
+    if paired is not None:
+        negatives = [v for v in others if v.lower() == paired] or [paired]
+    else:
+        negatives = others if len(others) == 1 else []
+    y = pd.Series(np.nan, index=text.index, name="label")
+    y[text == positive] = 1.0
+    y[text.isin(negatives)] = 0.0
+    refused = {str(c): str(v) for c, v in text.items() if pd.notna(v) and v != positive and v not in negatives}
+    if paired is None and not negatives:
+        negatives = ["(the one other value of the batch)"]
+    return BatchLabels(y, str(positive), negatives, refused)
 
 
 def _variable_columns(bundle) -> list[str]:
@@ -187,8 +249,9 @@ def inputs_from_table(bundle, table: pd.DataFrame, *, jobs: int, cache, progress
             tables.append(table_deep)
         deep = pd.concat(tables, axis=1)  # a case that one backbone failed on: NaNs there, and its failure row
     values = table.reindex(columns=_variable_columns(bundle))
+    centers = table["center"] if "center" in table.columns else None
     return CaseInputs(ids, values, radiomics, deep, pd.DataFrame.from_dict(rois, orient="index"), crops, failures,
-                   _labels(bundle, table, ids))
+                      batch_labels(bundle, table, ids), centers=centers)
 
 
 def inputs_from_case(bundle, image, mask, values: dict, case_id: str) -> CaseInputs:

@@ -13,7 +13,11 @@ every fitted feature step and model untouched:
 ``intercept`` and ``logistic`` are strictly increasing maps of ``p`` (a fitted slope ``b <= 0`` is
 refused), so the AUC is unchanged; ``isotonic`` can tie cases and change it slightly. The
 intercept and slope are those of :func:`sonorad.evaluation.calibration_intercept_slope` (the
-rms::val.prob fit; probabilities of exactly 0 or 1 are left out of the fit, as val.prob does).
+rms::val.prob fit) on probabilities clipped to ``[1e-6, 1 - 1e-6]`` (:data:`CLIP`): a probability
+of exactly 0 or 1 counts in the fit instead of being left out, and the report says how many there
+were. A model that ranks the local cases backwards (local AUC below 0.5, or a cross-validated
+calibration slope at or below 0) is refused unless ``force=True``. The sample is checked before
+anything is fitted: both outcomes, each from at least two patients.
 
 Predictions come from :meth:`sonorad.bundle.Bundle.predict`, the code path that scores new
 patients. Each recalibrated model is wrapped in a :class:`RecalibratedModel` (skops-serialisable,
@@ -39,14 +43,22 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from sonorad.bundle._trust import BundleError
 
-__all__ = ["METHODS", "RecalibratedModel", "fit_recalibration", "RecalibrationResult", "recalibrate_bundle"]
+__all__ = ["CLIP", "METHODS", "MIN_PER_CLASS", "RecalibratedModel", "check_sample", "cross_validated",
+           "fit_recalibration", "RecalibrationResult", "recalibrate_bundle"]
 
 METHODS = ("intercept", "logistic", "isotonic")
+#: Probabilities of exactly 0 or 1 have no logit: the intercept and logistic maps clip every
+#: probability to ``[CLIP, 1 - CLIP]`` (logit +-13.8) when they are fitted and when they are applied,
+#: so such cases count in the fit instead of being left out of it.
+CLIP = 1e-6
+#: A local sample needs at least this many events and non-events, each from at least this many
+#: patients (the cross-validated validation keeps a patient's cases in one fold).
+MIN_PER_CLASS = 2
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore"):
-        return np.log(p) - np.log1p(-p)
+    p = np.clip(p, CLIP, 1.0 - CLIP)
+    return np.log(p) - np.log1p(-p)
 
 
 def _expit(z: np.ndarray) -> np.ndarray:
@@ -126,7 +138,7 @@ def fit_recalibration(y, p, method: str) -> dict:
         return out
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = calibration_intercept_slope(y, p)
+        fit = calibration_intercept_slope(y, np.clip(p, CLIP, 1.0 - CLIP))
     if method == "intercept":
         out["intercept"] = float(fit.loc["calibration-in-the-large", "estimate"])
     else:
@@ -149,25 +161,115 @@ def _apply(params: dict, p: np.ndarray) -> np.ndarray:
     return RecalibratedModel(None, **{k: v for k, v in params.items()}).transform_proba(p)
 
 
+def check_sample(y: np.ndarray, groups: np.ndarray, folds: int) -> int:
+    """The number of folds the local sample allows, after checking it can be recalibrated at all.
+
+    Raises BundleError naming what is needed: both outcomes, each with at least
+    :data:`MIN_PER_CLASS` cases from as many patients.
+    """
+    y = np.asarray(y, dtype=int)
+    groups = np.asarray(groups, dtype=object)
+    n_ev, n_non = int(y.sum()), int(len(y) - y.sum())
+    p_ev, p_non = len(set(groups[y == 1])), len(set(groups[y == 0]))
+    if min(n_ev, n_non, p_ev, p_non) < MIN_PER_CLASS:
+        raise BundleError(
+            f"the local sample has {n_ev} event(s) from {p_ev} patient(s) and {n_non} non-event(s) from {p_non} "
+            f"patient(s); recalibration needs at least {MIN_PER_CLASS} events and {MIN_PER_CLASS} non-events, each "
+            f"from at least {MIN_PER_CLASS} patients (its cross-validated validation keeps each patient's cases in "
+            "one fold), and is only reliable with 100 or more cases and 20+ events. Fix: add labelled local cases "
+            "of the rarer outcome, from other patients.")
+    return int(min(folds, p_ev, p_non))
+
+
+def _patients(table: pd.DataFrame) -> np.ndarray:
+    """The patient of each row: ``patient_id``, or the case id where it is missing or absent."""
+    ids = np.asarray([str(c) for c in table.index], dtype=object)
+    if "patient_id" not in table.columns:
+        return ids
+    from sonorad.variables import canonical_value
+
+    given = table["patient_id"].map(canonical_value).to_numpy(dtype=object)
+    return np.where(pd.isna(given), ids, given).astype(object)
+
+
 def _grouped_folds(y: np.ndarray, groups: np.ndarray, folds: int, seed: int):
     from sonorad.selection import make_grouped_cv
 
-    return make_grouped_cv(folds, y, groups, random_state=seed)
+    return make_grouped_cv(check_sample(y, groups, folds), y, groups, random_state=seed)
 
 
-def _statistics(y, p, label: str, model: str) -> dict:
+def _reason(exc: Exception) -> str:
+    return str(exc).split(". Fix:")[0]
+
+
+def cross_validated(y: np.ndarray, p: np.ndarray, splits, method: str) -> tuple[np.ndarray, list[str]]:
+    """Each fold's probabilities recalibrated by a map fitted on the other folds.
+
+    A fold whose map cannot be fitted (one outcome class in the other folds, a slope that cannot be
+    estimated or is not positive) keeps NaN and gets a note; the other folds go on.
+    """
+    oof = np.full(len(y), np.nan)
+    notes = []
+    for k, (tr, te) in enumerate(splits, start=1):
+        try:
+            oof[te] = _apply(fit_recalibration(y[tr], p[tr], method), p[te])
+        except ValueError as exc:
+            notes.append(f"fold {k} of {len(splits)} ({len(te)} cases): not computable ({_reason(exc)})")
+    return oof, notes
+
+
+_STAT_KEYS = ("citl", "citl_low", "citl_high", "intercept", "intercept_low", "intercept_high", "slope", "slope_low",
+              "slope_high", "brier", "eavg", "e90", "emax", "hl_chi2", "hl_df", "hl_p", "spiegelhalter_p")
+
+
+def _statistics(y, p, label: str, model: str, note: str = "") -> dict:
+    """One row of the local validation; the cases without a probability (a fold that could not be
+    recalibrated) are left out, and a statistic that cannot be computed is NaN with a note."""
     import warnings
 
     from sonorad.evaluation import roc_auc_ci, val_prob
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        vp = val_prob(y, p, name=model).to_row()
-    auc = roc_auc_ci(y, p)
-    keep = ("citl", "citl_low", "citl_high", "intercept", "intercept_low", "intercept_high", "slope", "slope_low",
-            "slope_high", "brier", "eavg", "e90", "emax", "hl_chi2", "hl_df", "hl_p", "spiegelhalter_p")
-    return {"model": model, "predictions": label, "n": len(y), "events": int(np.sum(y)), "auc": auc.auc,
-            "auc_low": auc.low, "auc_high": auc.high, **{k: vp[k] for k in keep}}
+    y, p = np.asarray(y, dtype=int), np.asarray(p, dtype=float)
+    keep = np.isfinite(p)
+    y, p = y[keep], p[keep]
+    row = {"model": model, "predictions": label, "n": int(len(y)), "events": int(np.sum(y)), "auc": np.nan,
+           "auc_low": np.nan, "auc_high": np.nan, **dict.fromkeys(_STAT_KEYS, np.nan)}
+    notes = [note] if note else []
+    try:
+        if not 0 < y.sum() < len(y):
+            raise ValueError(f"one outcome class among the {len(y)} cases with a probability")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            vp = val_prob(y, p, name=model).to_row()
+        auc = roc_auc_ci(y, p)
+        row.update(auc=auc.auc, auc_low=auc.low, auc_high=auc.high, **{k: vp[k] for k in _STAT_KEYS})
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+        notes.append(f"not computable: {_reason(exc)}")
+    row["note"] = "; ".join(notes)
+    return row
+
+
+def _exact_note(p: np.ndarray, method: str) -> str:
+    """How many probabilities are exactly 0 or 1, and what the method does with them ("" when none)."""
+    n0, n1 = int(np.sum(p == 0.0)), int(np.sum(p == 1.0))
+    if not n0 + n1:
+        return ""
+    rule = ("kept as they are by the isotonic fit" if method == "isotonic" else
+            f"clipped to [{CLIP:g}, 1 - {CLIP:g}] in the fit and the map, so they count in the fit")
+    return (f"{n0 + n1} of {len(p)} probabilities are exactly 0 ({n0}) or 1 ({n1}): {rule}; the calibration "
+            "statistics of this table (rms::val.prob) leave them out")
+
+
+def _direction_problems(model: str, before: dict, cv: dict) -> list[str]:
+    """Signs that the model ranks the local cases backwards."""
+    out = []
+    if np.isfinite(before["auc"]) and before["auc"] < 0.5:
+        out.append(f"{model}: the local AUC is {before['auc']:.3f} (below 0.5): the model ranks the local cases "
+                   "backwards")
+    if np.isfinite(cv["slope"]) and cv["slope"] <= 0:
+        out.append(f"{model}: the cross-validated calibration slope is {cv['slope']:.3g} (at or below 0): the "
+                   "recalibrated model does not rank new local cases in the right direction")
+    return out
 
 
 @dataclass
@@ -224,13 +326,18 @@ def _report_md(record: dict, validation: pd.DataFrame, figures: dict) -> str:
              ("Before: the bundle's probabilities. After (cross-validated): each fold's cases recalibrated by a map "
               "fitted on the other folds (an honest estimate for the site). After (apparent): the saved map on the "
               "whole local sample."), "", markdown_table(table), ""]
+    if record.get("warnings"):
+        lines += ["## Warning: written with --force", ""] + [f"- {w}" for w in record["warnings"]] + [""]
+    if record.get("notes"):
+        lines += ["## Notes", ""] + [f"- {m}: {n}" for m, ns in record["notes"].items() for n in ns] + [""]
     for model, path in figures.items():
         lines += [f"![Calibration of {model} before and after]({path})", ""]
     return "\n".join(lines)
 
 
 def recalibrate_bundle(bundle, cases, *, method: str, out, folds: int = 5, seed: int = 0, models=None,
-                       jobs: int = 1, cache=None, progress: bool = False) -> RecalibrationResult:
+                       jobs: int = 1, cache=None, progress: bool = False, key=None,
+                       force: bool = False) -> RecalibrationResult:
     """Recalibrate a bundle's models on a labelled local sample and write a new bundle.
 
     Parameters
@@ -252,17 +359,28 @@ def recalibrate_bundle(bundle, cases, *, method: str, out, folds: int = 5, seed:
         fine-tuned CNNs are copied unchanged).
     jobs, cache, progress :
         As for :meth:`Bundle.predict`.
+    key : bytes, str or Path, optional
+        Signing key (or its file; default ``$SONORAD_BUNDLE_KEY_FILE``): the bundle is loaded only
+        when signed with it, and the new bundle is signed with it. Without a key the new bundle is
+        unsigned (the original's signature does not cover the rewritten manifest).
+    force : bool
+        Write the new bundle even when the model ranks the local cases backwards (local AUC below
+        0.5, or a non-positive cross-validated calibration slope); the refusal is then a warning
+        in the report.
     """
     from sonorad import __version__
     from sonorad.bundle import load_bundle
     from sonorad.bundle._trust import dump_skops
-    from sonorad.bundle.inputs import read_cases_for_prediction
+    from sonorad.bundle.inputs import batch_labels, read_cases_for_prediction
     from sonorad.bundle.writer import write_json
     from sonorad.provenance import sha256_file
 
     if method not in METHODS:
         raise BundleError(f"unknown --method {method!r}; choose one of {', '.join(METHODS)}")
-    bundle = load_bundle(bundle) if not hasattr(bundle, "predict") else bundle
+    from sonorad.bundle.signing import SIGNATURE_FILE, resolve_key, sign_bundle
+
+    key = resolve_key(key)
+    bundle = load_bundle(bundle, key=key) if not hasattr(bundle, "predict") else bundle
     out = Path(out).resolve()
     if out == Path(bundle.path).resolve():
         raise BundleError("--out is the bundle being recalibrated; give a new folder (the original is kept).")
@@ -276,34 +394,67 @@ def recalibrate_bundle(bundle, cases, *, method: str, out, folds: int = 5, seed:
     if unknown:
         raise BundleError(f"cannot recalibrate {unknown}: the bundle's recalibratable models are {skops}")
 
-    prediction = bundle.predict(table, models=chosen, explain=False, jobs=jobs, cache=cache, progress=progress)
-    probs = prediction.probabilities()
     column = str((bundle.study.get("label") or {}).get("column", "label"))
     positive = (bundle.study.get("label") or {}).get("positive", 1)
-    from sonorad.variables import canonical_value
-
     if column not in table.columns:
         raise BundleError(f"the local cases table has no label column {column!r}; recalibration needs the outcome "
                           "of every local case. Fix: add the column (positive value "
                           f"{positive!r}).")
-    labels = table[column].map(canonical_value)
-    y_all = pd.Series(np.where(labels.isna(), np.nan, (labels == canonical_value(positive)).astype(float)),
-                      index=table.index)
+    labels = batch_labels(bundle, table, list(table.index))
+    if labels is None:
+        raise BundleError(f"the label column {column!r} of the local cases table is empty; recalibration needs the "
+                          f"outcome of every local case. Fix: fill it (positive value {positive!r}).")
+    y_all, all_groups = labels.y, _patients(table)
+    known = y_all.notna().to_numpy()
+    check_sample(y_all[known].to_numpy(), all_groups[known], folds)     # before any feature is computed
+
+    prediction = bundle.predict(table, models=chosen, explain=False, jobs=jobs, cache=cache, progress=progress)
+    probs = prediction.probabilities()
+    batch_notes = list(prediction.notes)        # e.g. a predictor missing for the whole local sample
     excluded = [prediction.failures.reindex(columns=["case_id", "stage", "error", "fix"])]
-    unlabelled = y_all.index[y_all.isna()]
+    unlabelled = [c for c in y_all.index[y_all.isna()] if str(c) not in labels.refused]
     if len(unlabelled):
-        excluded.append(pd.DataFrame({"case_id": unlabelled, "stage": "recalibrate", "error": "no label",
+        excluded.append(pd.DataFrame({"case_id": unlabelled, "stage": "recalibrate",
+                                      "error": f"no label (the {column} cell is empty)",
                                       "fix": f"give the case a {column} value or drop it"}))
+    if labels.refused:
+        allowed = ", ".join(repr(v) for v in [labels.positive, *labels.negatives])
+        excluded.append(pd.DataFrame({"case_id": list(labels.refused), "stage": "recalibrate",
+                                      "error": [f"label {v!r} is neither the positive value nor a negative one"
+                                                for v in labels.refused.values()],
+                                      "fix": f"recode it as one of {allowed}, or drop the case"}))
     ids = [c for c in probs.index if c in y_all.index and pd.notna(y_all[c]) and probs.loc[c, chosen].notna().all()]
     if len(ids) < 10:
         raise BundleError(f"only {len(ids)} local case(s) could be scored and carry a label; recalibration needs a "
                           "sample with both outcomes (at least 10 cases, ideally 100 or more with 20+ events).")
     y = y_all.loc[ids].astype(int).to_numpy()
-    groups = (table.loc[ids, "patient_id"].astype(str).to_numpy() if "patient_id" in table.columns
-              else np.asarray(ids, dtype=str))
+    groups = all_groups[[table.index.get_loc(c) for c in ids]]
     splits = _grouped_folds(y, groups, folds, seed)
 
-    maps, rows, figures = {}, [], {}
+    fitted, rows, problems = {}, [], []
+    notes = {"local sample": batch_notes}
+    for model in chosen:
+        p = probs.loc[ids, model].to_numpy(dtype=float)
+        try:
+            params = fit_recalibration(y, p, method)
+        except ValueError as exc:
+            raise BundleError(f"model {model!r}: {exc}") from exc
+        oof, fold_notes = cross_validated(y, p, splits, method)
+        exact = _exact_note(p, method)
+        before = _statistics(y, p, "before", model, exact)
+        cv = _statistics(y, oof, "after (cross-validated)", model, "; ".join(fold_notes))
+        rows += [before, cv, _statistics(y, _apply(params, p), "after (apparent)", model)]
+        problems += _direction_problems(model, before, cv)
+        notes[model] = [n for n in (exact, *fold_notes) if n]
+        fitted[model] = (params, p, oof)
+    if problems and not force:
+        raise BundleError("recalibration refused: " + "; ".join(problems) + ". Recalibration rescales a model's "
+                          "risks; it cannot repair a model that ranks the site's cases backwards (check the labels, "
+                          "the positive value and the case mix, or that a predictor is not missing for the whole "
+                          "site). Nothing was written. Fix: do not use this model at this site, or pass --force to "
+                          "write the bundle anyway with this warning in its report.")
+
+    maps, figures = {}, {}
     tmp = out.with_name(f".{out.name}.writing")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -311,18 +462,7 @@ def recalibrate_bundle(bundle, cases, *, method: str, out, folds: int = 5, seed:
     try:
         (tmp / "recalibration").mkdir(exist_ok=True)
         manifest = json.loads((tmp / "manifest.json").read_text())
-        for model in chosen:
-            p = probs.loc[ids, model].to_numpy(dtype=float)
-            try:
-                params = fit_recalibration(y, p, method)
-            except ValueError as exc:
-                raise BundleError(f"model {model!r}: {exc}") from exc
-            oof = np.full(len(y), np.nan)
-            for tr, te in splits:
-                oof[te] = _apply(fit_recalibration(y[tr], p[tr], method), p[te])
-            apparent = _apply(params, p)
-            rows += [_statistics(y, p, "before", model), _statistics(y, oof, "after (cross-validated)", model),
-                     _statistics(y, apparent, "after (apparent)", model)]
+        for model, (params, p, oof) in fitted.items():
             wrapped = RecalibratedModel(bundle.model(model), **{k: v for k, v in params.items()})
             entry = manifest["models"][model]
             dump_skops(wrapped, tmp / entry["file"], model)
@@ -334,11 +474,17 @@ def recalibrate_bundle(bundle, cases, *, method: str, out, folds: int = 5, seed:
             from sonorad.report.figures import file_stem, save_figure
 
             stem = f"calibration_{file_stem(model)}"
-            fig = _plot(p, oof, y, model, method)
+            shown = np.isfinite(oof)
+            try:
+                fig = _plot(p[shown], oof[shown], y[shown], model, method)
+            except (ValueError, ArithmeticError) as exc:
+                notes[model].append(f"calibration figure not drawn: {_reason(exc)}")
+                continue
             save_figure(fig, stem, tmp / "recalibration")
             figures[model] = f"{stem}.png"
         validation = pd.DataFrame(rows)
         record = {"method": method, "models": maps, "n_cases": len(ids), "n_patients": int(len(set(groups))),
+                  "warnings": problems, "notes": {m: n for m, n in notes.items() if n},
                   "n_events": int(y.sum()), "n_excluded": int(sum(len(e) for e in excluded)),
                   "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                   "original_bundle_sha256": bundle.sha256, "original_bundle_path": str(bundle.path),
@@ -368,8 +514,12 @@ def recalibrate_bundle(bundle, cases, *, method: str, out, folds: int = 5, seed:
         manifest["recalibration"] = {k: record[k] for k in ("method", "n_cases", "n_events", "date_utc",
                                                             "original_bundle_sha256")}
         manifest["files"] = {p.relative_to(tmp).as_posix(): sha256_file(p)
-                             for p in sorted(tmp.rglob("*")) if p.is_file() and p.name != "manifest.json"}
+                             for p in sorted(tmp.rglob("*"))
+                             if p.is_file() and p.relative_to(tmp).as_posix() not in ("manifest.json", SIGNATURE_FILE)}
         write_json(tmp / "manifest.json", manifest)
+        (tmp / SIGNATURE_FILE).unlink(missing_ok=True)      # it signed the original manifest
+        if key is not None:
+            sign_bundle(tmp, key)
         if out.exists():
             shutil.rmtree(out)
         tmp.replace(out)

@@ -17,6 +17,10 @@ Per-case warnings (``warnings``: case_id, column, message):
   percentile range (a typical training case has about 2% there);
 - a center that is not a training center, when a model harmonises by center.
 
+A declared predictor missing for every case of the batch (of two or more cases), or of a center
+within it, is said once, in a batch-level row (``case_id`` empty) and a note naming the models that
+depend on it (:func:`sonorad.bundle.checks.batch_missing`), instead of once per case.
+
 A case that cannot be used gets a row in ``failures`` (case_id, stage, error, fix) and the others
 are still scored.
 """
@@ -30,7 +34,7 @@ import pandas as pd
 
 from sonorad.bundle import explanations
 from sonorad.bundle._trust import BundleError
-from sonorad.bundle.checks import ood_warnings
+from sonorad.bundle.checks import batch_missing, ood_warnings
 from sonorad.bundle.explanations import CONTRIBUTION_COLUMNS
 from sonorad.bundle.inputs import CaseInputs, inputs_from_case, inputs_from_table, model_input, read_cases_for_prediction
 from sonorad.bundle.results import PREDICTION_COLUMNS, WARNING_COLUMNS, BundlePrediction, CaseResult, risk_group
@@ -110,8 +114,9 @@ def labelled_metrics(bundle, predictions: pd.DataFrame, labels: pd.Series) -> pd
     DataFrame
         One row per model: ``model``, the row of
         :func:`sonorad.evaluation.metrics.performance_metrics` (the columns of a run's metrics
-        table) and ``brier`` (NaN when the batch has one outcome class). A statistic the batch
-        cannot give is NaN.
+        table), ``brier`` and ``note``. A statistic the batch cannot give is NaN and ``note`` says
+        which and why (one outcome class: no AUC or Brier score, and no sensitivity or no
+        specificity; no labelled case: nothing).
     """
     from sonorad.evaluation.calibration import brier_score
     from sonorad.evaluation.metrics import PERFORMANCE_COLUMNS, performance_metrics
@@ -124,8 +129,20 @@ def labelled_metrics(bundle, predictions: pd.DataFrame, labels: pd.Series) -> pd
         row = {"model": name, **performance_metrics(y, p, bundle.cutoffs.get(name), random_state=seed)}
         keep = ~(np.isnan(y) | np.isnan(p))
         row["brier"] = float(brier_score(y[keep], p[keep])) if 0 < y[keep].sum() < keep.sum() else np.nan
+        row["note"] = _metrics_note(int(keep.sum()), int(y[keep].sum()))
         rows.append(row)
-    return pd.DataFrame(rows, columns=["model", *PERFORMANCE_COLUMNS, "brier"])
+    return pd.DataFrame(rows, columns=["model", *PERFORMANCE_COLUMNS, "brier", "note"])
+
+
+def _metrics_note(n: int, positives: int) -> str:
+    """What a batch of ``n`` labelled cases with ``positives`` events cannot give ("" when all)."""
+    if n == 0:
+        return "not computable: no scored case has a usable label"
+    if positives in (0, n):
+        which = "sensitivity, PPV, F1" if positives == 0 else "specificity, NPV"
+        return (f"not computable: one outcome class ({positives} positive of {n}); the AUC, its CI, the Brier "
+                f"score and {which} need both classes")
+    return ""
 
 
 # -- the shared path -----------------------------------------------------------------------------
@@ -190,7 +207,8 @@ def score(bundle, inputs: CaseInputs, models: list[str], explain: bool) -> tuple
     failures += input_failures
     warnings += ood_warnings(bundle, inputs, X)
     predictions = _run_models(bundle, inputs, X, models, failures)
-    notes = []
+    batch_rows, notes, covered = batch_missing(bundle, inputs.values, inputs.centers, X, models)
+    warnings = batch_rows + [w for w in warnings if (str(w["case_id"]), w["column"]) not in covered]
     contributions = _explain_chosen(bundle, X, predictions, models, notes) if explain else []
     result = BundlePrediction(
         predictions=predictions,
@@ -199,6 +217,22 @@ def score(bundle, inputs: CaseInputs, models: list[str], explain: bool) -> tuple
         contributions=pd.DataFrame(contributions, columns=CONTRIBUTION_COLUMNS),
         notes=notes)
     return result, X
+
+
+def _label_findings(bundle, labels, result: BundlePrediction) -> None:
+    """A warning row per case whose label is neither positive nor negative, and one note naming them."""
+    from sonorad.bundle.inputs import _label_column
+
+    column = _label_column(bundle)[0]
+    note = labels.note(column)
+    if note is None:
+        return
+    allowed = ", ".join(repr(v) for v in [labels.positive, *labels.negatives])
+    rows = [{"case_id": cid, "column": column,
+             "message": f"label {value!r} is neither the positive value nor a negative one (allowed: {allowed}); "
+                        "the case is scored but left out of metrics.csv"} for cid, value in labels.refused.items()]
+    result.warnings = pd.concat([result.warnings, pd.DataFrame(rows, columns=WARNING_COLUMNS)], ignore_index=True)
+    result.notes.append(note)
 
 
 def predict_cases(bundle, cases, *, models=None, explain: bool = True, gradcam_dir=None, jobs: int = 1,
@@ -236,7 +270,10 @@ def predict_cases(bundle, cases, *, models=None, explain: bool = True, gradcam_d
     inputs = inputs_from_table(bundle, cases, jobs=jobs, cache=cache, progress=progress)
     result, _ = score(bundle, inputs, models, explain)
     if inputs.labels is not None and len(result.predictions):
-        result.metrics = labelled_metrics(bundle, result.predictions, inputs.labels)
+        _label_findings(bundle, inputs.labels, result)
+        result.metrics = labelled_metrics(bundle, result.predictions, inputs.labels.y)
+        notes = dict.fromkeys(n for n in result.metrics["note"] if n)
+        result.notes += [f"metrics: {n}" for n in notes]
     if gradcam_dir is not None:
         failures = []
         result.gradcam = explanations.save_gradcams(bundle, inputs, result.scored_cases, gradcam_dir, failures)

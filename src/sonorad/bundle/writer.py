@@ -297,7 +297,7 @@ def _prepare_folder(folder: Path) -> Path:
 
 def write_bundle(folder, *, models: dict, chosen: str, cutoffs: dict, features: dict, variables: dict,
                  training_input: pd.DataFrame, training_rois: pd.DataFrame | None, card: dict, study: dict,
-                 exclude=(), seed: int | None = None) -> Path:
+                 exclude=(), seed: int | None = None, key=None) -> Path:
     """Write a model bundle folder (see the module docstring for the layout).
 
     Parameters
@@ -330,6 +330,10 @@ def write_bundle(folder, *, models: dict, chosen: str, cutoffs: dict, features: 
         Models left out (e.g. ``["knn", "svm"]``, which keep training feature vectors).
     seed : int, optional
         Seed of the SHAP background clustering (default: the study seed, else 0).
+    key : bytes, str or Path, optional
+        Sign the bundle with this key (or the key in this file): ``manifest.sig``, an HMAC-SHA256
+        of the manifest (:mod:`sonorad.bundle.signing`). Default: the key file named by
+        ``$SONORAD_BUNDLE_KEY_FILE``, else no signature.
 
     Returns
     -------
@@ -338,6 +342,9 @@ def write_bundle(folder, *, models: dict, chosen: str, cutoffs: dict, features: 
     """
     from sonorad import __version__
 
+    from sonorad.bundle.signing import resolve_key, sign_bundle
+
+    key = resolve_key(key)  # an unreadable key file fails before any work
     folder = Path(folder)
     exclude = list(exclude)
     kept = _check_inputs(models, chosen, cutoffs, features, variables, training_input, exclude)
@@ -389,6 +396,10 @@ def write_bundle(folder, *, models: dict, chosen: str, cutoffs: dict, features: 
             params = load_params(features["radiomics_params"])
             (tmp / "radiomics_params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
             feature_info["radiomics"] = {"params_file": "radiomics_params.yaml", "params_hash": params_hash(params)}
+            from sonorad.imaging.spacing import rule_of
+
+            # the pixel-spacing rule, also held in radiomics_params.yaml (its `sonorad` entry)
+            feature_info["radiomics"]["spacing"] = rule_of(params).as_dict() or {"spacing": "as given"}
         write_json(tmp / "features.json", feature_info)
         study_kept = {k: v for k, v in (study or {}).items() if k in _STUDY_KEYS}
         write_json(tmp / "study.json", study_kept)
@@ -407,6 +418,8 @@ def write_bundle(folder, *, models: dict, chosen: str, cutoffs: dict, features: 
             "models": entries, "excluded_models": exclude, "files": files,
         }
         write_json(tmp / "manifest.json", manifest)
+        if key is not None:
+            sign_bundle(tmp, key)
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(tmp, folder)

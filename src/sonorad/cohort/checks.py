@@ -4,7 +4,8 @@
 ``severity``: ``"error"`` blocks, ``"warning"`` is listed. It checks the required cells, duplicate
 ids, the outcome's two classes, frames, pixel spacings, mask labels, the image and mask files, the
 declared variables (each value against its declaration through :func:`sonorad.variables.check_column`,
-the same rules the model applies when scoring), categorical values met only outside training,
+the same rules the model applies when scoring; an undeclared level that looks like a missing-value code
+such as ``None`` is pointed out, since only an empty cell is missing), categorical values met only outside training,
 patients under two centers, the center split and the class balance per center and part.
 
 Images are not decoded here (``sonorad.imaging`` does that at extraction); a file is checked for
@@ -20,6 +21,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from sonorad.cohort.acquisition import spacing_problems
 from sonorad.cohort.reading import PATH_COLUMNS, REQUIRED_COLUMNS, SPACING_FIX, label_values, mask_paths, parse_spacing
 from sonorad.cohort.splitting import assign_splits
 from sonorad.errors import Problem
@@ -46,8 +48,10 @@ def validate_cases(table: pd.DataFrame, study: StudyConfig | None = None, check_
         and the split. Without a study only the table itself is checked.
     check_files : bool, optional
         Check that every image, mask and mask2 file exists, is non-empty and has an image signature
-        (the files are not decoded; headers are read for the bit depth), and that the images do not
-        mix bit depths (a warning).
+        (the files are not decoded; headers are read for the bit depth and pixel spacing), that the
+        images do not mix bit depths (a warning), and the pixel spacing by center
+        (:func:`sonorad.cohort.acquisition.spacing_problems`: centers that mix spacings are an error
+        unless the study file sets ``features.spacing``).
     require_label : bool, optional
         When False (new patients to score) the label column is optional and not checked, nor are the
         class counts.
@@ -80,6 +84,7 @@ def validate_cases(table: pd.DataFrame, study: StudyConfig | None = None, check_
         depths: dict[str, int | None] = {}
         problems += _check_files(table, depths)
         problems += _check_bit_depths(table, depths)
+        problems += spacing_problems(table, study)
     if study is not None:
         problems += _check_variables(table, study)
         parts = _parts_for_levels(table, study, label, labels_ok=labels_ok)
@@ -105,10 +110,13 @@ def _case_of(table: pd.DataFrame, position: int) -> str | None:
 def _check_required_values(table: pd.DataFrame, required: tuple[str, ...], has_label: bool = True) -> list[Problem]:
     problems = []
     for column in required:
-        for position in np.flatnonzero(table[column].isna().to_numpy()):
+        is_label = has_label and column == required[-1]
+        # an outcome written as a missing marker ("NA", "nan") is as missing as an empty cell
+        absent = table[column].map(canonical_value).isna() if is_label else table[column].isna()
+        for position in np.flatnonzero(absent.to_numpy()):
             case_id = _case_of(table, position)
             where = "" if case_id is not None else f" ({_rows_text([position])})"
-            what = "label" if has_label and column == required[-1] else column
+            what = "label" if is_label else column
             problems.append(Problem(f"missing {what}{where}", fix=f"fill in the {column!r} cell or remove the row",
                                     case_id=case_id, column=column))
     return problems
@@ -243,8 +251,11 @@ def _check_variables(table: pd.DataFrame, study: StudyConfig) -> list[Problem]:
         checked, refused = check_column(spec, table[name])
         problems += group_problems(refused, table["case_id"], max_groups=_MAX_GROUPS)
         if spec.type == "numeric" and spec.range is None:
-            problems += _check_outliers(table, name, pd.to_numeric(checked).astype(float))
+            numbers = pd.to_numeric(checked).astype(float)
+            problems += _check_outliers(table, name, numbers) + _check_sign(table, name, numbers)
+        problems += _missing_markers_as_levels(table, name, spec)
         present = table[name].map(canonical_value).notna()
+        problems += _missing_at_whole_centers(table, name, present)
         n_missing = int((~present).sum())
         if n_missing:
             problems.append(Problem(
@@ -252,6 +263,50 @@ def _check_variables(table: pd.DataFrame, study: StudyConfig) -> list[Problem]:
                 fix="fill in the values if they exist; missing values are imputed on the training set when modelling",
                 column=name, severity="warning"))
     return problems
+
+
+def _missing_at_whole_centers(table: pd.DataFrame, name: str, present: pd.Series) -> list[Problem]:
+    """One warning per center where a declared variable has no value at all (a center-level finding).
+
+    A model imputes such a value with the training cohort's median or mode for every case of the
+    center, which can invert its ranking there; said once for the center, not once per case.
+    """
+    if "center" not in table.columns or not present.any():
+        return []  # no center column, or missing everywhere (the training check names that)
+    problems = []
+    for center, has in present.groupby(table["center"].astype(str), sort=True):
+        if len(has) >= 2 and not has.any():
+            problems.append(Problem(
+                f"center {center!r} has no value of {name} in any of its {len(has)} cases; a model would impute "
+                f"the training cohort's typical value for every one of them, which can invert its ranking there",
+                fix=f"add the values if the center recorded them; otherwise judge that center with the models that "
+                    f"do not use {name} (the clinical reference and the imaging scores), or leave {name} out of "
+                    f"the study", column=name, severity="warning"))
+    return problems
+
+
+#: Words other tools write for "missing" (pandas' default NA strings, Excel's #N/A). Only an empty
+#: cell is missing in cases.csv (and the markers of :func:`sonorad.variables.canonical_value`), so
+#: these become levels of a categorical variable whose levels are not declared: said, not guessed.
+_MISSING_MARKERS = frozenset({"none", "null", "nil", "#n/a", "#na", "<na>", "-nan", "#n/a n/a",
+                              "1.#ind", "1.#qnan", "-1.#ind", "-1.#qnan"})
+
+
+def _missing_markers_as_levels(table: pd.DataFrame, name: str, spec) -> list[Problem]:
+    """A warning when an undeclared categorical level looks like a missing-value code."""
+    if spec.type == "numeric" or spec.allowed_values is not None:
+        return []  # numbers refuse them; declared levels either list them or refuse them
+    text = table[name].map(canonical_value)
+    looks = text.map(lambda v: isinstance(v, str) and v.lower() in _MISSING_MARKERS).astype(bool)
+    if not looks.any():
+        return []
+    words = ", ".join(repr(w) for w in sorted(set(text[looks])))
+    n = int(looks.sum())
+    return [Problem(
+        f"{n} case{'s hold' if n > 1 else ' holds'} {words}, read as a level of {name}, not as a missing value "
+        f"({cases_text(table.loc[looks, 'case_id'])}); only an empty cell is missing",
+        fix=f"leave the cell empty where the value is unknown, or declare variables.{name}.levels to make "
+            f"the level explicit", column=name, severity="warning")]
 
 
 def _check_outliers(table: pd.DataFrame, name: str, numbers: pd.Series) -> list[Problem]:
@@ -274,6 +329,24 @@ def _check_outliers(table: pd.DataFrame, name: str, numbers: pd.Series) -> list[
                 f"variables.{name}.range: [low, high] in the study file to make such values errors, or to accept them",
             case_id=_case_of(table, position), column=name, severity="warning"))
     return problems
+
+
+def _check_sign(table: pd.DataFrame, name: str, numbers: pd.Series) -> list[Problem]:
+    """Negative values of a numeric variable whose other values are all >= 0 (warnings).
+
+    A negative age or size among positive ones is almost always a typing or sign error that the
+    interquartile rule of :func:`_check_outliers` misses when it is small (-5 among ages 30-80).
+    """
+    finite = numbers.dropna()
+    negative = finite < 0
+    if not negative.any() or negative.sum() * 2 >= len(finite):
+        return []  # no negatives, or a variable that is negative as often as not
+    return [Problem(
+        f"{name} = {finite[position]:g} is negative while the other values of this column are not",
+        fix=f"check the cell (a sign or typing error?); declare variables.{name}.range: [low, high] in the study "
+            f"file to make such values errors, or to accept them",
+        case_id=_case_of(table, position), column=name, severity="warning")
+        for position in finite.index[negative]]
 
 
 def _parts_for_levels(table: pd.DataFrame, study: StudyConfig, label: LabelSpec, labels_ok: bool) -> pd.Series | None:

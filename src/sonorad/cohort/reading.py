@@ -15,8 +15,10 @@ The per-cell readings shared by the checks and by extraction live here too: :fun
 
 from __future__ import annotations
 
+import csv
 import math
 import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -64,13 +66,16 @@ def read_cases(csv_path: str | Path, *, label_column: str = "label", require_lab
         One row per case, in file order, indexed by ``case_id`` (kept as a column too).
         ``case_id``, ``patient_id`` and ``center`` are strings; ``image``, ``mask`` and ``mask2`` are
         absolute path strings (several ``mask`` files stay ``;``-separated); other columns keep the
-        types pandas infers. Empty cells are missing (NaN). Images are not opened.
+        types pandas infers. Only an empty cell is missing (NaN): text such as ``NA``, ``None`` or
+        ``null`` is kept as written (a level, an id; the variable checks decide what it means).
+        Images are not opened.
 
     Raises
     ------
     CohortError
-        Only when the table is unusable: missing or unreadable file, no rows, or missing required
-        columns (all of them listed; a table separated by semicolons is named as such).
+        Only when the table is unusable: missing or unreadable file, no rows, a column name that
+        appears twice in the header, or missing required columns (all of them listed; a table
+        separated by tabs, semicolons or '|' gets one message naming its separator).
     """
     from sonorad.imaging.readers import symlink_loop
 
@@ -84,10 +89,16 @@ def read_cases(csv_path: str | Path, *, label_column: str = "label", require_lab
         raise CohortError([Problem(f"cohort table not found: {path}",
                                    fix=f"check the path (relative paths start from {Path.cwd()})")], source=source)
     try:
+        raw = _header_cells(path)
+        problem = _layout_problem(raw, label_column, require_label)
+        if problem is not None:
+            raise CohortError([problem], source=source)
         header = pd.read_csv(path, nrows=0, encoding="utf-8-sig")
         names = {name: str(name).strip() for name in header.columns}
         as_text = {raw: str for raw, clean in names.items() if clean in ID_COLUMNS + PATH_COLUMNS}
-        table = pd.read_csv(path, dtype=as_text, encoding="utf-8-sig")
+        # Only an empty cell is missing: pandas' default missing markers ("NA", "None", "null", ...)
+        # would turn a patient id "NA" or a declared level "None" into a missing value.
+        table = pd.read_csv(path, dtype=as_text, encoding="utf-8-sig", keep_default_na=False, na_values=[""])
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
         raise CohortError([Problem(f"cannot read the cohort table as CSV: {exc}",
                                    fix="save it as a comma-separated UTF-8 file with one header row")],
@@ -95,13 +106,6 @@ def read_cases(csv_path: str | Path, *, label_column: str = "label", require_lab
     table = table.rename(columns=names)
     required = REQUIRED_COLUMNS[:-1] + ((label_column,) if require_label else ())
     missing = [c for c in required if c not in table.columns]
-    if missing and _semicolon_separated(list(table.columns)):
-        header = ";".join(map(str, table.columns))[:120]
-        raise CohortError([Problem(
-            f"the table is separated by semicolons, not commas (its header reads {header!r}), so it was read "
-            f"as {len(table.columns)} column(s) and the required columns {', '.join(missing)} were not found",
-            fix="save it as comma-separated CSV (in Excel: 'CSV UTF-8 (Comma delimited)'), with '.' as the "
-                "decimal point")], source=source)
     if missing:
         found = ", ".join(map(str, table.columns))
         raise CohortError([Problem(f"required column {c!r} is missing; the table has: {found}",
@@ -120,10 +124,43 @@ def read_cases(csv_path: str | Path, *, label_column: str = "label", require_lab
     return table
 
 
-def _semicolon_separated(columns: list) -> bool:
-    """A header read as one (or a few) columns whose names hold ';' between known column names."""
-    names = {part.strip() for c in map(str, columns) for part in c.split(";")}
-    return any(";" in str(c) for c in columns) and len(names & set(REQUIRED_COLUMNS)) >= 2
+#: Separators a spreadsheet may have used instead of the comma, as a message names them.
+_OTHER_SEPARATORS = {"\t": "tab-separated", ";": "separated by semicolons", "|": "separated by '|'"}
+
+
+def _header_cells(path: Path) -> list[str]:
+    """The header row's cells as written (pandas renames a repeated name ``age`` to ``age.1``)."""
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        line = handle.readline(1 << 20)
+    return next(csv.reader([line]), []) if line.strip() else []
+
+
+def _layout_problem(cells: list[str], label_column: str, require_label: bool) -> Problem | None:
+    """A header that shows the table cannot be read as meant: another separator, or a repeated name."""
+    required = REQUIRED_COLUMNS[:-1] + ((label_column,) if require_label else ())
+    names = [c.strip() for c in cells]
+    if not set(required) <= set(names):
+        for separator, wording in _OTHER_SEPARATORS.items():
+            parts = {part.strip() for c in names for part in c.split(separator)}
+            if any(separator in c for c in names) and len(parts & set(required)) >= 2:
+                shown = ",".join(cells)[:120]
+                return Problem(
+                    f"this file is {wording}, not comma-separated (its header reads {shown!r}), so its "
+                    f"columns cannot be found",
+                    fix="save it as comma-separated CSV (in Excel: 'CSV UTF-8 (Comma delimited)'), with '.' as "
+                        "the decimal point")
+    counts = Counter(n for n in names if n)
+    repeated = [n for n, k in counts.items() if k > 1]
+    if repeated:
+        name = repeated[0]
+        positions = [i + 1 for i, n in enumerate(names) if n == name]
+        others = f" (also repeated: {', '.join(map(repr, repeated[1:]))})" if len(repeated) > 1 else ""
+        return Problem(
+            f"the column name {name!r} appears {len(positions)} times in the header (columns "
+            f"{', '.join(map(str, positions))}){others}; which one holds the values is ambiguous",
+            fix="keep one column of each name: delete the extra copy, or rename it if it holds other data",
+            column=name)
+    return None
 
 
 def _clean_text(cell):

@@ -159,10 +159,16 @@ def _zoo_models(models):
 
 def _fit_zoo(front_steps, X, y, groups, fit_params, *, models, cv, n_iter, class_weight, resample,
              random_state, memory, n_jobs=None):
-    """Tune ``Pipeline(front_steps + [("model", zoo model)])`` for every model; return fitted + CV AUC."""
+    """Tune ``Pipeline(front_steps + [("model", zoo model)])`` for every model.
+
+    Returns ``(pipelines, tuning-CV AUC, best parameters, fold AUCs)``: the tuning-CV AUC of a model is
+    the mean AUC over the tuning folds of its best candidate; the fold AUCs (rows: folds, columns:
+    models) are that candidate's AUC in each fold, for the one-standard-error rule
+    (:func:`sonorad.designs.choice.choose_model`).
+    """
     from sonorad.models import get_model, search_space, tune_pipeline
 
-    pipelines, cv_auc, params = {}, {}, {}
+    pipelines, cv_auc, params, folds = {}, {}, {}, {}
     for name in models:
         model = get_model(name, random_state=random_state, class_weight=class_weight, resample=resample)
         pipe = Pipeline([*[(n, clone(s)) for n, s in front_steps], ("model", model)], memory=memory)
@@ -180,7 +186,16 @@ def _fit_zoo(front_steps, X, y, groups, fit_params, *, models, cv, n_iter, class
         pipelines[name] = best
         cv_auc[name] = float(search.best_score_)
         params[name] = search.best_params_
-    return pipelines, pd.Series(cv_auc, name="cv_auc"), params
+        folds[name] = _fold_scores(search)
+    return pipelines, pd.Series(cv_auc, name="cv_auc"), params, pd.DataFrame(folds)
+
+
+def _fold_scores(search) -> np.ndarray:
+    """The best candidate's AUC in every tuning fold of a fitted grid / randomised search."""
+    results, best = search.cv_results_, search.best_index_
+    keys = sorted((k for k in results if k.startswith("split") and k.endswith("_test_score")),
+                  key=lambda k: int(k[len("split"):-len("_test_score")]))
+    return np.array([float(results[k][best]) for k in keys])
 
 
 def _imaging_selection(cfg, random_state, harmonize, harmonize_options, center_column="center"):

@@ -250,13 +250,17 @@ class DesignResult:
     families : dict of str -> tuple of str
         Family -> the names of its models.
     chosen : dict of str -> str
-        Family -> its model with the highest tuning CV AUC (the family itself for single-model families).
+        Family -> its model chosen by the one-standard-error rule on the tuning-CV AUCs
+        (:mod:`sonorad.designs.choice`; the family itself for single-model families).
     primary : str
         The pre-declared model of the study: the chosen model of the design's primary family.
     highlight : tuple of str
         Models drawn in figures by default (the chosen ones and the design's baselines).
     cv_auc : Series
-        Tuning cross-validation AUC of every tuned model (index: model name).
+        **Tuning-CV AUC** of every tuned model (index: model name): the mean AUC over the design's
+        patient-grouped tuning folds of the model's best hyperparameter candidate, with selection
+        refitted in each fold. Not the *whole-pipeline training-CV AUC* (the run's ``training_cv``
+        cohort, where the whole design, the choice included, is refitted in every fold).
     selected_features : dict of str -> list of str
         Family -> predictors its selection kept on the whole training cohort.
     funnel : DataFrame
@@ -276,6 +280,13 @@ class DesignResult:
         ``None``: every declared variable.
     methods : tuple of str
         Sentences on the selection and the models, for the methods text.
+    choices : dict of str -> ModelChoice or None
+        Family -> how its model was chosen (:class:`sonorad.designs.choice.ModelChoice`: the models
+        tied within one standard error of the best tuning-CV AUC, the standard error, the rule);
+        families of one model have none.
+    reference : str or None
+        The clinical reference model (a logistic regression on the declared variables alone,
+        :mod:`sonorad.designs.reference`), one of ``models``; ``None`` without declared variables.
     """
 
     design: str
@@ -294,6 +305,8 @@ class DesignResult:
     nomogram_model: str | None = None
     multivariable_predictors: tuple | None = None
     methods: tuple = ()
+    choices: dict | None = None
+    reference: str | None = None
 
     def predict_proba(self, X: pd.DataFrame, models=None) -> pd.DataFrame:
         """P(positive) of every case (rows of the model input table ``X``) by every model (columns)."""
@@ -395,10 +408,16 @@ class Design:
         return self.engine(**params)
 
     def fit(self, X: pd.DataFrame, y: pd.Series, groups=None, *, columns: FeatureColumns) -> DesignResult:
-        """Fit on the training cohort's model input table ``X`` (labels ``y``, patient ids ``groups``)."""
+        """Fit on the training cohort's model input table ``X`` (labels ``y``, patient ids ``groups``).
+
+        With declared variables the result also holds the clinical reference model
+        (:mod:`sonorad.designs.reference`), fitted on the same rows and tuned in the same folds.
+        """
+        from sonorad.designs.reference import with_reference
+
         engine = self.build_engine(columns)
         engine.fit(columns.tables(X), y, groups=groups, centers=X["center"].astype(str))
-        return self.result(engine, columns)
+        return with_reference(self.result(engine, columns), engine, X, y, groups, columns, self.variables)
 
     def result(self, engine, columns: FeatureColumns) -> DesignResult:  # pragma: no cover - abstract
         raise NotImplementedError

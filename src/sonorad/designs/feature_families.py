@@ -4,13 +4,15 @@ Combined families, every zoo model in each.
 Families ``us`` (encoded US variables), ``radiomics``, ``dl``, ``radiomics_dl`` (fused radiomics +
 deep columns) and ``combined`` (radiomics_dl selection + US variables), each a Pipeline
 ``[select] -> zoo model`` for every zoo model, tuned by grouped CV; the chosen model of each
-family is the one with the highest training CV AUC, and the primary model is the chosen model of
-the family with the highest CV AUC. Models are named ``family/model``.
+family is picked by the one-standard-error rule on the tuning-CV AUCs (:mod:`sonorad.designs.choice`),
+and the primary model is the chosen model of the family with the highest tuning-CV AUC. Models are
+named ``family/model``.
 """
 
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 
 import pandas as pd
 from sklearn.base import BaseEstimator
@@ -21,6 +23,7 @@ from sonorad.designs._common import (FeatureBlocks, _as_series, _check_selection
                                      _imaging_selection, _labels, _rows, _with_center, _zoo_models,
                                      selection_steps)
 from sonorad.designs.base import ColumnModel, Design, DesignResult, FeatureColumns
+from sonorad.designs.choice import TIE_RULE, choose_model
 from sonorad.errors import ConfigError
 from sonorad.keys import Key
 
@@ -49,9 +52,13 @@ class FeatureFamiliesEngine(BaseEstimator):
     pipelines_ : dict
         ``{family: {model: fitted Pipeline}}``; each Pipeline is ``select`` -> ``model``.
     cv_auc_ : DataFrame
-        Training CV AUC, rows = models, columns = families.
+        Tuning-CV AUC, rows = models, columns = families.
+    fold_auc_ : dict
+        Family -> the best candidates' AUC in each tuning fold (rows: folds, columns: models).
+    choice_ : dict
+        Family -> its :class:`~sonorad.designs.choice.ModelChoice` (one-standard-error rule).
     best_model_ : dict
-        Family -> model with the best training CV AUC.
+        Family -> its chosen model.
     selected_features_ : dict
         Family -> predictors kept by its selection (fitted on the whole training cohort).
     """
@@ -127,21 +134,23 @@ class FeatureFamiliesEngine(BaseEstimator):
         unknown = [f for f in self.families if f not in FAMILIES]
         if unknown:
             raise ConfigError(f"Unknown family(ies) {unknown}; choose among {FAMILIES}.")
-        self.pipelines_, aucs, self.best_params_, self.selected_features_ = {}, {}, {}, {}
+        self.pipelines_, aucs, self.best_params_, self.selected_features_, self.fold_auc_ = {}, {}, {}, {}, {}
         with tempfile.TemporaryDirectory(prefix="sonorad-cache-") as cache:
             for family in self.families:
                 X = self._input(family, tables, index, centers)
                 front, fit_params = self._front(family, tables, memory=cache)
                 fit_params = {k: g for k in fit_params}
-                pipes, auc, params = _fit_zoo(front, X, y.to_numpy(), g, fit_params, models=models, cv=self.cv,
+                pipes, auc, params, folds = _fit_zoo(front, X, y.to_numpy(), g, fit_params, models=models, cv=self.cv,
                                               n_iter=self.n_iter, class_weight=self.class_weight,
                                               resample=self.resample, random_state=self.random_state,
                                               memory=cache, n_jobs=self.n_jobs)
                 self.pipelines_[family], aucs[family], self.best_params_[family] = pipes, auc, params
+                self.fold_auc_[family] = folds
                 first = pipes[models[0]].named_steps["select"]
                 self.selected_features_[family] = list(first.get_feature_names_out())
         self.cv_auc_ = pd.DataFrame(aucs)
-        self.best_model_ = {f: str(self.cv_auc_[f].idxmax()) for f in self.families}
+        self.choice_ = {f: choose_model(self.cv_auc_[f], self.fold_auc_[f]) for f in self.families}
+        self.best_model_ = {f: c.chosen for f, c in self.choice_.items()}
         return self
 
     def model_input(self, family: str, tables: dict, centers=None) -> pd.DataFrame:
@@ -236,7 +245,14 @@ class FeatureFamiliesDesign(Design):
         chosen = {fam: f"{fam}/{m}" for fam, m in engine.best_model_.items()}
         primary = max(chosen.values(), key=lambda n: cv_auc.get(n, -1))
         steps = selection_steps(engine.selection)
+        if len(cv.index) > 1:
+            steps.append(f"the model of each family is chosen by the {TIE_RULE}; the primary model is the chosen "
+                         "model of the family with the highest tuning-CV AUC")
         return DesignResult(
             design=self.name, models=models, families=families, chosen=chosen, primary=primary,
             highlight=tuple(chosen.values()), cv_auc=cv_auc, selected_features=dict(engine.selected_features_),
-            funnel=engine.funnel(), lasso_paths=engine.lasso_paths(), methods=tuple(steps))
+            funnel=engine.funnel(), lasso_paths=engine.lasso_paths(), methods=tuple(steps),
+            choices={fam: replace(c, chosen=f"{fam}/{c.chosen}", best=f"{fam}/{c.best}",
+                                  tied=tuple(f"{fam}/{m}" for m in c.tied),
+                                  tuning_cv_auc=c.tuning_cv_auc.rename(lambda m: f"{fam}/{m}"))
+                     for fam, c in engine.choice_.items()})

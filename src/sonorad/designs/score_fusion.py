@@ -16,7 +16,8 @@ ultrasound and score variables, logistic regression and the model zoo.
    every fold; its CV AUC is honest.
 
 Models: ``rad_score``, ``dl_score`` (or ``dl_score_<backbone>`` per backbone) and one per zoo model
-(family ``combined``); the primary model is the combined model with the highest tuning CV AUC.
+(family ``combined``); the primary model is the combined model chosen by the one-standard-error rule
+on the tuning-CV AUCs (:mod:`sonorad.designs.choice`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from sklearn.utils.validation import check_is_fitted
 from sonorad.designs._common import (FeatureBlocks, _as_series, _check_selection_keys, _fit_zoo, _labels, _rows,
                                      _with_center, _zoo_models, selection_steps)
 from sonorad.designs.base import ColumnModel, Design, DesignResult, FeatureColumns, ScoreStack, backbone_of
+from sonorad.designs.choice import TIE_RULE, choose_model
 from sonorad.errors import ConfigError
 from sonorad.keys import Key
 
@@ -106,9 +108,15 @@ class ScoreFusionEngine(BaseEstimator):
     selected_features_ : list of str
         Predictors kept by the stage-2 LASSO.
     cv_auc_ : Series
-        Training CV AUC of every model (selection inside the CV).
+        Tuning-CV AUC of every model (mean over the tuning folds of its best candidate; selection
+        inside the CV).
+    fold_auc_ : DataFrame
+        The best candidate's AUC in each tuning fold (rows: folds, columns: models).
     best_params_ : dict
+    choice_ : ModelChoice
+        The one-standard-error choice among the models (:mod:`sonorad.designs.choice`).
     best_model_ : str
+        The chosen model (``choice_.chosen``).
     """
 
     def __init__(self, models=None, rad_score=None, dl_score=None, dl_scores: str = "per_backbone",
@@ -266,13 +274,14 @@ class ScoreFusionEngine(BaseEstimator):
         front = [("encode", FeatureBlocks(blocks)),
                  ("lasso", LassoSelector(standardize=True, random_state=self.random_state, **final))]
         with tempfile.TemporaryDirectory(prefix="sonorad-cache-") as cache:
-            self.pipelines_, self.cv_auc_, self.best_params_ = _fit_zoo(
+            self.pipelines_, self.cv_auc_, self.best_params_, self.fold_auc_ = _fit_zoo(
                 front, self.stage2_training_, y.to_numpy(), g, {"lasso__groups": g}, models=models,
                 cv=self.cv, n_iter=self.n_iter, class_weight=self.class_weight, resample=self.resample,
                 random_state=self.random_state, memory=cache, n_jobs=self.n_jobs)
         first = self.pipelines_[models[0]]
         self.selected_features_ = list(first.named_steps["lasso"].get_feature_names_out())
-        self.best_model_ = str(self.cv_auc_.idxmax())
+        self.choice_ = choose_model(self.cv_auc_, self.fold_auc_)
+        self.best_model_ = self.choice_.chosen
         return self
 
     def scores(self, tables: dict, centers=None) -> pd.DataFrame:
@@ -395,6 +404,8 @@ class ScoreFusionDesign(Design):
             steps.append("the Rad-score and the DL-score are the LASSO signatures of the radiomics and the deep "
                          "features; a second LASSO selects among the clinical and ultrasound variables and both "
                          "scores (their out-of-fold training values)")
+        if len(engine.cv_auc_) > 1:
+            steps.append(f"the model is chosen by the {TIE_RULE}")
         return DesignResult(
             design=self.name, models={**scores, **stacks}, families=families, chosen=chosen,
             primary=engine.best_model_, highlight=tuple(dict.fromkeys(highlight)), cv_auc=engine.cv_auc_.copy(),
@@ -403,4 +414,4 @@ class ScoreFusionDesign(Design):
             training_scores=engine.oof_scores_.copy(),
             nomogram_model="logistic_regression" if "logistic_regression" in stacks else None,
             multivariable_predictors=tuple(engine.selected_features_),
-            methods=tuple(steps))
+            methods=tuple(steps), choices={"combined": engine.choice_})

@@ -19,6 +19,13 @@ A numeric variable counts as normal when every group compared passes the Shapiro
 median [IQR], so that the summary and the test always agree. Missing values are counted and left
 out of the tests. The display table is drawn by :func:`sonorad.report.baseline.baseline_table`.
 
+Patients, not images: given each case's patient (``patient=``), every column counts both its images
+(cases) and its patients, and when a patient has several images the tests use one row per patient
+and column, so that a patient with many images does not weigh as many independent patients: a
+numeric variable enters as the mean of the patient's values, any other variable as the value of the
+patient's first image that has one (table order). The summaries still describe the images (the
+unit the models score). :data:`PATIENT_RULE` states the rule for a footnote.
+
 Examples
 --------
 >>> import pandas as pd
@@ -41,13 +48,17 @@ import pandas as pd
 
 from sonorad.variables import VARIABLE_TYPES, VariableSpec, canonical_value
 
-__all__ = ["BASELINE_TESTS", "BETWEEN_GROUPS", "BaselineColumn", "BaselineStatistics", "VariableStatistics",
-           "baseline_statistics"]
+__all__ = ["BASELINE_TESTS", "BETWEEN_GROUPS", "PATIENT_RULE", "BaselineColumn", "BaselineStatistics",
+           "VariableStatistics", "baseline_statistics"]
 
 _PART_ORDER = ("train", "internal", "external")
 _NUMERIC_MODES = ("auto", "mean", "median", "both")
 #: Comparison name of the test between groups (no label).
 BETWEEN_GROUPS = "between groups"
+
+#: How the tests reduce several images of one patient to one row (footnote text).
+PATIENT_RULE = ("Tests use one row per patient: the mean of the patient's images for numeric variables, "
+                "the patient's first image with a value for the others.")
 
 #: Test key -> (short name for a table cell, full name for a footnote).
 BASELINE_TESTS = {
@@ -77,12 +88,15 @@ class BaselineColumn:
     label : object or None
         The class value, or ``None`` without a label.
     n : int
-        Number of cases in the column (before removing missing values).
+        Number of cases (images) in the column (before removing missing values).
+    patients : int or None
+        Number of distinct patients in the column, when patients were given.
     """
 
     group: object
     label: object
     n: int
+    patients: int | None = None
 
     @property
     def key(self) -> tuple:
@@ -139,9 +153,14 @@ class BaselineStatistics:
     tests : pandas.DataFrame
         One row per variable and comparison: ``variable``, ``type``, ``comparison``, ``test`` (key of
         :data:`BASELINE_TESTS`), ``test_name``, ``statistic``, ``p_value`` (NaN when not computable),
-        ``normal``, ``n`` (values used) and ``note``.
+        ``normal``, ``n`` (values used: one per patient when a patient has several images) and ``note``.
     numeric, alpha, n_resamples, random_state, ordinal_test
         The settings used (see :func:`baseline_statistics`).
+    patient_sizes : dict or None
+        Group value -> number of distinct patients, when patients were given.
+    patient_rule : str
+        :data:`PATIENT_RULE` when some patient has several images (the tests then use one row per
+        patient), else "".
     """
 
     columns: tuple
@@ -155,6 +174,13 @@ class BaselineStatistics:
     n_resamples: int
     random_state: int
     ordinal_test: str
+    patient_sizes: dict | None = None
+    patient_rule: str = ""
+
+    @property
+    def several_images_per_patient(self) -> bool:
+        """Whether some patient has several images, so that images and patients counts differ."""
+        return bool(self.patient_rule)
 
     @property
     def tests_used(self) -> set[str]:
@@ -352,23 +378,39 @@ def _numeric_summary(x: np.ndarray) -> dict:
             "q3": float(q3)}
 
 
-def _numeric_statistics(spec, numbers: pd.Series, keys, masks, comparisons, mode, alpha) -> VariableStatistics:
+def _per_patient(values: pd.Series, patients: pd.Series | None, mask: np.ndarray, numeric: bool) -> np.ndarray:
+    """The values of one column for the tests: one per patient when ``patients`` is given.
+
+    Numeric: the mean of the patient's non-missing values; otherwise the patient's first non-missing
+    value (table order). A patient without any value stays missing.
+    """
+    v = values[mask]
+    if patients is None:
+        return v.to_numpy()
+    grouped = v.groupby(patients[mask].to_numpy(), sort=False)
+    return (grouped.mean() if numeric else grouped.first()).reindex(pd.unique(patients[mask])).to_numpy()
+
+
+def _numeric_statistics(spec, numbers: pd.Series, keys, masks, comparisons, mode, alpha,
+                        patients=None) -> VariableStatistics:
     arrays = {key: numbers.to_numpy()[masks[key]] for key in keys}
     present = {key: a[~np.isnan(a)] for key, a in arrays.items()}
+    tested = {key: _per_patient(numbers, patients, masks[key], True) for key in keys}
+    tested = {key: a[~np.isnan(a)] for key, a in tested.items()}
     normal = {"mean": True, "median": False}.get(mode)
     if normal is None:
-        normal = _is_normal(list(present.values()), alpha)
+        normal = _is_normal(list(tested.values()), alpha)
     summary = {key: {**_numeric_summary(present[key]), "missing": int(np.sum(np.isnan(arrays[key]))),
                      "total": len(arrays[key])} for key in keys}
     tests = []
     for comparison, compared in comparisons:
-        result = _numeric_test([present[k] for k in compared], normal)
-        tests.append(_test_record(spec, comparison, result, sum(len(present[k]) for k in compared), normal))
+        result = _numeric_test([tested[k] for k in compared], normal)
+        tests.append(_test_record(spec, comparison, result, sum(len(tested[k]) for k in compared), normal))
     return VariableStatistics(spec.name, spec.type, bool(normal), (), summary, tuple(tests))
 
 
 def _categorical_statistics(spec, values: pd.Series, keys, masks, comparisons, n_resamples, rng,
-                            rank: bool = False) -> VariableStatistics:
+                            rank: bool = False, patients=None) -> VariableStatistics:
     text = values.map(canonical_value)
     levels = list(spec.levels) if spec.levels else []
     found = _ordered_levels(text)
@@ -379,12 +421,14 @@ def _categorical_statistics(spec, values: pd.Series, keys, masks, comparisons, n
         levels += [v for v in found if v not in levels]  # undeclared values still shown, never hidden
     arrays = {key: text.to_numpy()[masks[key]] for key in keys}
     counts = {key: np.array([(a == lv).sum() for lv in levels]) for key, a in arrays.items()}
+    tested = {key: _per_patient(text, patients, masks[key], False) for key in keys}
+    tested_counts = {key: np.array([(a == lv).sum() for lv in levels]) for key, a in tested.items()}
     tests = []
     for comparison, compared in comparisons:
-        observed = np.column_stack([counts[k] for k in compared]) if levels else np.zeros((0, len(compared)))
+        observed = np.column_stack([tested_counts[k] for k in compared]) if levels else np.zeros((0, len(compared)))
         if rank:  # level positions as ordered scores
             position = {lv: i for i, lv in enumerate(levels)}
-            samples = [np.array([position[v] for v in arrays[k] if pd.notna(v)], dtype=float) for k in compared]
+            samples = [np.array([position[v] for v in tested[k] if pd.notna(v)], dtype=float) for k in compared]
             result = _numeric_test(samples, normal=False)
         else:
             result = _categorical_test(observed, n_resamples, rng)
@@ -398,7 +442,7 @@ def _categorical_statistics(spec, values: pd.Series, keys, masks, comparisons, n
 
 def baseline_statistics(table: pd.DataFrame, group, variables, *, label=None, numeric: str = "auto",
                         alpha: float = 0.05, ordinal_test: str = "chi2", n_resamples: int = 9999,
-                        random_state: int = 0) -> BaselineStatistics:
+                        random_state: int = 0, patient=None) -> BaselineStatistics:
     """Summaries per cohort (and per class) and the test appropriate to each variable.
 
     Parameters
@@ -430,6 +474,11 @@ def baseline_statistics(table: pd.DataFrame, group, variables, *, label=None, nu
         Monte Carlo tables for the Fisher-Freeman-Halton test of larger sparse tables.
     random_state : int
         Seed of those Monte Carlo tests (the only random step), so the result is reproducible.
+    patient : str or pandas.Series, optional
+        Column (or Series indexed like ``table``) giving each case's patient, e.g. ``"patient_id"``.
+        Columns then count patients as well as images, and when a patient has several images the
+        tests use one row per patient and column (:data:`PATIENT_RULE`). With one image per
+        patient the tests are those without ``patient``.
 
     Returns
     -------
@@ -463,15 +512,29 @@ def baseline_statistics(table: pd.DataFrame, group, variables, *, label=None, nu
             cases = ", ".join(map(str, table.index[labels.isna().to_numpy()][:10]))
             raise ValueError(f"cases {cases} have no label. Fix: fill in the label or drop those rows")
         label_levels = _ordered_levels(labels)
+    patients = None
+    if patient is not None:
+        patients = _as_series(patient, table, "patient")
+        if patients.isna().any():
+            cases = ", ".join(map(str, table.index[patients.isna().to_numpy()][:10]))
+            raise ValueError(f"cases {cases} have no patient. Fix: fill in patient_id (one id per patient) "
+                             "or drop those rows")
+        patients = patients.astype(str)
+
+    def n_patients(mask) -> int | None:
+        return None if patients is None else int(patients[mask].nunique())
 
     columns: list[BaselineColumn] = []
     for g in group_levels:
         in_group = groups == g
         if labels is None:
-            columns.append(BaselineColumn(g, None, int(in_group.sum())))
+            columns.append(BaselineColumn(g, None, int(in_group.sum()), n_patients(in_group)))
         else:
             for lv in label_levels:
-                columns.append(BaselineColumn(g, lv, int((in_group & (labels == lv)).sum())))
+                both = in_group & (labels == lv)
+                columns.append(BaselineColumn(g, lv, int(both.sum()), n_patients(both)))
+    several = patients is not None and bool(patients.duplicated().any())
+    dedup = patients if several else None
     keys = [c.key for c in columns]
     masks = {key: ((groups == key[0]) & ((labels == key[1]) if key[1] is not None else True)).to_numpy()
              for key in keys}
@@ -487,13 +550,16 @@ def baseline_statistics(table: pd.DataFrame, group, variables, *, label=None, nu
         values = table[spec.name]
         if spec.type == "numeric":
             results.append(_numeric_statistics(spec, _numeric_values(values, spec.name), keys, masks,
-                                               comparisons, numeric, alpha))
+                                               comparisons, numeric, alpha, patients=dedup))
         else:
             results.append(_categorical_statistics(spec, values, keys, masks, comparisons, n_resamples, rng,
-                                                   rank=spec.type == "ordinal" and ordinal_test == "rank"))
+                                                   rank=spec.type == "ordinal" and ordinal_test == "rank",
+                                                   patients=dedup))
     tests = pd.DataFrame([t for r in results for t in r.tests], columns=_TEST_COLUMNS)
     return BaselineStatistics(
         columns=tuple(columns), group_sizes={g: int((groups == g).sum()) for g in group_levels},
         labelled=labels is not None, comparisons=tuple(comparisons), variables=tuple(results), tests=tests,
         numeric=numeric, alpha=alpha, n_resamples=n_resamples, random_state=random_state,
-        ordinal_test=ordinal_test)
+        ordinal_test=ordinal_test,
+        patient_sizes=None if patients is None else {g: n_patients(groups == g) for g in group_levels},
+        patient_rule=PATIENT_RULE if several else "")

@@ -180,7 +180,7 @@ class CenterPerformance(ResultMixin):
 _THRESHOLD_METRICS = ("sensitivity", "specificity", "ppv", "npv", "accuracy")
 
 
-def _center_row(y: np.ndarray, p: np.ndarray, *, threshold, level: float, g: int, name: str):
+def _center_row(y: np.ndarray, p: np.ndarray, *, threshold, level: float, g: int, name: str, cluster=None):
     """One table row and the ValProbResult (None when both classes are not present)."""
     from .valprob import val_prob
     from .roc import roc_auc_ci
@@ -191,7 +191,7 @@ def _center_row(y: np.ndarray, p: np.ndarray, *, threshold, level: float, g: int
         row["not_computable"] = (f"only one outcome class (all {int(y[0])}): AUC, calibration "
                                  "and threshold metrics need both")
         return row, None, np.nan
-    auc = roc_auc_ci(y, p, level=level)
+    auc = roc_auc_ci(y, p, level=level, cluster=cluster)
     row.update(auc=auc.auc, auc_low=auc.low, auc_high=auc.high, auc_se=auc.se)
     vp = val_prob(y, p, g=g, level=level, name=name)
     row.update({k: v for k, v in vp.to_row().items() if k not in row})
@@ -204,7 +204,8 @@ def _center_row(y: np.ndarray, p: np.ndarray, *, threshold, level: float, g: int
 
 
 def performance_by_center(y_true, proba, center, *, threshold=None, level: float = 0.95,
-                          g: int = 10, name: str = "model", pooled: str = "pooled") -> CenterPerformance:
+                          g: int = 10, name: str = "model", pooled: str = "pooled",
+                          cluster=None) -> CenterPerformance:
     """AUC, the val.prob set and threshold metrics for each center and for all centers pooled.
 
     Parameters
@@ -225,11 +226,16 @@ def performance_by_center(y_true, proba, center, *, threshold=None, level: float
         Model label.
     pooled : str
         Label of the row with every center together.
+    cluster : array-like, optional
+        Patient id of every case. Where a patient has several cases, the AUC interval (and the
+        variance that weights the heterogeneity test) is Obuchowski's clustered one; with one
+        case per patient it is DeLong's, unchanged.
 
     Returns
     -------
     CenterPerformance
-        ``table`` columns: center, n, n_events, brier, auc, auc_low, auc_high, auc_se (DeLong),
+        ``table`` columns: center, n, n_events, brier, auc, auc_low, auc_high, auc_se (DeLong, or
+        Obuchowski's with ``cluster``),
         the keys of :meth:`ValProbResult.to_row` (citl, intercept, slope with CIs, emax, e90, eavg,
         spiegelhalter_z/p, dxy, r2, hl_chi2/df/p/groups/grouping, ...), the threshold metrics
         with ``_low``/``_high`` when ``threshold`` is given, and ``not_computable`` (what could
@@ -245,13 +251,19 @@ def performance_by_center(y_true, proba, center, *, threshold=None, level: float
     if pd.isna(c).any():
         raise ValueError(f"center has {int(pd.isna(c).sum())} missing value(s); every case needs its center.")
     c = c.astype(str)
+    if cluster is not None:
+        cluster = np.asarray(cluster, dtype=object)
+        if cluster.shape != y.shape:
+            raise ValueError(f"cluster has {cluster.size} values but y_true has {len(y)}; "
+                             "pass one patient id per case.")
     if pooled in set(c):
         raise ValueError(f"a center is named {pooled!r}, the label of the pooled row; pass another pooled=.")
     rows, statistics, aucs, variances = [], {}, [], []
     centers = list(dict.fromkeys(c))
     for k in centers + [pooled]:
         m = np.ones(len(y), bool) if k == pooled else c == k
-        row, vp, var = _center_row(y[m], p[m], threshold=threshold, level=level, g=g, name=name)
+        row, vp, var = _center_row(y[m], p[m], threshold=threshold, level=level, g=g, name=name,
+                                   cluster=None if cluster is None else cluster[m])
         rows.append({"center": k, **row})
         if vp is not None:
             statistics[k] = vp

@@ -7,7 +7,8 @@ predictions (``metrics.csv`` of ``sonorad predict``) both call it, so they have 
 input:
 
 - ``n`` and ``positives``: cases and positive cases;
-- ``auc`` with its DeLong confidence interval (:func:`sonorad.evaluation.roc_auc_ci`);
+- ``auc`` with its DeLong confidence interval (:func:`sonorad.evaluation.roc_auc_ci`), or
+  Obuchowski's clustered one when patient ids are given and a patient has several cases;
 - ``threshold``: the cut-off applied unchanged (``probability >= threshold`` is positive);
 - accuracy, sensitivity, specificity, PPV, NPV with Wilson intervals and F1 with a case-resampling
   bootstrap interval (:func:`sonorad.evaluation.threshold_metrics`), and the confusion-matrix
@@ -33,7 +34,8 @@ PERFORMANCE_COLUMNS = (["n", "positives", "auc", "auc_low", "auc_high", "thresho
                        + ["tp", "fp", "tn", "fn"])
 
 
-def performance_metrics(y_true, probability, threshold, *, level: float = 0.95, random_state=0) -> dict:
+def performance_metrics(y_true, probability, threshold, *, level: float = 0.95, random_state=0,
+                        cluster=None) -> dict:
     """Discrimination and threshold metrics of one model on one cohort, as one table row.
 
     Parameters
@@ -50,6 +52,10 @@ def performance_metrics(y_true, probability, threshold, *, level: float = 0.95, 
         Confidence level of every interval.
     random_state : int
         Seed of the F1 bootstrap.
+    cluster : array-like, shape (n,), optional
+        Patient id of every case. When a patient has several cases (images), the AUC interval uses
+        Obuchowski's clustered variance (:func:`sonorad.evaluation.roc_auc_ci` with ``cluster=``);
+        with one case per patient it is the DeLong interval, unchanged.
 
     Returns
     -------
@@ -73,10 +79,15 @@ def performance_metrics(y_true, probability, threshold, *, level: float = 0.95, 
         raise ValueError(f"y_true and probability must be 1-D of the same length; got shapes {y.shape} and {p.shape}.")
     keep = ~(np.isnan(y) | np.isnan(p))
     y, p = y[keep].astype(int), p[keep]
+    if cluster is not None:
+        cluster = np.asarray(cluster, dtype=object)
+        if cluster.shape != keep.shape:
+            raise ValueError(f"cluster has {cluster.size} values for {keep.size} cases; pass one patient id per case.")
+        cluster = cluster[keep]
     row = dict.fromkeys(PERFORMANCE_COLUMNS, np.nan)
     row.update(n=int(len(y)), positives=int(y.sum()))
     if 0 < y.sum() < len(y):
-        auc = roc_auc_ci(y, p, method="delong", level=level)
+        auc = roc_auc_ci(y, p, method="delong", level=level, cluster=cluster)
         row.update(auc=float(auc.auc), auc_low=float(auc.low), auc_high=float(auc.high))
     if isinstance(threshold, YoudenThreshold):
         threshold = threshold.threshold_

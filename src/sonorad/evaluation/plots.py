@@ -15,7 +15,17 @@ import textwrap
 import numpy as np
 
 __all__ = ["pyplot", "plot_roc", "plot_calibration", "plot_calibration_curves", "plot_decision_curve",
-           "plot_nomogram", "plot_shap_beeswarm", "plot_shap_bar", "plot_shap_waterfall"]
+           "decision_curve_limits", "supported_lowess", "plot_nomogram", "plot_shap_beeswarm", "plot_shap_bar",
+           "plot_shap_waterfall", "LOWESS_COVERAGE", "DCA_MIN_NET_BENEFIT", "DCA_MAX_THRESHOLD"]
+
+#: Central share of the predictions over which a LOWESS calibration curve is drawn: outside the
+#: 2.5th-97.5th percentile of predicted risk the curve rests on a handful of cases and is not drawn.
+LOWESS_COVERAGE = 0.95
+#: Lowest net benefit shown by default on a decision curve, so that "treat all" stays visible where it
+#: turns negative while the models' curves keep their scale (Vickers' convention).
+DCA_MIN_NET_BENEFIT = -0.05
+#: Default upper threshold probability of a decision curve (extended to a cut-off's neighbourhood).
+DCA_MAX_THRESHOLD = 0.6
 
 
 def pyplot():
@@ -90,23 +100,58 @@ def plot_calibration(results, *, title: str = "Calibration", ax=None):
     results : CalibrationResult or list of CalibrationResult
     """
     results = [results] if not isinstance(results, (list, tuple)) else list(results)
-    fig, ax = _new_axes((5, 5), ax)
+    fig, ax = _new_axes((5.5, 6.5), ax)
     ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="0.6", label="Ideal")
     for r in results:
         b = r.bins
         sl = r.intercept_slope
         label = (f"{r.name}: slope {sl.loc['slope', 'estimate']:.2f}, calibration-in-the-large "
                  f"{sl.loc['calibration-in-the-large', 'estimate']:.2f}, Brier {r.brier:.3f}")
-        line, = ax.plot(r.smoothed["predicted"], r.smoothed["observed"], lw=1.5, label=label)
+        smooth = supported_lowess(r.smoothed)
+        line, = ax.plot(smooth["predicted"], smooth["observed"], lw=1.5, label=label)
         ax.errorbar(b["mean_predicted"], b["observed"],
                     yerr=np.clip([b["observed"] - b["low"], b["high"] - b["observed"]], 0, None),
                     fmt="o", ms=4, color=line.get_color(), capsize=2, lw=0.8)
     ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="Predicted probability", ylabel="Observed fraction",
            title=title)
     ax.set_aspect("equal")
-    ax.legend(loc="upper left", fontsize=7, frameon=False)
+    _legend_below(ax)
     fig.tight_layout()
     return fig
+
+
+def _legend_below(ax) -> None:
+    """The legend under the axes (readable size), where it cannot cover a curve."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8, frameon=False, ncol=1)
+
+
+def supported_lowess(smoothed, coverage: float = LOWESS_COVERAGE):
+    """The part of a LOWESS calibration curve that rests on data.
+
+    ``smoothed`` has one row per case (``predicted``, ``observed``; R's ``lowess`` output), so the
+    percentiles of ``predicted`` are those of the predictions. The curve is kept between the
+    ``(1 - coverage) / 2`` and ``(1 + coverage) / 2`` quantiles of predicted risk (2.5th to 97.5th
+    percentile by default): beyond them a few cases drive it. Binned points and the spike histogram
+    still show every prediction.
+
+    Parameters
+    ----------
+    smoothed : pandas.DataFrame
+        ``CalibrationResult.smoothed``.
+    coverage : float in (0, 1]
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of ``smoothed`` inside the range (all rows when ``coverage`` is 1).
+    """
+    if not 0 < coverage <= 1:
+        raise ValueError(f"coverage must be in (0, 1]; got {coverage}")
+    if coverage == 1 or len(smoothed) == 0:
+        return smoothed
+    p = np.asarray(smoothed["predicted"], dtype=float)
+    lo, hi = np.nanquantile(p, [(1 - coverage) / 2, (1 + coverage) / 2])
+    return smoothed[(p >= lo) & (p <= hi)]
 
 
 def plot_calibration_curves(results, *, colors=None, risk_distribution=None, title: str = "Calibration",
@@ -139,11 +184,12 @@ def plot_calibration_curves(results, *, colors=None, risk_distribution=None, tit
     colors = list(colors) if colors is not None else [None] * len(results)
     if len(colors) != len(results):
         raise ValueError(f"colors: give one color per result ({len(results)}), got {len(colors)}")
-    fig, ax = _new_axes((5, 5), ax)
+    fig, ax = _new_axes((5.5, 6.5), ax)
     ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="0.6", label="Ideal")
     for r, color in zip(results, colors):
         st = r.statistics.to_row()
-        line, = ax.plot(r.smoothed["predicted"], r.smoothed["observed"], color=color, lw=1.6,
+        smooth = supported_lowess(r.smoothed)
+        line, = ax.plot(smooth["predicted"], smooth["observed"], color=color, lw=1.6,
                         label=f"{r.name}: slope {st['slope']:.2f}, intercept {st['intercept']:.2f}, "
                               f"Brier {st['brier']:.3f}")
         b = r.bins
@@ -157,30 +203,63 @@ def plot_calibration_curves(results, *, colors=None, risk_distribution=None, tit
                 ax.vlines(bins[:-1] + 0.005, 0.08, 0.08 + sign * 0.08 * counts / counts.max(), color=color, lw=0.7)
     ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="Predicted probability", ylabel="Observed fraction", title=title)
     ax.set_aspect("equal")
-    ax.legend(loc="upper left", fontsize=6, frameon=False)
+    _legend_below(ax)
     fig.tight_layout()
     return fig
 
 
-def plot_decision_curve(result, *, ylim=None, title: str = "Decision curve", ax=None):
+def decision_curve_limits(result, *, cutoffs=None, full_range: bool = False):
+    """Threshold and net-benefit ranges of a decision curve: ``((x0, x1), (y0, y1))``.
+
+    By default the clinically relevant part: thresholds from the lowest computed one up to
+    :data:`DCA_MAX_THRESHOLD` (0.6), or to 0.1 beyond the highest of ``cutoffs`` when that is
+    higher (at most the highest threshold computed), and net benefit from
+    :data:`DCA_MIN_NET_BENEFIT` (-0.05), where "treat all" is still visible, to a little above the
+    prevalence (the largest net benefit possible). With ``full_range`` every computed threshold is
+    shown and the net-benefit axis goes down to the lowest value of a model's curve (treat-all
+    excepted, which falls without bound), so no curve leaves the plot.
+    """
+    wide = result.wide()
+    first, last = float(wide.index.min()), float(wide.index.max())
+    top = max(float(result.prevalence) * 1.15 + 0.01, 0.05)
+    if full_range:
+        models = wide[[m for m in wide.columns if m != "Treat all"]]
+        low = float(np.nanmin(models.to_numpy())) if models.size else DCA_MIN_NET_BENEFIT
+        return (first, last), (min(DCA_MIN_NET_BENEFIT, low - 0.02), top)
+    cuts = [float(c) for c in (cutoffs or []) if c is not None and np.isfinite(c)]
+    right = max([DCA_MAX_THRESHOLD] + [c + 0.1 for c in cuts])
+    return (first, min(right, last)), (DCA_MIN_NET_BENEFIT, top)
+
+
+def plot_decision_curve(result, *, ylim=None, cutoffs=None, full_range: bool = False,
+                        title: str = "Decision curve", ax=None):
     """Net benefit against threshold probability for every model, treat-all and treat-none.
 
     Parameters
     ----------
     result : DecisionCurveResult
     ylim : (float, float), optional
-        Default: from slightly below 0 to a little above the prevalence.
+        Net-benefit range; default from :func:`decision_curve_limits`.
+    cutoffs : sequence of float, optional
+        The models' chosen cut-offs: the default threshold range reaches 0.1 beyond the highest,
+        and each is marked on the x axis.
+    full_range : bool
+        Show every computed threshold (0 to 1) and every model curve's lowest value instead of the
+        clinically relevant range (see :func:`decision_curve_limits`).
     """
     fig, ax = _new_axes((6, 4.5), ax)
     wide = result.wide()
+    (x0, x1), (y0, y1) = decision_curve_limits(result, cutoffs=cutoffs, full_range=full_range)
+    shown = wide.loc[(wide.index >= x0) & (wide.index <= x1)]
     for name in result.models:
         style = {"Treat all": dict(color="0.4", lw=1, ls="-"),
                  "Treat none": dict(color="0.0", lw=1, ls="-")}.get(name, dict(lw=1.6))
-        ax.plot(wide.index, wide[name], label=name, **style)
-    top = result.prevalence
-    ax.set_ylim(ylim if ylim is not None else (-0.05 * max(top, 0.2), top * 1.15 + 0.01))
-    ax.set(xlim=(wide.index.min(), wide.index.max()), xlabel="Threshold probability",
-           ylabel="Net benefit", title=title)
+        ax.plot(shown.index, shown[name], label=name, **style)
+    for c in cutoffs or []:
+        if c is not None and x0 <= c <= x1:
+            ax.axvline(c, ls=":", lw=0.8, color="0.5")
+    ax.set_ylim(ylim if ylim is not None else (y0, y1))
+    ax.set(xlim=(x0, x1), xlabel="Threshold probability", ylabel="Net benefit", title=title)
     ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
     return fig

@@ -1,5 +1,9 @@
 """ROC analysis: AUC with DeLong or stratified-bootstrap CIs, and DeLong tests between AUCs.
 
+With several units (images, lesions) per cluster (patient), ``cluster=`` switches the variance to
+Obuchowski's (1997) clustered estimator, which reduces to DeLong's with one unit per cluster; see
+:func:`clustered_auc_covariance` for the formulas.
+
 The AUC is the Mann-Whitney probability P(score of a positive > score of a negative) with ties
 counted 1/2, i.e. pROC's empirical AUC with ``direction = "<"`` (higher score = more likely
 positive). Variances and covariances use DeLong's structural components computed with the
@@ -11,6 +15,7 @@ References
 DeLong ER, DeLong DM, Clarke-Pearson DL (1988). Biometrics 44:837-845.
 Sun X, Xu W (2014). Fast implementation of DeLong's algorithm. IEEE Signal Proc Lett 21:1389-1393.
 Robin X et al. (2011). pROC. BMC Bioinformatics 12:77.
+Obuchowski NA (1997). Nonparametric analysis of clustered ROC curve data. Biometrics 53:567-578.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from ._validate import check_choice, check_labels, check_level, check_scores
 
 __all__ = [
     "AucResult", "DeLongTestResult", "RocCurve",
-    "auc_score", "delong_variance", "roc_auc_ci", "delong_test", "roc_curve",
+    "auc_score", "delong_variance", "clustered_auc_covariance", "clustered_auc_variance", "roc_auc_ci",
+    "delong_test", "roc_curve",
 ]
 
 
@@ -41,13 +47,15 @@ class AucResult(ResultMixin):
     level : float
         Confidence level of the interval.
     method : str
-        ``"delong"`` or ``"bootstrap"``.
+        ``"delong"``, ``"bootstrap"`` or ``"obuchowski"`` (clustered: several units per patient).
     se : float
-        Standard error (DeLong) or bootstrap standard deviation.
+        Standard error (DeLong or Obuchowski) or bootstrap standard deviation.
     n_pos, n_neg : int
-        Number of positive and negative cases.
+        Number of positive and negative units (cases, images).
     n_boot : int or None
         Bootstrap replicates, when ``method="bootstrap"``.
+    n_clusters : int or None
+        Number of clusters (patients), when ``method="obuchowski"``.
     """
 
     auc: float
@@ -59,14 +67,16 @@ class AucResult(ResultMixin):
     n_pos: int
     n_neg: int
     n_boot: int | None = None
+    n_clusters: int | None = None
     title = "AUC"
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([{
-            "statistic": "AUC", "estimate": self.auc, "low": self.low, "high": self.high,
-            "level": self.level, "se": self.se, "method": self.method,
-            "n_pos": self.n_pos, "n_neg": self.n_neg,
-        }]).set_index("statistic")
+        row = {"statistic": "AUC", "estimate": self.auc, "low": self.low, "high": self.high,
+               "level": self.level, "se": self.se, "method": self.method,
+               "n_pos": self.n_pos, "n_neg": self.n_neg}
+        if self.n_clusters is not None:
+            row["n_clusters"] = self.n_clusters
+        return pd.DataFrame([row]).set_index("statistic")
 
     @property
     def estimate(self) -> float:
@@ -215,12 +225,116 @@ def delong_variance(y_true, score) -> float:
     return float(_delong_cov(pos[None, :], neg[None, :])[1][0, 0])
 
 
+def check_clusters(cluster, n: int, *, name: str = "cluster") -> np.ndarray | None:
+    """Integer cluster codes of ``n`` units, or None when every unit is its own cluster.
+
+    One unit per cluster is the ordinary (DeLong) case: returning None there keeps those results
+    bit-for-bit those of the unclustered functions.
+    """
+    if cluster is None:
+        return None
+    c = pd.Series(np.asarray(cluster, dtype=object).ravel())
+    if len(c) != n:
+        raise ValueError(f"length mismatch: {name} has {len(c)} values but y_true has {n}; pass one "
+                         "cluster id (e.g. patient_id) per case, in the same order.")
+    if c.isna().any():
+        raise ValueError(f"{name} has {int(c.isna().sum())} missing value(s); every case needs its "
+                         "cluster (patient) id.")
+    codes, uniques = pd.factorize(c.astype(str))
+    return None if len(uniques) == n else codes
+
+
+def _clustered_cov(y: np.ndarray, scores: np.ndarray, codes: np.ndarray):
+    """Obuchowski's AUCs (k,) and covariance matrix (k, k) of ``scores`` (k, n) with cluster ``codes``."""
+    pos, neg = scores[:, y == 1], scores[:, y == 0]
+    auc, v10, v01 = _structural_components(pos, neg)
+    m_total, n_total = pos.shape[1], neg.shape[1]
+    n_clusters = int(codes.max()) + 1
+    cp, cn = codes[y == 1], codes[y == 0]
+    m_i = np.bincount(cp, minlength=n_clusters)
+    n_i = np.bincount(cn, minlength=n_clusters)
+    # per-cluster sums of the structural components, centred: V10(X_i.) - m_i A, V01(Y_i.) - n_i A
+    a = np.stack([np.bincount(cp, weights=row, minlength=n_clusters) for row in v10]) - np.outer(auc, m_i)
+    b = np.stack([np.bincount(cn, weights=row, minlength=n_clusters) for row in v01]) - np.outer(auc, n_i)
+    i10, i01, i_all = int((m_i > 0).sum()), int((n_i > 0).sum()), n_clusters
+    k = len(auc)
+    s10 = i10 / ((i10 - 1) * m_total) * (a @ a.T) if i10 > 1 else np.zeros((k, k))
+    s01 = i01 / ((i01 - 1) * n_total) * (b @ b.T) if i01 > 1 else np.zeros((k, k))
+    s11 = i_all / (i_all - 1) * (a @ b.T) if i_all > 1 else np.zeros((k, k))
+    cov = s10 / m_total + s01 / n_total + (s11 + s11.T) / (m_total * n_total)
+    return auc, cov, n_clusters
+
+
+def clustered_auc_covariance(y_true, scores, cluster):
+    """Obuchowski's (1997) clustered AUC(s) and their covariance matrix.
+
+    Units (images, lesions) are nested in clusters (patients); units of one cluster may be
+    correlated, clusters are independent. With ``I`` clusters, cluster ``i`` holding ``m_i``
+    positive units ``X_ij`` and ``n_i`` negative units ``Y_ik`` (``M = sum m_i``, ``N = sum n_i``;
+    ``I10`` / ``I01`` clusters with at least one positive / negative unit) and
+    ``psi(x, y) = 1, 1/2, 0`` for ``x > y, x = y, x < y``:
+
+    - ``A = (1 / MN) sum_ij sum_i'k psi(X_ij, Y_i'k)`` (the ordinary empirical AUC);
+    - ``V10(X_ij) = (1 / N) sum_i'k psi(X_ij, Y_i'k)``, ``V01(Y_ik) = (1 / M) sum_i'j psi(X_i'j, Y_ik)``,
+      summed per cluster: ``V10(X_i.) = sum_j V10(X_ij)``, ``V01(Y_i.) = sum_k V01(Y_ik)``;
+    - ``S10 = I10 / ((I10 - 1) M) sum_i (V10(X_i.) - m_i A)^2``,
+      ``S01 = I01 / ((I01 - 1) N) sum_i (V01(Y_i.) - n_i A)^2``,
+      ``S11 = I / (I - 1) sum_i (V10(X_i.) - m_i A)(V01(Y_i.) - n_i A)``;
+    - ``var(A) = S10 / M + S01 / N + 2 S11 / (MN)``.
+
+    For two scores ``r, s`` on the same units the cross-products give
+    ``cov(A_r, A_s) = S10^rs / M + S01^rs / N + (S11^rs + S11^sr) / (MN)`` (Obuchowski's section 3),
+    the covariance of the clustered paired comparison. With one unit per cluster ``S11 = 0`` and
+    ``S10`` / ``S01`` are the sample variances of the placement values: DeLong's estimator.
+    A term whose cluster count is 1 is 0, as DeLong's with a single positive or negative.
+
+    Parameters
+    ----------
+    y_true : array-like of 0/1, shape (n,)
+    scores : array-like, shape (n,) or (k, n)
+        One score, or k scores of the same units (rows); higher = more likely positive.
+    cluster : array-like, shape (n,)
+        Cluster (patient) id of every unit.
+
+    Returns
+    -------
+    auc : numpy.ndarray, shape (k,)
+    cov : numpy.ndarray, shape (k, k)
+    n_clusters : int
+    """
+    y = check_labels(y_true)
+    s = np.atleast_2d(np.asarray(scores, dtype=float))
+    for row in s:
+        check_scores(row, len(y), name="scores")
+    if cluster is None:
+        raise ValueError("cluster is missing; pass one cluster (patient) id per case.")
+    check_clusters(cluster, len(y))
+    codes = pd.factorize(pd.Series(np.asarray(cluster, dtype=object).ravel()).astype(str))[0]
+    return _clustered_cov(y, s, codes)
+
+
+def clustered_auc_variance(y_true, score, cluster) -> float:
+    """Obuchowski's clustered variance of the empirical AUC (see :func:`clustered_auc_covariance`).
+
+    Examples
+    --------
+    Three patients, each with one benign and one malignant image (AUC 8/9; DeLong's variance,
+    which treats the six images as independent, is 2/81):
+
+    >>> v = clustered_auc_variance([0, 1, 0, 1, 1, 0], [0.1, 0.8, 0.5, 0.4, 0.6, 0.2],
+    ...                            ["p1", "p1", "p2", "p2", "p3", "p3"])
+    >>> round(v * 81, 10)
+    4.0
+    """
+    return float(clustered_auc_covariance(y_true, score, cluster)[1][0, 0])
+
+
 def _z_crit(level: float) -> float:
     return float(stats.norm.ppf(1 - (1 - level) / 2))
 
 
 def roc_auc_ci(y_true, score, *, method: str = "delong", level: float = 0.95,
-               n_boot: int = 2000, random_state=0) -> AucResult:
+               n_boot: int = 2000, random_state=0, cluster=None) -> AucResult:
     """AUC with a DeLong or stratified-bootstrap confidence interval.
 
     Parameters
@@ -239,6 +353,11 @@ def roc_auc_ci(y_true, score, *, method: str = "delong", level: float = 0.95,
         Bootstrap replicates (bootstrap only).
     random_state : int or numpy.random.Generator
         Seed of the bootstrap.
+    cluster : array-like, shape (n,), optional
+        Cluster (patient) id of every case. When some cluster holds several cases, the DeLong
+        interval uses Obuchowski's clustered variance instead (``method="obuchowski"``, see
+        :func:`clustered_auc_covariance`); with one case per cluster the result is the DeLong one,
+        unchanged. Not available with ``method="bootstrap"``.
 
     Returns
     -------
@@ -254,7 +373,17 @@ def roc_auc_ci(y_true, score, *, method: str = "delong", level: float = 0.95,
     s = check_scores(score, len(y))
     level = check_level(level)
     check_choice(method, ("delong", "bootstrap"), "method")
+    codes = check_clusters(cluster, len(y))
     pos, neg = _split(y, s)
+    if codes is not None:
+        if method != "delong":
+            raise ValueError("cluster= works with method='delong' (Obuchowski's clustered variance); "
+                             "the bootstrap resamples cases, not patients.")
+        auc, cov, n_clusters = _clustered_cov(y, s[None, :], codes)
+        auc, se = float(auc[0]), float(np.sqrt(max(cov[0, 0], 0.0)))
+        half = _z_crit(level) * se
+        return AucResult(auc, max(0.0, auc - half), min(1.0, auc + half), level, "obuchowski", se,
+                         len(pos), len(neg), n_clusters=n_clusters)
     auc, cov = _delong_cov(pos[None, :], neg[None, :])
     auc = float(auc[0])
     if method == "delong":
@@ -292,7 +421,7 @@ def _p_value(z: float, alternative: str, dist=stats.norm) -> float:
 
 
 def delong_test(y_true, score_a, score_b=None, *, y_true_b=None, level: float = 0.95,
-                alternative: str = "two-sided") -> DeLongTestResult:
+                alternative: str = "two-sided", cluster=None) -> DeLongTestResult:
     """DeLong test of AUC(a) versus AUC(b), paired (same cases) or unpaired (two cohorts).
 
     Parameters
@@ -308,6 +437,11 @@ def delong_test(y_true, score_a, score_b=None, *, y_true_b=None, level: float = 
         Confidence level of the CI of the AUC difference.
     alternative : {"two-sided", "greater", "less"}
         ``"greater"`` tests AUC(a) > AUC(b).
+    cluster : array-like, optional
+        Cluster (patient) id of every case (paired test only). When some cluster holds several
+        cases, variances and covariance are Obuchowski's clustered ones
+        (:func:`clustered_auc_covariance`), the clustered analogue of DeLong's paired test; with
+        one case per cluster the test is DeLong's, unchanged.
 
     Returns
     -------
@@ -326,15 +460,21 @@ def delong_test(y_true, score_a, score_b=None, *, y_true_b=None, level: float = 
         raise ValueError("score_b is missing; pass the second model's scores.")
     y = check_labels(y_true)
     a = check_scores(score_a, len(y), name="score_a")
+    codes = check_clusters(cluster, len(y))
+    if codes is not None and y_true_b is not None:
+        raise ValueError("cluster= applies to the paired test (two scores of the same cases); "
+                         "drop y_true_b or cluster.")
     if y_true_b is None:
         b = check_scores(score_b, len(y), name="score_b")
-        pos = np.vstack([a[y == 1], b[y == 1]])
-        neg = np.vstack([a[y == 0], b[y == 0]])
-        aucs, cov = _delong_cov(pos, neg)
+        if codes is None:
+            aucs, cov = _delong_cov(np.vstack([a[y == 1], b[y == 1]]), np.vstack([a[y == 0], b[y == 0]]))
+            method = "DeLong's test for two correlated ROC curves"
+        else:
+            aucs, cov, _ = _clustered_cov(y, np.vstack([a, b]), codes)
+            method = "Obuchowski's test for two correlated ROC curves of clustered data"
         var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
         df = None
         paired = True
-        method = "DeLong's test for two correlated ROC curves"
     else:
         yb = check_labels(y_true_b, name="y_true_b")
         b = check_scores(score_b, len(yb), name="score_b")
@@ -360,11 +500,15 @@ def delong_test(y_true, score_a, score_b=None, *, y_true_b=None, level: float = 
                             None if df is None else float(df))
 
 
-def roc_curve(y_true, score, *, name: str = "model", level: float = 0.95) -> RocCurve:
-    """Empirical ROC curve and DeLong AUC CI of one score, ready for :func:`plots.plot_roc`."""
+def roc_curve(y_true, score, *, name: str = "model", level: float = 0.95, cluster=None) -> RocCurve:
+    """Empirical ROC curve and DeLong AUC CI of one score, ready for :func:`plots.plot_roc`.
+
+    ``cluster`` (patient id per case) makes the AUC CI Obuchowski's where a patient has several
+    cases, as in :func:`roc_auc_ci`.
+    """
     from sklearn.metrics import roc_curve as _sk_roc_curve
 
     y = check_labels(y_true)
     s = check_scores(score, len(y))
     fpr, tpr, thr = _sk_roc_curve(y, s, drop_intermediate=False)
-    return RocCurve(fpr, tpr, thr, roc_auc_ci(y, s, level=level), name)
+    return RocCurve(fpr, tpr, thr, roc_auc_ci(y, s, level=level, cluster=cluster), name)

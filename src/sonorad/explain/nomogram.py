@@ -222,6 +222,33 @@ def _contributions(model, reference: pd.DataFrame, name: str, values) -> np.ndar
     return lp[1:] - lp[0]
 
 
+#: Most distinct values of an ordinal variable without declared levels drawn as one tick each.
+_MAX_ORDINAL_TICKS = 12
+
+
+def _encoder_levels(model, X: pd.DataFrame) -> dict:
+    """``{column: levels}`` of the level-coded variables of the clinical encoders inside ``model``.
+
+    A binary, categorical or ordinal variable of a :class:`~sonorad.clinical.ClinicalEncoder` only
+    exists at its levels: its nomogram axis has a tick per level, labelled with the level's text
+    (BI-RADS ``"2"``, ``"3"``, ... rather than the codes 0, 1, ...). An ordinal variable without
+    declared levels keeps its numeric values as codes; its levels are the distinct training values
+    (up to :data:`_MAX_ORDINAL_TICKS`; beyond that it is drawn as a numeric scale).
+    """
+    from sonorad.clinical import clinical_encoders
+
+    out = {}
+    for enc in clinical_encoders(model):
+        for name, kind in enc.types_.items():
+            if name in enc.levels_:
+                out[name] = [str(v) for v in enc.levels_[name]]
+            elif kind == "ordinal" and name in X.columns:
+                values = pd.to_numeric(X[name], errors="coerce").dropna().unique()
+                if len(values) <= _MAX_ORDINAL_TICKS:  # a many-valued score is drawn as a numeric scale
+                    out[name] = sorted(float(v) for v in values)
+    return out
+
+
 def build_nomogram(model, X, *, categorical=None, n_grid: int = 101,
                    check_additivity: bool = True) -> Nomogram:
     """Build the nomogram of a fitted logistic model.
@@ -235,7 +262,10 @@ def build_nomogram(model, X, *, categorical=None, n_grid: int = 101,
         of each numeric axis and the levels of each categorical axis.
     categorical : list of str, optional
         Columns to draw as categories. Non-numeric, boolean and 0/1 columns are categorical by
-        default.
+        default, and so is every binary, categorical or ordinal variable of a
+        :class:`~sonorad.clinical.ClinicalEncoder` inside ``model``: its axis has one tick per level
+        (the declared levels, under their own text), and its missing values are allowed (the
+        encoder imputes them).
     n_grid : int
         Grid points per numeric axis.
     check_additivity : bool
@@ -272,15 +302,23 @@ def build_nomogram(model, X, *, categorical=None, n_grid: int = 101,
     unknown = categorical - set(X.columns)
     if unknown:
         raise ValueError(f"categorical names unknown column(s) {sorted(unknown)}; columns: {list(X.columns)}.")
-    reference = X.iloc[[0]].reset_index(drop=True)
+    encoded = {name: levels for name, levels in _encoder_levels(model, X).items() if name in X.columns}
+    for name in X.columns:
+        if name not in encoded and X[name].isna().any():
+            raise ValueError(f"column {name!r} has missing values; impute or drop them first.")
+    # the reference case holds a value of every predictor (an encoder imputes the others' gaps)
+    complete = X.index[X.notna().all(axis=1)]
+    reference = X.loc[[complete[0] if len(complete) else 0]].reset_index(drop=True)
     axes = []
     for name in X.columns:
         col = X[name]
+        if name in encoded:
+            levels = np.array(encoded[name], dtype=object)
+            axes.append(_Axis(name, "categorical", levels, _contributions(model, reference, name, levels)))
+            continue
         is_cat = (name in categorical or not pd.api.types.is_numeric_dtype(col)
                   or pd.api.types.is_bool_dtype(col)
                   or set(pd.unique(col.dropna())) <= {0, 1})
-        if col.isna().any():
-            raise ValueError(f"column {name!r} has missing values; impute or drop them first.")
         if is_cat:
             levels = np.array(sorted(pd.unique(col), key=lambda v: (str(type(v)), v)), dtype=object)
             axes.append(_Axis(name, "categorical", levels, _contributions(model, reference, name, levels)))

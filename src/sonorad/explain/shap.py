@@ -45,7 +45,7 @@ __all__ = ["ShapResult", "explain_model", "choose_explainer", "explain_space", "
 #: Largest background sample of the linear and permutation explainers.
 MAX_BACKGROUND = 20
 #: Fields of one row of :func:`top_contributions`.
-CONTRIBUTION_FIELDS = ("case_id", "rank", "feature", "value", "shap", "base_value", "output", "explainer")
+CONTRIBUTION_FIELDS = ("case_id", "rank", "feature", "value", "label", "shap", "base_value", "output", "explainer")
 
 _TREE_PROBA = {"RandomForestClassifier", "ExtraTreesClassifier", "DecisionTreeClassifier",
                "ExtraTreeClassifier"}
@@ -90,6 +90,10 @@ class ShapResult(ResultMixin):
     output : str
         ``"probability"`` or ``"log-odds"``: the scale of ``values``.
     model_name : str
+    display_data : numpy.ndarray of str or None, shape (n_cases, n_features)
+        ``data`` as a person reads it: a level-coded clinical variable under its level's text
+        (BI-RADS ``"3"``, not its code ``1.0``; :func:`sonorad.clinical.decode_value`), other
+        predictors as numbers. ``None`` when no predictor is level-coded.
     """
 
     values: np.ndarray
@@ -100,6 +104,7 @@ class ShapResult(ResultMixin):
     explainer: str
     output: str
     model_name: str = "model"
+    display_data: np.ndarray | None = None
     title = "SHAP importance"
 
     def importance(self) -> pd.DataFrame:
@@ -126,7 +131,13 @@ class ShapResult(ResultMixin):
         import shap
 
         return shap.Explanation(values=self.values, base_values=self.base_values, data=self.data,
-                                feature_names=list(self.feature_names))
+                                display_data=self.display_data, feature_names=list(self.feature_names))
+
+    def value_label(self, i: int, j: int) -> str:
+        """The value of predictor ``j`` for case ``i`` as shown (level text, or the number)."""
+        if self.display_data is not None:
+            return str(self.display_data[i, j])
+        return f"{float(self.data[i, j]):.4g}"
 
     def __repr__(self) -> str:
         return (f"ShapResult({self.model_name}: {self.values.shape[0]} cases x "
@@ -395,21 +406,36 @@ def explain_cases(model, X: pd.DataFrame, background: pd.DataFrame, *, max_backg
     # the scalers may have been fitted on arrays and name their outputs x0, x1, ...: the predictors
     # keep their own names and units, the SHAP values are those of the scaled space
     return replace(result, feature_names=[str(c) for c in shown.columns],
-                   data=shown.to_numpy(dtype=float))
+                   data=shown.to_numpy(dtype=float), display_data=_level_labels(display, shown))
+
+
+def _level_labels(display_steps: list, shown: pd.DataFrame):
+    """``shown`` as text, level-coded clinical variables under their levels; ``None`` without any."""
+    from sonorad.clinical import clinical_encoders, decode_value, predictor_level
+
+    encoders = [enc for step in display_steps for enc in clinical_encoders(step)]
+    if not any(predictor_level(encoders, str(c)) is not None for c in shown.columns):
+        return None
+    data = shown.to_numpy(dtype=float)
+    return np.array([[decode_value(encoders, str(c), v) for c, v in zip(shown.columns, row)] for row in data],
+                    dtype=object).reshape(data.shape)
 
 
 def top_contributions(result: ShapResult, top: int) -> list[dict]:
     """The ``top`` largest |SHAP| contributions of every explained case, as rows.
 
     Each row has the fields :data:`CONTRIBUTION_FIELDS`: ``rank`` 1 is the largest; ``value`` is
-    the predictor's value (``result.data``) and ``shap`` its contribution on the ``output`` scale.
+    the predictor's value (``result.data``), ``label`` the same value as a person reads it (a
+    clinical variable's level text, :meth:`ShapResult.value_label`) and ``shap`` its contribution
+    on the ``output`` scale.
     """
     rows = []
     for i, cid in enumerate(result.case_ids):
         order = np.argsort(-np.abs(result.values[i]), kind="stable")[:top]
         for rank, j in enumerate(order, start=1):
             rows.append({"case_id": cid, "rank": rank, "feature": result.feature_names[j],
-                         "value": float(result.data[i, j]), "shap": float(result.values[i, j]),
+                         "value": float(result.data[i, j]), "label": result.value_label(i, j),
+                         "shap": float(result.values[i, j]),
                          "base_value": float(result.base_values[i]), "output": result.output,
                          "explainer": result.explainer})
     return rows

@@ -2,7 +2,9 @@
 
 The parameter file is a plain PyRadiomics parameter file (``setting`` / ``imageType`` /
 ``featureClass``), validated with PyRadiomics' own schema, so a study can share and cite it. The
-image is handed to PyRadiomics as a true 2D SimpleITK image with its pixel spacing; feature names
+image is handed to PyRadiomics as a true 2D SimpleITK image with the pixel spacing the study's spacing
+rule gives it (:mod:`sonorad.imaging.spacing`: resampled to one spacing, in pixels, or, when the study
+has not chosen, the image's own spacing); feature names
 are PyRadiomics' own (``original_firstorder_Mean``, ``wavelet-LH_glcm_SumEntropy``,
 ``log-sigma-2-0-mm-3D_glszm_ZoneEntropy``). See ``docs/radiomics.md`` for the choices.
 
@@ -38,7 +40,7 @@ import numpy as np
 from sonorad.errors import CaseError, ConfigError
 from sonorad.provenance import sha256_bytes
 
-__all__ = ["DEFAULT_PARAMS", "MAX_GRAY_LEVELS", "load_params", "original_only", "params_hash", "extract_case", "gray_levels",
+__all__ = ["DEFAULT_PARAMS", "MAX_GRAY_LEVELS", "load_params", "spacing_params", "original_only", "params_hash", "extract_case", "gray_levels",
            "to_8bit_scale"]
 
 #: The parameter file shipped with sonorad (``features/params/radiomics_2d.yaml``).
@@ -139,7 +141,7 @@ def load_params(path: str | Path | Mapping | None = None) -> dict:
     5
     """
     if isinstance(path, Mapping):
-        return _validate_params(path, "parameters")
+        return _with_spacing_rule(path, "parameters")
     import yaml
 
     file = _default_params_path() if path is None else Path(path)
@@ -148,8 +150,15 @@ def load_params(path: str | Path | Mapping | None = None) -> dict:
             f"PyRadiomics parameter file {str(file)!r} does not exist. "
             "Fix: give the path of an existing .yaml file, or leave --params out for sonorad's default."
         )
+    from sonorad.study.loading import YamlTooLarge, bounded_loader
+
     try:
-        params = yaml.safe_load(file.read_text(encoding="utf-8"))
+        params = yaml.load(file.read_text(encoding="utf-8"), Loader=bounded_loader())  # noqa: S506 (SafeLoader)
+    except YamlTooLarge as exc:
+        raise ConfigError(
+            f"PyRadiomics parameter file {str(file)!r}, line {exc.line}: `{exc.key}` {exc.reason}. "
+            "Fix: write the settings out plainly (no deep nesting, no alias repeated inside another alias)."
+        ) from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(
             f"PyRadiomics parameter file {str(file)!r} is not readable YAML: {exc}. "
@@ -157,7 +166,58 @@ def load_params(path: str | Path | Mapping | None = None) -> dict:
         ) from None
     if params is None:
         raise ConfigError(f"PyRadiomics parameter file {str(file)!r} is empty. Fix: add setting / imageType / featureClass.")
-    return _validate_params(params, f"parameter file {str(file)!r}")
+    return _with_spacing_rule(params, f"parameter file {str(file)!r}")
+
+
+def _with_spacing_rule(params, source: str) -> dict:
+    """Validate ``params``; sonorad's spacing entry (``sonorad: {spacing: ...}``, see
+    :mod:`sonorad.imaging.spacing`) is checked on its own and kept, not shown to PyRadiomics' schema."""
+    from sonorad.imaging.spacing import SPACING_KEY, pyradiomics_params, rule_of
+
+    if not isinstance(params, Mapping) or SPACING_KEY not in params:
+        return _validate_params(params, source)
+    try:
+        rule = rule_of(params)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}. Fix: write `{SPACING_KEY}: {{spacing: resample, spacing_mm: 0.1}}` "
+                          f"or `{SPACING_KEY}: {{spacing: pixels}}`, or choose features.spacing in the study "
+                          "file") from None
+    out = _validate_params(pyradiomics_params(params), source)
+    if rule.mode is not None:
+        out[SPACING_KEY] = rule.as_dict()
+    return out
+
+
+def spacing_params(params: str | Path | Mapping | None, spacing: str | None, spacing_mm: float | None = None) -> dict:
+    """PyRadiomics parameters with a study's spacing rule (:mod:`sonorad.imaging.spacing`).
+
+    Parameters
+    ----------
+    params : mapping, str, Path or None
+        As for :func:`load_params`.
+    spacing : {"resample", "pixels"} or None
+        ``features.spacing``; ``None`` returns the parameters unchanged.
+    spacing_mm : float, optional
+        The target of ``resample`` (required with it).
+
+    Raises
+    ------
+    ConfigError
+        The rule is incomplete, or the parameter file's own ``resampledPixelSpacing`` contradicts it.
+
+    Examples
+    --------
+    >>> spacing_params(None, "resample", 0.1)["setting"]["resampledPixelSpacing"]
+    [0.1, 0.1]
+    """
+    from sonorad.imaging.spacing import SpacingRule, with_rule
+
+    params = load_params(params)
+    try:
+        return load_params(with_rule(params, SpacingRule(spacing, spacing_mm)))
+    except ValueError as exc:
+        raise ConfigError(f"features.spacing: {exc}. Fix: set features.spacing_mm to the pixel size (mm) to "
+                          "resample to, or correct the PyRadiomics parameter file") from None
 
 
 def original_only(params: str | Path | Mapping | None = None) -> dict:
@@ -334,7 +394,9 @@ def extract_case(image, mask: np.ndarray, params: Mapping | str | Path | None = 
         The inputs do not fit (shapes, empty mask, a mask covering the whole image), the ROI needs
         more than ``MAX_GRAY_LEVELS`` bins, or PyRadiomics refused the ROI (e.g. smaller than
         ``minimumROISize``); the message names ``case_id`` and what to do. Images of 9-16 bits are
-        put on the 0-255 scale first (module docstring, "Intensity scale").
+        put on the 0-255 scale first (module docstring, "Intensity scale"). Under the parameters'
+        spacing rule ``resample`` (:mod:`sonorad.imaging.spacing`) an image without a pixel spacing
+        is refused too.
 
     Examples
     --------
@@ -347,8 +409,16 @@ def extract_case(image, mask: np.ndarray, params: Mapping | str | Path | None = 
     >>> round(feats["original_shape2D_PixelSurface"])
     768
     """
+    from sonorad.imaging.spacing import pyradiomics_params, radiomics_spacing, rule_of
+
     params = load_params(params)  # ~10 ms; a bad mapping is a ConfigError, not a failure of this case
     pixels, mask, spacing = _check_inputs(image, mask, case_id)
+    rule = rule_of(params)
+    spacing = radiomics_spacing(rule, image)
+    if isinstance(spacing, str):
+        raise CaseError(case_id, spacing, "give the pixel size in the cases table's spacing_mm column (mm per "
+                        "pixel, e.g. 0.1), or use the DICOM export that records it")
+    params = pyradiomics_params(params)
     settings = params.get("setting") or {}
     bit_depth = (getattr(image, "meta", None) or {}).get("bit_depth")
     pixels = to_8bit_scale(pixels, bit_depth)

@@ -2,7 +2,8 @@
 
 Handled: MONOCHROME2; MONOCHROME1 (inverted so that bright is high); RGB; YBR_FULL and YBR_FULL_422
 (converted to RGB by pydicom, native or JPEG-compressed); PALETTE COLOR (expanded through its lookup
-table); multi-frame cine loops (one ``frame`` chosen); a Modality LUT rescale when present.
+table; a file without one is an error saying so); multi-frame cine loops (one ``frame`` chosen); a
+Modality LUT rescale when present. Other colour models (HSV, ARGB, CMYK) are refused, not read as RGB.
 
 Pixel spacing, in order of preference:
 
@@ -140,6 +141,45 @@ def _decode(ds, path: Path, index: int, n_frames: int):
         ) from exc
 
 
+#: Photometric interpretations read: gray, RGB, palette, and the YCbCr models that pydicom (or the
+#: JPEG / JPEG 2000 decoders) convert to RGB. Others (HSV, ARGB, CMYK: retired from the standard)
+#: are refused rather than read as RGB, which would give wrong gray levels.
+READ_PHOTOMETRIC = ("MONOCHROME1", "MONOCHROME2", "RGB", "PALETTE COLOR", "YBR_FULL", "YBR_FULL_422",
+                    "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420")
+
+
+def _colour_model_error(path: Path, pi: str) -> ImageReadError:
+    return ImageReadError(
+        path,
+        f"the DICOM pixel data has photometric interpretation {pi!r}, which sonorad does not read (it reads "
+        f"{', '.join(READ_PHOTOMETRIC[:4])} and YBR colour); reading it as RGB would give wrong gray levels",
+        "export the image from the scanner or PACS as MONOCHROME2 or RGB",
+        kind="unsupported",
+    )
+
+
+_PALETTE_ELEMENTS = ("RedPaletteColorLookupTableDescriptor", "GreenPaletteColorLookupTableDescriptor",
+                     "BluePaletteColorLookupTableDescriptor")
+
+
+def _apply_palette(arr: np.ndarray, ds, path: Path) -> np.ndarray:
+    """Expand PALETTE COLOR indices through the file's lookup table, or say that it has none."""
+    from pydicom.pixels import apply_color_lut
+
+    absent = [name.replace("PaletteColorLookupTableDescriptor", "") for name in _PALETTE_ELEMENTS if name not in ds]
+    fix = ("export the image again with its palette (the Red/Green/Blue Palette Color Lookup Table "
+           "Descriptor and Data elements), or as RGB or MONOCHROME2")
+    if absent:
+        raise ImageReadError(path, f"the DICOM image is PALETTE COLOR but has no palette for "
+                                   f"{'/'.join(absent)}: its pixels are indices into a colour table the file "
+                                   "does not hold", fix, kind="content")
+    try:
+        return apply_color_lut(arr, ds)
+    except (ValueError, KeyError, AttributeError, IndexError, TypeError) as exc:
+        raise ImageReadError(path, f"the DICOM image is PALETTE COLOR but its palette cannot be used "
+                                   f"({type(exc).__name__}: {exc})", fix, kind="content") from exc
+
+
 def read_dicom_raw(path, frame=None) -> RawImage:
     """Decode one frame of a DICOM file into a :class:`~sonorad.imaging.types.RawImage`.
 
@@ -157,7 +197,7 @@ def read_dicom_raw(path, frame=None) -> RawImage:
         ``mode`` (photometric interpretation as stored), ``bit_depth``, ``n_frames``, ``frame``,
         ``transfer_syntax``, ``spacing_source``.
     """
-    from pydicom.pixels import apply_color_lut, apply_modality_lut
+    from pydicom.pixels import apply_modality_lut
 
     path = Path(path)
     ds = _read_dataset(path)
@@ -172,17 +212,21 @@ def read_dicom_raw(path, frame=None) -> RawImage:
     if "PixelData" not in ds:
         raise ImageReadError(path, "the DICOM file has no pixel data (it may be a report or presentation state)",
                              "point to the DICOM image file", kind="content")
+    stored_pi = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
+    if stored_pi not in READ_PHOTOMETRIC:
+        raise _colour_model_error(path, stored_pi)
     n_frames = int(ds.get("NumberOfFrames") or 1)
     index = select_frame(path, frame, n_frames)
     arr, props = _decode(ds, path, index, n_frames)
-    stored_pi = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
     pi = str(props.get("photometric_interpretation", stored_pi))
     if pi in ("YBR_FULL", "YBR_FULL_422") and arr.ndim == 3:
         from pydicom.pixels import convert_color_space
 
         arr, pi = convert_color_space(arr, pi, "RGB"), "RGB"
+    if arr.ndim == 3 and pi != "RGB":  # a colour model the decoder left unconverted
+        raise _colour_model_error(path, pi)
     if pi == "PALETTE COLOR":
-        arr, channels = apply_color_lut(arr, ds), "RGB"
+        arr, channels = _apply_palette(arr, ds, path), "RGB"
     elif arr.ndim == 3 and arr.shape[-1] == 3:
         channels = "RGB"
     elif arr.ndim == 2:

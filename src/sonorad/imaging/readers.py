@@ -408,8 +408,8 @@ def read_image(path, *, frame=None) -> UltrasoundImage:
     Raises
     ------
     ImageReadError
-        Missing, empty, corrupt or unsupported file, or a frame out of range; the message names the
-        file and says what to do.
+        Missing, empty, corrupt or unsupported file, a frame out of range, or a float image with NaN
+        or infinite pixels; the message names the file and says what to do.
 
     Examples
     --------
@@ -419,6 +419,13 @@ def read_image(path, *, frame=None) -> UltrasoundImage:
     """
     raw = read_raw(path, frame=frame)
     gray = _gray_ignoring_alpha(raw)
+    if gray.dtype.kind == "f":  # integer data cannot hold NaN or infinity
+        bad = int(gray.size - np.count_nonzero(np.isfinite(gray)))
+        if bad:
+            raise ImageReadError(path, f"the image holds {bad} non-finite pixels (NaN or infinite) among its "
+                                       f"{gray.size}; radiomics features cannot be computed on them",
+                                 "export it again without NaN/inf (write the background value in those pixels)",
+                                 kind="content")
     meta = dict(raw.meta)
     meta.setdefault("channels", raw.channels)
     return UltrasoundImage(pixels=gray, spacing=raw.spacing, path=str(path), meta=meta)

@@ -18,11 +18,23 @@ from sonorad.imaging.masks import read_mask
 from sonorad.imaging.readers import UltrasoundImage, read_image
 from sonorad.imaging.types import ImageReadError
 
-__all__ = ["LESION_POLICIES", "MIN_ROI_PIXELS", "bounding_box", "crop_to_roi", "lesion_components",
+__all__ = ["LESION_POLICIES", "MAX_ROI_FRACTION", "MIN_REGION_FRACTION", "MIN_REGION_PIXELS", "MIN_ROI_PIXELS",
+           "bounding_box", "crop_to_roi", "lesion_components",
            "load_lesion_rois", "load_roi", "row_mask_label", "split_mask_paths"]
 
 #: PyRadiomics refuses an ROI of a single pixel; an ROI needs at least this many.
 MIN_ROI_PIXELS = 2
+#: A mask file marking at least this fraction of the image as lesion is refused: it is almost always
+#: inverted (lesion 0 on a 255 background) or blank. Lesions in cohorts cropped around the lesion
+#: reach about 60% of the image (BUS-BRA's largest: 58%).
+MAX_ROI_FRACTION = 0.80
+#: A region of the mask smaller than this many pixels, or than ``MIN_REGION_FRACTION`` of the
+#: mask's largest region, is a speck (a stray mark of the drawing tool): it is dropped with a note.
+MIN_REGION_PIXELS = 10
+MIN_REGION_FRACTION = 0.005
+#: Said when a mask marks (almost) every pixel as lesion.
+INVERTED_FIX = ("the mask may be inverted: the lesion must be the non-zero pixels on a zero background (invert a "
+                "mask drawn black on white); if the lesion really fills the image, keep some background around it")
 
 
 def split_mask_paths(mask_paths) -> list[str]:
@@ -91,6 +103,44 @@ def lesion_components(mask) -> list[np.ndarray]:
 
     labels, n = ndimage.label(np.asarray(mask, dtype=bool), structure=np.ones((3, 3), dtype=bool))
     return [labels == k for k in range(1, n + 1)]
+
+
+#: Cases whose specks were already noted in this process: one note per case, not one per read
+#: (extraction, ROI measures, the CNN and perturbed-mask tasks each read the case again).
+_NOTED_SPECKS: set = set()
+_MAX_NOTED = 100_000
+
+
+def _drop_specks(mask: np.ndarray, case_id, paths) -> np.ndarray:
+    """The mask without its specks (module constants ``MIN_REGION_*``), noting them once per case.
+
+    The largest region is never a speck; a case whose only region is tiny fails the ROI size check.
+    """
+    from scipy import ndimage
+
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    if n <= 1:
+        return mask
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    largest = int(sizes.max())
+    limit = max(MIN_REGION_PIXELS, MIN_REGION_FRACTION * largest)
+    specks = [k for k in range(n) if sizes[k] < limit and k != int(np.argmax(sizes))]
+    if not specks:
+        return mask
+    kept = mask & ~np.isin(labels, np.asarray(specks) + 1)
+    dropped = tuple(int(sizes[k]) for k in specks)
+    key = (case_id, tuple(paths), dropped)
+    if key not in _NOTED_SPECKS:
+        if len(_NOTED_SPECKS) >= _MAX_NOTED:
+            _NOTED_SPECKS.clear()
+        _NOTED_SPECKS.add(key)
+        shown = ", ".join(map(str, dropped[:10])) + (", ..." if len(dropped) > 10 else "")
+        warnings.warn(CaseWarning(case_id, (
+            f"dropped {len(specks)} speck{'s' if len(specks) > 1 else ''} ({shown} pixels) from the mask "
+            f"({', '.join(paths)}): regions under {MIN_REGION_PIXELS} pixels or under "
+            f"{MIN_REGION_FRACTION:.1%} of the largest region ({largest} pixels) are stray marks, not lesions")),
+            stacklevel=3)
+    return kept
 
 
 def _apply_lesion_policy(mask: np.ndarray, case_id, lesions, paths) -> np.ndarray:
@@ -165,17 +215,20 @@ def load_roi(image_path, mask_paths, *, case_id, frame=None, label=None, lesions
     CaseError
         Missing or corrupt image or mask file, frame out of range, label map without a label, label
         not found, image/mask size mismatch (both sizes given), an empty mask, a mask covering the
-        whole image or a one-pixel ROI.
+        whole image or at least ``MAX_ROI_FRACTION`` of it (an inverted mask), or a one-pixel ROI.
 
     Warns
     -----
     CaseWarning
-        Disjoint regions joined without a declared policy, and any library warning raised while
+        Disjoint regions joined without a declared policy; specks dropped (regions under
+        ``MIN_REGION_PIXELS`` pixels or ``MIN_REGION_FRACTION`` of the largest region, removed under
+        every policy and noted once per case and process); and any library warning raised while
         reading the case's files (re-issued with the case id).
     """
     paths = _check_lesions_arg(lesions, split_mask_paths(mask_paths), case_id)
     with case_warnings(case_id):
         image, mask = _read_roi(image_path, paths, case_id=case_id, frame=frame, label=label, spacing=spacing)
+        mask = _drop_specks(mask, case_id, paths)
         mask = _apply_lesion_policy(mask, case_id, lesions, paths)
     _check_roi_size(mask, paths, case_id)
     return image, mask
@@ -184,7 +237,8 @@ def load_roi(image_path, mask_paths, *, case_id, frame=None, label=None, lesions
 def load_lesion_rois(image_path, mask_paths, *, case_id, frame=None, label=None, spacing=None):
     """``lesions: per-lesion``: one ROI per 8-connected region of the case's (union) mask.
 
-    Parameters are those of :func:`load_roi`. Each region becomes its own case, with the id
+    Parameters are those of :func:`load_roi`; specks are dropped first, as there. Each region
+    becomes its own case, with the id
     ``<case_id>-lesion<k>`` (k = 1, 2, ... in raster order of the region's first pixel); a mask with a
     single region keeps the case id.
 
@@ -201,6 +255,7 @@ def load_lesion_rois(image_path, mask_paths, *, case_id, frame=None, label=None,
     paths = split_mask_paths(mask_paths)
     with case_warnings(case_id):
         image, mask = _read_roi(image_path, paths, case_id=case_id, frame=frame, label=label, spacing=spacing)
+        mask = _drop_specks(mask, case_id, paths)
     parts = lesion_components(mask)
     if len(parts) == 1:
         _check_roi_size(mask, paths, case_id)
@@ -243,6 +298,10 @@ def _read_roi(image_path, paths, *, case_id, frame, label, spacing):
                             "draw the lesion in the mask (non-zero pixels mark the lesion)")
         if lesion.all():
             raise CaseError(case_id, whole_image_message(role, path, lesion.shape), WHOLE_IMAGE_FIX)
+        if n >= MAX_ROI_FRACTION * lesion.size:
+            raise CaseError(case_id, f"{role} {path} marks {n / lesion.size:.1%} of the image as lesion ({n} of "
+                                     f"{lesion.size} pixels); a lesion ROI must stay under {MAX_ROI_FRACTION:.0%} "
+                                     "of the image", INVERTED_FIX)
         mask |= lesion
     return image, mask
 

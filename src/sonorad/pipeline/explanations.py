@@ -143,7 +143,8 @@ def table_one(cohort_table: pd.DataFrame, parts: pd.Series, study, y: pd.Series)
 
     if not study.variables:
         return None
-    statistics = baseline_statistics(cohort_table.loc[y.index], parts, study, label=y, random_state=study.seed)
+    statistics = baseline_statistics(cohort_table.loc[y.index], parts, study, label=y, random_state=study.seed,
+                                     patient="patient_id")
     return baseline_table(statistics, label_names={0: "negative", 1: "positive"})
 
 

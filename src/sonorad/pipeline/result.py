@@ -60,6 +60,18 @@ class StudyResult:
     roc_bands : DataFrame or None
         Pointwise sensitivity CI at each specificity of the highlighted models
         (:func:`sonorad.pipeline.statistics.roc_bands`), for the ROC figures.
+    patients : Series or None
+        Patient id of every included case (indexed like ``y``): the ROC figures' AUC intervals are
+        clustered by patient, as the tables. ``None`` in results saved before it was kept.
+    acquisition : DataFrame or None
+        One row per center (:func:`sonorad.cohort.acquisition.acquisition_table`): image format,
+        pixel spacing and its source, image size, bit depth, scanner. Shown in the report and the
+        model card when present.
+    reference : ReferenceComparison or None
+        The chosen model against the clinical reference model on the primary validation cohort
+        (:func:`sonorad.pipeline.stages.reference_comparison`: DeLong, NRI, IDI and the
+        likelihood-ratio test or why not). ``None`` without a reference model, and in results saved
+        before it was kept.
     notes : tuple of str
         Everything the run could not do or changed on its own, said in the report.
     timings : dict of stage -> seconds
@@ -85,6 +97,9 @@ class StudyResult:
     centers: object = None
     bootstrap: object = None
     roc_bands: object = None
+    patients: pd.Series | None = None
+    acquisition: pd.DataFrame | None = None
+    reference: object = None
     notes: tuple = ()
     timings: dict = field(default_factory=dict)
     reused: tuple = ()

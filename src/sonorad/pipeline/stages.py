@@ -18,7 +18,7 @@ from sonorad.errors import FAILURE_COLUMNS, CohortError, ConfigError, Problem
 
 __all__ = ["COHORT_OF_PART", "Features", "Evaluation", "validate", "extract", "compute_icc", "included",
            "feature_columns", "model_inputs", "make_design", "fit", "cross_validate", "fine_tune", "predict",
-           "evaluate", "CenterResults", "per_center", "Bootstrap", "bootstrap", "odds_ratio_tables", "empty_failures",
+           "evaluate", "reference_comparison", "CenterResults", "per_center", "Bootstrap", "bootstrap", "odds_ratio_tables", "empty_failures",
            "check_parts", "cohort_ids", "model_card", "with_mask_settings"]
 
 #: cohort name of each split part
@@ -31,14 +31,20 @@ def empty_failures() -> pd.DataFrame:
 
 
 # -- validate -------------------------------------------------------------------------------------
-def validate(study) -> tuple[object, pd.DataFrame]:
+def validate(study, *, say=None) -> tuple[object, pd.DataFrame]:
     """Validate the study's cases table; return ``(cohort, failures)``.
 
     A missing or unreadable image/mask file excludes its case (a row of ``failures``); every other
     error-level problem raises :class:`~sonorad.errors.CohortError` with the whole list. Warnings
-    are kept in ``cohort.warnings``.
+    are kept in ``cohort.warnings``. Then what would fail after extraction is checked
+    (:func:`sonorad.pipeline.preflight.preflight`: the declared variables encoded as the models
+    encode them, the nomogram's needs, events per variable and Riley's sample size): its errors
+    raise, its warnings join ``cohort.warnings`` and ``say`` (the run log) gets its report.
     """
+    from dataclasses import replace
+
     from sonorad.cohort import Cohort, read_cases, validate_cases
+    from sonorad.pipeline.preflight import check_cohort
 
     if study.cohort is None:
         raise ConfigError("the study names no cohort table. Fix: add `cohort: path/to/cases.csv` to the study "
@@ -53,7 +59,11 @@ def validate(study) -> tuple[object, pd.DataFrame]:
     warnings = tuple(p for p in problems if p.severity != "error")
     failures = pd.DataFrame([{"case_id": p.case_id, "stage": "validate", "error": p.message, "fix": p.fix}
                              for p in per_case], columns=FAILURE_COLUMNS)
-    return Cohort(table=table, study=study, warnings=warnings, source=Path(study.cohort)), failures
+    cohort = Cohort(table=table, study=study, warnings=warnings, source=Path(study.cohort))
+    checked = check_cohort(cohort, exclude=failures["case_id"].astype(str), source=study.cohort)
+    for line in checked.lines if say is not None else ():
+        say(line)
+    return replace(cohort, warnings=(*cohort.warnings, *checked.warnings)), failures
 
 
 # -- extract --------------------------------------------------------------------------------------
@@ -79,13 +89,13 @@ def extract(table: pd.DataFrame, config, *, cache, progress: bool = True, say=pr
     """PyRadiomics and frozen CNN features of every case of ``table`` (cached per case)."""
     from sonorad.deep.extractor import extract_deep
     from sonorad.features.extract import extract_radiomics
-    from sonorad.features.radiomics import load_params
+    from sonorad.features.radiomics import spacing_params
     from sonorad.features.store import FeatureCache
 
     cache = FeatureCache(cache) if not isinstance(cache, FeatureCache) else cache
     failures, radiomics, params, deep = [], None, None, {}
     if config.radiomics:
-        params = load_params(config.params)
+        params = spacing_params(config.params, config.spacing, config.spacing_mm)
         radiomics, fails = extract_radiomics(table, params=params, cache=cache, jobs=config.jobs, progress=progress)
         failures.append(fails)
         say(f"radiomics: {radiomics.shape[1]} PyRadiomics features for {len(radiomics)} of {len(table)} cases, "
@@ -114,9 +124,11 @@ def with_mask_settings(table: pd.DataFrame, study) -> pd.DataFrame:
 def compute_icc(train_table: pd.DataFrame, config, *, seed: int, cache, progress: bool = True) -> pd.DataFrame:
     """ICC(3,1) of every radiomics feature on (up to ``icc.n_cases``) training cases."""
     from sonorad.features.icc import feature_icc
+    from sonorad.features.radiomics import spacing_params
 
     n_cases = min(config.icc["n_cases"], len(train_table))
-    return feature_icc(train_table, params=config.params, seed=seed, n_cases=n_cases, jobs=config.jobs,
+    params = spacing_params(config.params, config.spacing, config.spacing_mm)
+    return feature_icc(train_table, params=params, seed=seed, n_cases=n_cases, jobs=config.jobs,
                        cache=cache, progress=progress)
 
 
@@ -253,8 +265,12 @@ class Evaluation:
 
 
 def evaluate(probabilities: dict, y: pd.Series, *, cv_auc: pd.Series | None, highlight, level: float,
-             seed: int) -> Evaluation:
-    """Cut-offs (training Youden), metrics, DeLong tests, calibration and decision curves."""
+             seed: int, groups: pd.Series | None = None) -> Evaluation:
+    """Cut-offs (training Youden), metrics, DeLong tests, calibration and decision curves.
+
+    ``groups`` (patient id per case) makes AUC intervals and DeLong tests clustered by patient
+    where a patient has several images (:mod:`sonorad.pipeline.statistics`).
+    """
     from sonorad.pipeline import statistics as st
 
     notes = []
@@ -263,16 +279,67 @@ def evaluate(probabilities: dict, y: pd.Series, *, cv_auc: pd.Series | None, hig
     if unknown:
         notes.append(f"evaluation.highlight names unknown models {unknown}; they are left out")
     highlight = tuple(h for h in highlight if h in known)
+    clustered = st.clustering_note(probabilities, groups)
+    if clustered:
+        notes.append(clustered)
     cutoffs = st.youden_cutoffs(probabilities, y)
-    metrics = st.metrics_table(probabilities, y, cutoffs, level=level, seed=seed, cv_auc=cv_auc)
+    metrics = st.metrics_table(probabilities, y, cutoffs, level=level, seed=seed, cv_auc=cv_auc, groups=groups)
     primary = st.primary_cohort(probabilities)
-    tests, matrix = st.delong_tables(probabilities[primary], y, level=level)
+    tests, matrix = st.delong_tables(probabilities[primary], y, level=level, groups=groups)
     calibration, curves = st.calibration_table(probabilities, y, list(highlight), level=level)
     dca, dca_result = st.decision_curve_table(probabilities[primary], y, list(highlight))
     return Evaluation(primary_cohort=primary, highlight=highlight, cutoffs=cutoffs.drop(columns="_cut"),
                       metrics=metrics, delong=tests, delong_matrix=matrix, calibration=calibration,
                       calibration_curves=curves, decision_curve=dca, decision_curve_result=dca_result,
                       notes=tuple(notes))
+
+
+# -- the clinical reference -----------------------------------------------------------------------
+def reference_comparison(result: DesignResult, probabilities: dict, y: pd.Series, X_train: pd.DataFrame, *,
+                         level: float, groups: pd.Series | None = None, cohort: str | None = None):
+    """The chosen model against the clinical reference model (:mod:`sonorad.designs.reference`).
+
+    Paired DeLong test, continuous NRI and IDI on ``cohort`` (default: the primary validation
+    cohort, as :func:`evaluate`), and the likelihood-ratio test on the training cohort when both
+    models are logistic regressions and the reference's predictors are among the chosen model's.
+    Returns a :class:`~sonorad.evaluation.comparison.ReferenceComparison`, or ``None`` when the
+    design has no reference model (no declared variable) or the reference was chosen.
+    """
+    from sonorad.designs.reference import logistic_predictors
+    from sonorad.evaluation.comparison import compare_with_reference
+    from sonorad.evaluation.nested import likelihood_ratio_test
+    from sonorad.pipeline import statistics as st
+
+    reference = getattr(result, "reference", None)
+    if reference is None or reference == result.primary:
+        return None
+    cohort = cohort or st.primary_cohort(probabilities)
+    frame = probabilities[cohort]
+    ids = frame.index[frame[[result.primary, reference]].notna().all(axis=1)]
+    cluster = None if groups is None else groups.loc[ids].astype(str).to_numpy()
+    lr, notes = None, []
+    y_train = y.loc[X_train.index]
+    full = logistic_predictors(result.models[result.primary], X_train, result.training_scores)
+    reduced = logistic_predictors(result.models[reference], X_train)
+    if full is None:
+        notes.append(f"likelihood-ratio test not computed: {result.primary} is not a logistic regression")
+    elif not set(reduced.columns) <= set(full.columns):
+        lacking = sorted(set(reduced.columns) - set(full.columns))
+        notes.append(f"likelihood-ratio test not computed: the models are not nested ({result.primary} does not "
+                     f"enter {', '.join(lacking[:5])})")
+    else:
+        try:
+            lr = likelihood_ratio_test(y_train.to_numpy(), reduced, full)
+        except ValueError as exc:
+            notes.append(f"likelihood-ratio test not computed: {exc}")
+    comparison = compare_with_reference(y.loc[ids].to_numpy(), frame.loc[ids, result.primary],
+                                        frame.loc[ids, reference], model=result.primary, reference=reference,
+                                        cohort=cohort, level=level, cluster=cluster, likelihood_ratio=lr)
+    if notes:
+        from dataclasses import replace
+
+        comparison = replace(comparison, notes=(*comparison.notes, *notes))
+    return comparison
 
 
 # -- per center -----------------------------------------------------------------------------------
@@ -290,13 +357,13 @@ class CenterResults:
 
 
 def per_center(probabilities: dict, y: pd.Series, centers: pd.Series, cutoffs: pd.DataFrame, *,
-               level: float) -> CenterResults:
+               level: float, groups: pd.Series | None = None) -> CenterResults:
     """Every model on every center of the internal and external cohorts, and pooled."""
     from sonorad.pipeline import statistics as st
 
     thresholds = cutoffs["threshold"].astype(float) if "threshold" in cutoffs.columns else None
     models = tuple(next(iter(probabilities.values())).columns)
-    table, het = st.center_tables(probabilities, y, centers, thresholds, level=level)
+    table, het = st.center_tables(probabilities, y, centers, thresholds, level=level, groups=groups)
     return CenterResults(table=table, heterogeneity=het, models=models)
 
 
@@ -384,6 +451,7 @@ def odds_ratio_tables(variables: dict, train_table: pd.DataFrame, y: pd.Series,
 
     notes = []
     parts = []
+    encoder = None
     if variables:
         encoder = ClinicalEncoder.from_study(variables)
         parts.append(encoder.fit_transform(train_table[list(variables)]))
@@ -395,12 +463,12 @@ def odds_ratio_tables(variables: dict, train_table: pd.DataFrame, y: pd.Series,
     X = X.loc[:, X.std() > 0]
     uni = multi = None
     try:
-        uni = univariable_logistic(X, y).to_frame()
+        uni = univariable_logistic(X, y, encoder=encoder).to_frame()
     except ValueError as exc:
         notes.append(f"univariable table not computed: {exc}")
     chosen = [c for c in (selected or []) if c in X.columns] or list(X.columns)
     try:
-        multi = multivariable_logistic(X[chosen], y).to_frame()
+        multi = multivariable_logistic(X[chosen], y, encoder=encoder).to_frame()
     except ValueError as exc:
         notes.append(f"multivariable table not computed: {exc}")
     return uni, multi, notes
@@ -437,6 +505,12 @@ def model_card(study, result: DesignResult, evaluation: Evaluation, parts: pd.Se
         keep = [c for c in ("citl", "intercept", "slope", "brier", "eavg", "hl_p") if c in crow.columns]
         card["calibration"] = {"cohort": evaluation.primary_cohort,
                                **{c: (None if pd.isna(crow.iloc[0][c]) else float(crow.iloc[0][c])) for c in keep}}
+    train = parts.index[parts == "train"]
+    if len(train):
+        from sonorad.cohort.acquisition import acquisition_table
+
+        table = acquisition_table(cohort_table.loc[train]).reset_index()
+        card["acquisition"] = table.astype(object).where(table.notna(), None).to_dict("records")
     return card
 
 

@@ -7,6 +7,12 @@ can recompute them from ``tables/predictions.csv``.
 Cohorts are named ``training`` (apparent: the final models on their own training cases),
 ``training_cv`` (out-of-fold: each training case predicted by the whole pipeline refitted without
 its patient's fold), ``internal`` and ``external``.
+
+Patients, not images: given the patient id of every case (``groups``), each AUC interval and DeLong
+test is computed with Obuchowski's (1997) clustered variance wherever a patient has several cases in
+the cohort evaluated; with one case per patient nothing changes (the DeLong numbers, to the bit).
+This is automatic, not a setting: images of one patient are not independent, and with one image per
+patient both estimators are the same.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["COHORT_ORDER", "primary_cohort", "long_predictions", "youden_cutoffs", "metrics_table",
+           "clustering_note",
            "delong_tables", "calibration_table", "decision_curve_table", "center_tables", "roc_bands",
            "VALIDATION_COHORTS"]
 
@@ -70,8 +77,34 @@ def youden_cutoffs(probabilities: dict[str, pd.DataFrame], y: pd.Series) -> pd.D
     return pd.DataFrame(rows).set_index("model")
 
 
+def _patients(groups: pd.Series | None, index) -> np.ndarray | None:
+    """The patient id of each case of ``index`` (None without ``groups``)."""
+    if groups is None:
+        return None
+    missing = pd.Index(index).difference(groups.index)
+    if len(missing):
+        raise ValueError(f"no patient id for case(s) {list(missing[:5])}; groups must cover every case evaluated.")
+    return groups.loc[index].astype(str).to_numpy()
+
+
+def clustering_note(probabilities: dict[str, pd.DataFrame], groups: pd.Series | None) -> str | None:
+    """A sentence for the run's notes when some patient has several cases in an evaluated cohort."""
+    if groups is None:
+        return None
+    counts = []
+    for cohort in [c for c in COHORT_ORDER if c in probabilities]:
+        patients = _patients(groups, probabilities[cohort].index)
+        if len(set(patients)) < len(patients):
+            counts.append(f"{cohort} {len(patients)} images of {len(set(patients))} patients")
+    if not counts:
+        return None
+    return ("AUC confidence intervals and DeLong tests account for several images per patient "
+            "(Obuchowski's clustered ROC variance, 1997): " + "; ".join(counts))
+
+
 def metrics_table(probabilities: dict[str, pd.DataFrame], y: pd.Series, cutoffs: pd.DataFrame, *,
-                  level: float = 0.95, seed: int = 0, cv_auc: pd.Series | None = None) -> pd.DataFrame:
+                  level: float = 0.95, seed: int = 0, cv_auc: pd.Series | None = None,
+                  groups: pd.Series | None = None) -> pd.DataFrame:
     """One row per cohort x model: AUC with DeLong CI and threshold metrics with Wilson CIs.
 
     Each row is :func:`sonorad.evaluation.metrics.performance_metrics` of the model's probabilities
@@ -80,7 +113,9 @@ def metrics_table(probabilities: dict[str, pd.DataFrame], y: pd.Series, cutoffs:
     Columns: ``cohort, model, n, positives, auc, auc_low, auc_high, threshold, threshold_source,
     accuracy, sensitivity, specificity, ppv, npv, f1`` (each with ``_low`` / ``_high``),
     ``precision`` (= PPV), ``recall`` (= sensitivity), ``tp, fp, tn, fn`` and ``train_cv_auc``
-    (the tuning CV AUC of the model on the training cohort, when known).
+    (the model's tuning-CV AUC, ``DesignResult.cv_auc``, when known; not the whole-pipeline
+    training-CV AUC of the ``training_cv`` rows). With ``groups`` (patient id
+    per case), the AUC interval of a cohort where a patient has several cases is Obuchowski's.
     """
     from sonorad.evaluation.metrics import performance_metrics
 
@@ -92,7 +127,7 @@ def metrics_table(probabilities: dict[str, pd.DataFrame], y: pd.Series, cutoffs:
             if not len(p):
                 continue
             metrics = performance_metrics(y.loc[p.index].to_numpy(), p.to_numpy(), cutoffs.loc[model, "_cut"],
-                                          level=level, random_state=seed)
+                                          level=level, random_state=seed, cluster=_patients(groups, p.index))
             row = {"cohort": cohort, "model": model}
             for key, value in metrics.items():
                 row[key] = value
@@ -107,9 +142,12 @@ def metrics_table(probabilities: dict[str, pd.DataFrame], y: pd.Series, cutoffs:
     return table
 
 
-def delong_tables(probabilities: pd.DataFrame, y: pd.Series, *, level: float = 0.95
-                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def delong_tables(probabilities: pd.DataFrame, y: pd.Series, *, level: float = 0.95,
+                  groups: pd.Series | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Paired DeLong tests between every pair of models on one cohort.
+
+    With ``groups`` (patient id per case) and a patient with several cases, each test is
+    Obuchowski's clustered analogue of DeLong's paired test.
 
     Returns
     -------
@@ -122,12 +160,13 @@ def delong_tables(probabilities: pd.DataFrame, y: pd.Series, *, level: float = 0
 
     frame = probabilities.dropna(axis=1, how="any")
     labels = y.loc[frame.index].to_numpy()
+    patients = _patients(groups, frame.index)
     models = list(frame.columns)
     matrix = pd.DataFrame(np.nan, index=models, columns=models)
     rows = []
     for i, a in enumerate(models):
         for b in models[i + 1:]:
-            t = delong_test(labels, frame[a].to_numpy(), frame[b].to_numpy(), level=level)
+            t = delong_test(labels, frame[a].to_numpy(), frame[b].to_numpy(), level=level, cluster=patients)
             matrix.loc[a, b] = matrix.loc[b, a] = t.p_value
             rows.append({"model_a": a, "model_b": b, "auc_a": t.auc_a, "auc_b": t.auc_b,
                          "difference": t.difference, "diff_low": t.low, "diff_high": t.high,
@@ -179,8 +218,8 @@ def decision_curve_table(probabilities: pd.DataFrame, y: pd.Series, models) -> t
 
 
 def center_tables(probabilities: dict[str, pd.DataFrame], y: pd.Series, centers: pd.Series,
-                  thresholds: pd.Series | None = None, models=None, *, level: float = 0.95
-                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  thresholds: pd.Series | None = None, models=None, *, level: float = 0.95,
+                  groups: pd.Series | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every metric per center and pooled, and the AUC heterogeneity test, on each validation cohort.
 
     For every validation cohort (internal, external) and model, each center of that cohort is
@@ -188,7 +227,9 @@ def center_tables(probabilities: dict[str, pd.DataFrame], y: pd.Series, centers:
     :func:`sonorad.evaluation.performance_by_center`: AUC (DeLong CI), the rms::val.prob set,
     Hosmer-Lemeshow and, at the model's training cut-off (``thresholds``), sensitivity,
     specificity, PPV, NPV and accuracy. A center with one outcome class keeps its n and Brier
-    score; what it lacks is named in ``not_computable``.
+    score; what it lacks is named in ``not_computable``. With ``groups`` (patient id per case), AUC
+    intervals and the heterogeneity weights use Obuchowski's clustered variance where a patient has
+    several cases.
 
     Returns
     -------
@@ -214,7 +255,7 @@ def center_tables(probabilities: dict[str, pd.DataFrame], y: pd.Series, centers:
                 warnings.simplefilter("ignore")     # separation within a small center: reported as NaN
                 r = performance_by_center(y.loc[p.index].to_numpy(), p.to_numpy(),
                                           centers.loc[p.index].astype(str).to_numpy(), threshold=cut,
-                                          level=level, name=model)
+                                          level=level, name=model, cluster=_patients(groups, p.index))
             t = r.table.copy()
             t.insert(0, "model", model)
             t.insert(0, "cohort", cohort)

@@ -5,7 +5,10 @@ The numbers (summaries per cohort and class, and the tests behind the p-values) 
 text cells: numeric variables as mean ± SD when the tests were parametric, otherwise as median
 [IQR] (25th-75th percentile), so that the summary and the test always agree; categorical levels as
 n (%) of the non-missing values of the column, missing values on their own row, n (% of all cases
-in the column). A footnote names the summaries and the tests used.
+in the column). A footnote names the summaries and the tests used. When some patient has several
+images, every header counts both (``"Training (n=240 images, 138 patients)"``) and the footnote says
+how the tests reduce a patient's images to one row; with one image per patient the table counts
+cases only.
 
 Examples
 --------
@@ -136,12 +139,21 @@ def baseline_table(statistics, *, group_names: Mapping | None = None,
     names = {**PART_NAMES, **dict(group_names or {})}
     lnames = dict(label_names or {})
     labelled = statistics.labelled
+    several = statistics.several_images_per_patient and statistics.patient_sizes is not None
 
     def group_header(g) -> str:
+        if several:
+            return (f"{names.get(g, g)} (n={statistics.group_sizes[g]} images, "
+                    f"{statistics.patient_sizes[g]} patients)")
         return f"{names.get(g, g)} (n={statistics.group_sizes[g]})"
 
+    def label_header(c) -> str:
+        if several and c.patients is not None:
+            return f"{lnames.get(c.label, c.label)} (n={c.n} images, {c.patients} patients)"
+        return f"{lnames.get(c.label, c.label)} (n={c.n})"
+
     # Display columns: (key selecting the cases, header). Keys are (group, label-or-None).
-    columns = [(c.key, (group_header(c.group), f"{lnames.get(c.label, c.label)} (n={c.n})") if labelled
+    columns = [(c.key, (group_header(c.group), label_header(c)) if labelled
                 else group_header(c.group)) for c in statistics.columns]
     p_header = {name: (_P_COLUMN if name == BETWEEN_GROUPS and not labelled
                        else (group_header(name), _P_COLUMN))
@@ -175,10 +187,11 @@ def baseline_table(statistics, *, group_names: Mapping | None = None,
     counts = pd.Series({header if isinstance(header, str) else " / ".join(header): c.n
                         for (_, header), c in zip(columns, statistics.columns)}, name="n")
     ordinal_rank = statistics.ordinal_test == "rank" and any(v.type == "ordinal" for v in statistics.variables)
-    return BaselineTable(table=display, tests=tests, counts=counts,
-                         note=_footnote(statistics.tests_used, statistics.numeric, statistics.alpha,
-                                        statistics.n_resamples, statistics.random_state,
-                                        bool(statistics.comparisons), ordinal_rank=ordinal_rank))
+    note = _footnote(statistics.tests_used, statistics.numeric, statistics.alpha, statistics.n_resamples,
+                     statistics.random_state, bool(statistics.comparisons), ordinal_rank=ordinal_rank)
+    if statistics.several_images_per_patient:
+        note += " " + statistics.patient_rule
+    return BaselineTable(table=display, tests=tests, counts=counts, note=note)
 
 
 def _test_names(variable) -> list[str]:

@@ -3,7 +3,9 @@
 :func:`save_figure` writes a Figure as PNG and SVG at 300 dpi (what journals ask for).
 :func:`cohort_flow_counts` counts cases from the split, the outcome and the extraction failures, and
 :func:`cohort_flow_figure` draws them as a CONSORT-like flow: cases in the table, cases excluded (by
-reason), and the training / internal / external sets with their number of positives.
+reason), and the training / internal / external sets with their number of positives. Given the
+patient of each case, it counts images and patients ("n = 240 images (138 patients)") wherever they
+differ.
 Figures are built with the object-oriented API (``matplotlib.figure.Figure``), so no global pyplot
 state is touched and no display is needed.
 """
@@ -66,7 +68,7 @@ def save_figure(fig, stem: str, out_dir: str | Path, *, dpi: int = 300) -> tuple
 
 
 def cohort_flow_counts(parts: pd.Series, y: pd.Series, failures: pd.DataFrame | None = None, *,
-                       reason: str = "stage") -> dict:
+                       reason: str = "stage", patients: pd.Series | None = None) -> dict:
     """Count the cases of a cohort flow diagram.
 
     Parameters
@@ -81,15 +83,23 @@ def cohort_flow_counts(parts: pd.Series, y: pd.Series, failures: pd.DataFrame | 
     reason : str, optional
         Column of ``failures`` used as the exclusion reason (default ``stage``; ``error`` is often
         too specific to group).
+    patients : pandas.Series, optional
+        Patient id per case (``cohort.groups``), same index. Each part then also counts its distinct
+        patients (``"patients"``), and the counts gain ``"patients"`` (in the table) and
+        ``"patients_analysed"``; ``n`` and ``positive`` always count images (cases).
 
     Returns
     -------
     dict
-        ``{"total": int, "excluded": {reason: n}, "parts": {part: {"n": int, "positive": int}}}``,
-        the input of :func:`cohort_flow_figure`.
+        ``{"total": int, "excluded": {reason: n}, "parts": {part: {"n": int, "positive": int}}}``
+        (with the patient counts above when ``patients`` is given), the input of
+        :func:`cohort_flow_figure`.
     """
     if not parts.index.equals(y.index):
         raise ValueError("parts and y must be indexed by the same case ids (cohort.split_labels() and cohort.y)")
+    if patients is not None and not parts.index.equals(patients.index):
+        raise ValueError("patients must be indexed by the same case ids as parts (cohort.groups and "
+                         "cohort.split_labels())")
     excluded: dict[str, int] = {}
     failed: set = set()
     if failures is not None and len(failures):
@@ -109,7 +119,20 @@ def cohort_flow_counts(parts: pd.Series, y: pd.Series, failures: pd.DataFrame | 
     for part in ordered:
         in_part = kept & (parts == part).to_numpy()
         out_parts[part] = {"n": int(in_part.sum()), "positive": int(y[in_part].sum())}
-    return {"total": int(len(parts)), "excluded": excluded, "parts": out_parts}
+        if patients is not None:
+            out_parts[part]["patients"] = int(patients[in_part].nunique())
+    counts = {"total": int(len(parts)), "excluded": excluded, "parts": out_parts}
+    if patients is not None:
+        counts["patients"] = int(patients.nunique())
+        counts["patients_analysed"] = int(patients[kept].nunique())
+    return counts
+
+
+def _n_text(images: int, patients) -> str:
+    """``n = 240`` or, when patients were counted and differ, ``n = 240 images (138 patients)``."""
+    if patients is None or int(patients) == int(images):
+        return f"n = {images}"
+    return f"n = {images} images ({int(patients)} patients)"
 
 
 def _check_counts(counts: Mapping) -> tuple[int, dict, dict]:
@@ -170,16 +193,17 @@ def cohort_flow_figure(counts: Mapping, *, title: str | None = None, part_names:
     top, middle, bottom = 0.86, 0.55, 0.16
     if title:
         ax.text(0.5, 0.97, title, ha="center", va="top", fontsize=11, fontweight="bold")
-    ax.text(0.5, top, f"Cases in the cohort table\nn = {total}", **text_kw)
+    ax.text(0.5, top, f"Cases in the cohort table\n{_n_text(total, counts.get('patients'))}", **text_kw)
     lines = [f"Excluded (n = {n_excluded})"] + [f"{reason}: {n}" for reason, n in excluded.items()]
     ax.text(0.80, (top + middle) / 2, "\n".join(lines), **{**text_kw, "ha": "left", "fontsize": 8})
     ax.annotate("", xy=(0.79, (top + middle) / 2), xytext=(0.5, (top + middle) / 2), arrowprops=arrow)
-    ax.text(0.5, middle, f"Cases analysed\nn = {total - n_excluded}", **text_kw)
+    ax.text(0.5, middle, f"Cases analysed\n{_n_text(total - n_excluded, counts.get('patients_analysed'))}",
+            **text_kw)
     ax.annotate("", xy=(0.5, middle + 0.055), xytext=(0.5, top - 0.055), arrowprops=arrow)
     xs = [(i + 0.5) / k for i in range(k)]
     for x, (part, entry) in zip(xs, parts.items()):
         n, pos = int(entry["n"]), entry.get("positive")
-        label = f"{names.get(part, part)}\nn = {n}"
+        label = f"{names.get(part, part)}\n{_n_text(n, entry.get('patients'))}"
         if pos is not None:
             share = f" ({100 * int(pos) / n:.1f}%)" if n else ""
             label += f"\npositive {int(pos)}{share}"

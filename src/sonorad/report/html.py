@@ -44,6 +44,8 @@ _FETCHING_ATTRIBUTES = {"src", "href", "xlink:href", "srcset", "data", "action",
 
 
 # A CSS url() that is neither a data: URI nor a fragment (#id) of this document.
+#: a table cell holding ``estimate (low-high)`` or ``estimate (low to high)`` (format_ci)
+_CI_CELL = re.compile(r"<td>(-?[0-9][0-9.e+-]* \((?:-?[0-9][0-9.e+-]*)(?:-| to )-?[0-9][0-9.e+-]*\))</td>")
 _EXTERNAL_CSS_URL = re.compile(r"url\(\s*['\"]?(?!data:|#)", re.I)
 
 
@@ -316,6 +318,7 @@ class Report:
         body = df.to_html(escape=True, border=0, na_rep="—", float_format=formatter, index=index,
                           classes="data-table")
         body = re.sub(r"^<table[^>]*>", '<table class="data-table">', body.lstrip(), count=1)
+        body = _CI_CELL.sub(r'<td class="ci">\1</td>', body)  # an estimate with its CI stays on one line
         section.items.append(_Item("table", body, caption=str(caption), note=note))
         return self
 
@@ -447,6 +450,7 @@ caption { caption-side: top; margin: 0 0 0.4rem; }
 table { border-collapse: collapse; font-family: "Helvetica Neue", Arial, sans-serif; font-size: 0.85rem;
   font-variant-numeric: tabular-nums; }
 th, td { padding: 0.3rem 0.6rem; text-align: left; vertical-align: top; }
+td.ci { white-space: nowrap; }
 thead th { border-bottom: 2px solid var(--ink); }
 table { border-top: 2px solid var(--ink); border-bottom: 2px solid var(--ink); }
 tbody tr:nth-child(even) { background: var(--bg-soft); }

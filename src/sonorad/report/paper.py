@@ -3,7 +3,7 @@
 Each function takes a :class:`~sonorad.pipeline.result.StudyResult` and returns a table of strings
 built with :func:`sonorad.evaluation.formatting.paper_table`; :func:`write_paper_tables` writes each
 as CSV and Markdown under ``OUT/tables/paper/``. Models are listed in the pre-declared order: the
-chosen model first, then by tuning cross-validation AUC on the training cohort, never by a
+chosen model first, then by tuning-CV AUC on the training cohort, never by a
 validation AUC.
 """
 
@@ -14,10 +14,13 @@ from pathlib import Path
 import pandas as pd
 
 __all__ = ["model_order", "metrics_paper", "calibration_paper", "centers_paper", "heterogeneity_paper",
-           "bootstrap_paper", "write_paper_tables", "COHORT_LABELS"]
+           "bootstrap_paper", "write_paper_tables", "COHORT_LABELS", "COHORT_ORDER", "center_rows"]
 
-COHORT_LABELS = {"training": "Training (apparent)", "training_cv": "Training (cross-validated)",
+COHORT_LABELS = {"training": "Training (apparent)", "training_cv": "Training (whole-pipeline training-CV)",
                  "internal": "Internal validation", "external": "External validation"}
+#: Order of the cohorts in every paper table: what the paper reports first (validation), the apparent
+#: training rows, which only show how far the model fits its own cases, last.
+COHORT_ORDER = ("external", "internal", "training_cv", "training")
 
 
 def model_order(run, models=None) -> list[str]:
@@ -35,7 +38,7 @@ def model_order(run, models=None) -> list[str]:
 
 def _ordered(frame: pd.DataFrame, run) -> pd.DataFrame:
     order = {m: i for i, m in enumerate(model_order(run, list(dict.fromkeys(frame["model"]))))}
-    cohorts = {c: i for i, c in enumerate(COHORT_LABELS)}
+    cohorts = {c: i for i, c in enumerate(COHORT_ORDER)}
     return frame.assign(_c=frame["cohort"].map(cohorts).fillna(99), _m=frame["model"].map(order)) \
         .sort_values(["_c", "_m"], kind="stable").drop(columns=["_c", "_m"])
 
@@ -52,7 +55,7 @@ def metrics_paper(run) -> pd.DataFrame:
         columns[f"{label} (95% CI)"] = (stat, f"{stat}_low", f"{stat}_high")
     columns["Cut-off"] = "threshold"
     if "train_cv_auc" in m.columns:
-        columns["Tuning CV AUC"] = "train_cv_auc"
+        columns["Tuning-CV AUC"] = "train_cv_auc"
     return paper_table(m, columns).reset_index(drop=True)
 
 
@@ -77,13 +80,27 @@ def calibration_paper(run) -> pd.DataFrame:
     return paper_table(cal, columns, p_values=["Spiegelhalter p", "HL p"]).reset_index(drop=True)
 
 
+def center_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The per-center rows of ``run.centers.table`` worth showing: a cohort with one center has no
+    "pooled" row (it would repeat that center's row)."""
+    if not len(table) or "center" not in table.columns:
+        return table
+    pooled = table["center"] == "pooled"
+    centers = table[~pooled].groupby(["cohort", "model"])["center"].nunique()
+    single = {key for key, n in centers.items() if n <= 1}
+    repeat = pooled & pd.Series([(c, m) in single for c, m in zip(table["cohort"], table["model"])],
+                                index=table.index)
+    return table[~repeat]
+
+
 def centers_paper(run, models=None) -> pd.DataFrame:
-    """Per validation center and pooled: n, events, AUC, slope, intercept (95% CI), Brier, HL p."""
+    """Per validation center and pooled: n, events, AUC, slope, intercept (95% CI), Brier, HL p (a
+    cohort of one center has no pooled row, :func:`center_rows`)."""
     from sonorad.evaluation.formatting import paper_table
 
     if run.centers is None or not len(run.centers.table):
         return pd.DataFrame()
-    t = run.centers.table
+    t = center_rows(run.centers.table)
     if models is not None:
         t = t[t["model"].isin(list(models))]
     t = _ordered(t, run).assign(cohort=lambda f: f["cohort"].map(COHORT_LABELS))
@@ -132,7 +149,8 @@ def bootstrap_paper(run) -> pd.DataFrame:
 
 
 def write_paper_tables(run, folder: Path) -> list[Path]:
-    """Every paper table as ``NAME.csv`` and ``NAME.md`` in ``folder``; returns the paths written."""
+    """Every paper table as ``NAME.csv`` and ``NAME.md`` in ``folder``, and the CLEAR checklist of the run
+    as ``clear_checklist.csv`` (:func:`sonorad.report.clear.run_clear_checklist`); returns the paths written."""
     from sonorad.evaluation.formatting import markdown_table
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -145,4 +163,8 @@ def write_paper_tables(run, folder: Path) -> list[Path]:
         table.to_csv(folder / f"{name}.csv", index=False)
         (folder / f"{name}.md").write_text(markdown_table(table) + "\n", encoding="utf-8")
         written += [folder / f"{name}.csv", folder / f"{name}.md"]
+    from sonorad.report.clear import run_clear_checklist
+
+    run_clear_checklist(run).to_csv(folder / "clear_checklist.csv", index=False)
+    written.append(folder / "clear_checklist.csv")
     return written

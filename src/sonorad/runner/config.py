@@ -33,6 +33,9 @@ class RunConfig:
     params : Path or None
         PyRadiomics parameter file (``features.params``, relative to the study file); ``None``:
         sonorad's shipped 2D file.
+    spacing, spacing_mm : str or None, float or None
+        The pixel-spacing rule (``features.spacing``: ``resample`` / ``pixels`` / ``None``) and the
+        resampling target (``features.spacing_mm``; ``None``: the training median, set by the run).
     deep : tuple of str
         Backbones for frozen CNN features (``features.deep``).
     dl_backbones : tuple of str
@@ -59,6 +62,9 @@ class RunConfig:
         :class:`sonorad.deep.finetune.CNNClassifier` parameters.
     cv_folds : int
         Folds of the training cross-validation of the whole pipeline (0: none).
+    tuning_folds : int or None
+        Folds the design's tuning used (``models.cv``, lowered to the size of the training cohort's
+        smallest class); set by the run once the training cohort is known, ``None`` before.
     level : float
         Confidence level of every interval.
     shap, nomogram : bool
@@ -76,10 +82,17 @@ class RunConfig:
     per_center : bool
         Every metric per validation center and pooled, with the AUC heterogeneity test
         (``evaluation.per_center``, default true).
+    command : str or None
+        The ``sonorad run`` command line that reproduces the run, with its options (``--jobs`` ...).
+    attempts : tuple of dict
+        The earlier attempts into the same folder, oldest first, as in ``OUT/attempts.json``
+        (``started``, ``command``, ``timings`` by stage, ``reused`` stages, ``finished``).
     """
 
     radiomics: bool = True
     params: Path | None = None
+    spacing: str | None = None
+    spacing_mm: float | None = None
     deep: tuple[str, ...] = ("efficientnet_lite0",)
     dl_backbones: tuple[str, ...] = ("efficientnet_lite0",)
     jobs: int = 1
@@ -92,6 +105,7 @@ class RunConfig:
     cnn: dict | None = None
     bundle_exclude: tuple[str, ...] = ()
     cv_folds: int = 5
+    tuning_folds: int | None = None
     level: float = 0.95
     shap: bool = True
     shap_cases: int = 100
@@ -100,6 +114,8 @@ class RunConfig:
     highlight: tuple[str, ...] | None = None
     bootstrap: int = 0
     per_center: bool = True
+    command: str | None = None
+    attempts: tuple[dict, ...] = ()
 
     def __setstate__(self, state: dict) -> None:
         # run folders saved before the ``models:`` section had its own name held it as ``family``

@@ -22,8 +22,12 @@ def write_features(features, folder: Path) -> None:
         table.to_parquet(folder / f"{name}.parquet")
 
 
-def write_tables(result: StudyResult) -> list[Path]:
-    """Every table of a finished run under ``OUT/tables/`` (CSV); returns the paths written."""
+def write_tables(result: StudyResult, cases: pd.DataFrame | None = None) -> list[Path]:
+    """Every table of a finished run under ``OUT/tables/`` (CSV); returns the paths written.
+
+    ``cases`` (indexed by case id; ``patient_id``, ``center``) adds each case's patient and center to
+    ``predictions.csv``, after ``case_id``.
+    """
     from sonorad.pipeline import statistics as st
     from sonorad.report.figures import file_stem
 
@@ -40,7 +44,7 @@ def write_tables(result: StudyResult) -> list[Path]:
 
     ev, design, expl = result.evaluation, result.design, result.explanations
     primary = ev.primary_cohort
-    put(st.long_predictions(result.probabilities, result.y), "predictions.csv")
+    put(_with_cases(st.long_predictions(result.probabilities, result.y), cases), "predictions.csv")
     put(ev.metrics, "metrics.csv")
     put(ev.cutoffs.reset_index(), "thresholds.csv")
     put(ev.delong, f"delong_{primary}.csv")
@@ -56,8 +60,10 @@ def write_tables(result: StudyResult) -> list[Path]:
     put(uni, "univariable_logistic.csv", index=True)
     put(multi, "multivariable_logistic.csv", index=True)
     if len(design.cv_auc):
-        put(design.cv_auc.rename("train_cv_auc").rename_axis("model").reset_index(), "training_tuning_cv_auc.csv")
+        put(design.cv_auc.rename("tuning_cv_auc").rename_axis("model").reset_index(), "training_tuning_cv_auc.csv")
     put(result.failures, "excluded_cases.csv")
+    if result.reference is not None:
+        put(result.reference.to_frame(), "reference_comparison.csv")
     if result.centers is not None and len(result.centers.table):
         put(result.centers.table, "metrics_by_center.csv")
         put(result.centers.heterogeneity, "center_heterogeneity.csv")
@@ -77,6 +83,16 @@ def write_tables(result: StudyResult) -> list[Path]:
 
     written += write_paper_tables(result, d / "paper")
     return written
+
+
+def _with_cases(predictions: pd.DataFrame, cases: pd.DataFrame | None) -> pd.DataFrame:
+    """``predictions`` with the case's ``patient_id`` and ``center`` after ``case_id``."""
+    if cases is None:
+        return predictions
+    out = predictions.copy()
+    for i, column in enumerate(c for c in ("patient_id", "center") if c in cases.columns):
+        out.insert(1 + i, column, cases[column].reindex(out["case_id"].astype(str)).to_numpy())
+    return out
 
 
 def write_gradcams(explanations, folder: Path) -> list[Path]:

@@ -20,6 +20,7 @@ inputs (an interrupted or repeated run resumes), and writes what they return:
 from __future__ import annotations
 
 import sys
+import threading
 import time
 import traceback
 from contextlib import contextmanager
@@ -34,7 +35,9 @@ from sonorad.pipeline import stages
 from sonorad.pipeline.checkpoint import checkpoint
 from sonorad.pipeline.result import StudyResult
 from sonorad.provenance import content_hash
+from sonorad.runner.attempts import Attempt, command_line
 from sonorad.runner.config import RunConfig, run_config
+from sonorad.runner.progress import HEARTBEAT_S, duration, heartbeat, progress_bars
 
 __all__ = ["run_study", "RunFailed", "RunLog"]
 
@@ -46,10 +49,14 @@ class RunFailed(SonoradError):
 class RunLog:
     """Timestamped progress lines to the console and to ``run.log``, and each stage's wall time."""
 
-    def __init__(self, path: Path, echo: bool = True):
+    def __init__(self, path: Path, echo: bool = True, heartbeat: float = HEARTBEAT_S):
         self.path = path
         self.echo = echo
+        self.heartbeat = heartbeat
         self.t0 = time.perf_counter()
+        self.last_line = time.monotonic()
+        self._lock = threading.Lock()  # the heartbeat thread writes lines too
+        self.attempt: Attempt | None = None  # this attempt's record in OUT/attempts.json
         self.timings: dict[str, float] = {}
         self.reused: list[str] = []
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,24 +65,30 @@ class RunLog:
 
     def say(self, message: str) -> None:
         line = f"[{time.perf_counter() - self.t0:7.1f} s] {message}"
-        if self.echo:
-            print(line, flush=True)
-        self._fh.write(line + "\n")
-        self._fh.flush()
+        with self._lock:
+            if self.echo:
+                print(line, flush=True)
+            self._write(line)
 
     def detail(self, text: str) -> None:
         """Multi-line text: to the log file, and to the console when echoing."""
-        if self.echo:
-            print(text, flush=True)
-        self._fh.write(text.rstrip() + "\n")
+        with self._lock:
+            if self.echo:
+                print(text, flush=True)
+            self._write(text.rstrip())
+
+    def _write(self, text: str) -> None:
+        self._fh.write(text + "\n")
         self._fh.flush()
+        self.last_line = time.monotonic()
 
     def stage(self, name: str, function, *args, **kwargs):
         """Run one stage: logged, timed; an unexpected error becomes :class:`RunFailed`."""
         self.say(f"-- {name}")
         t0 = time.perf_counter()
         try:
-            result = function(*args, **kwargs)
+            with heartbeat(self.say, name, interval=self.heartbeat, last_output=lambda: self.last_line):
+                result = function(*args, **kwargs)
         except (SonoradError, KeyboardInterrupt):
             raise
         except Exception as exc:
@@ -84,6 +97,8 @@ class RunLog:
                             f"The traceback is in {self.path}. Finished work (features, fitted models) is kept; "
                             "rerun the same command after fixing the cause to resume.") from exc
         self.timings[name] = round(time.perf_counter() - t0, 1)
+        if self.attempt is not None:
+            self.attempt.update(self.timings, self.reused)
         return result
 
     def progress(self, label: str, *, resumed: int = 0, lines: int = 4, stream=None) -> Progress:
@@ -123,15 +138,6 @@ class RunLog:
         self._fh.close()
 
 
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
 class Progress:
     """``done / total`` of a stage with its elapsed time and ETA.
 
@@ -150,10 +156,10 @@ class Progress:
 
     def text(self, done: int, total: int) -> str:
         elapsed = time.perf_counter() - self.t0
-        line = f"{self.label}: {done}/{total} ({100 * done / max(total, 1):.0f}%), {_duration(elapsed)} elapsed"
+        line = f"{self.label}: {done}/{total} ({100 * done / max(total, 1):.0f}%), {duration(elapsed)} elapsed"
         fresh = done - self.resumed
         if done < total and fresh > 0:
-            line += f", about {_duration(elapsed / fresh * (total - done))} left"
+            line += f", about {duration(elapsed / fresh * (total - done))} left"
         return line
 
     def __call__(self, done: int, total: int) -> None:
@@ -169,8 +175,8 @@ class Progress:
             end = "\n" if done >= total else ""
             print("\r" + line.ljust(79), end=end, file=self.stream, flush=True)
             if plain:
-                self.log._fh.write(f"[{time.perf_counter() - self.log.t0:7.1f} s] {line}\n")
-                self.log._fh.flush()
+                with self.log._lock:
+                    self.log._write(f"[{time.perf_counter() - self.log.t0:7.1f} s] {line}")
         elif plain:
             self.log.say(line)
 
@@ -210,7 +216,12 @@ def run_study(study, out, *, cohort: str | Path | None = None, jobs: int | None 
     config = run_config(study, jobs=jobs)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    command, options = command_line(study.source or "study.yaml", out, cohort=cohort, jobs=jobs, report=report,
+                                    scheduler=scheduler, shared_fs=shared_fs)
     log = RunLog(out / "run.log", echo=echo)
+    log.attempt = Attempt(out, command)
+    config = replace(config, command=command, attempts=tuple(log.attempt.earlier))
+    log.say(f"options: {options}")
     from sonorad.parallel import resolve_scheduler, use_cluster
 
     try:
@@ -243,7 +254,7 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
     (out / "study.yaml").write_text(yaml.safe_dump(study.to_dict(), sort_keys=False))
     notes = []
 
-    cohort, failures = log.stage("validate", stages.validate, study)
+    cohort, failures = log.stage("validate", stages.validate, study, say=log.say)
     for w in cohort.warnings:
         log.say(f"warning: {w}")
     log.detail(cohort.summary())
@@ -253,8 +264,16 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
 
     cache = _cache_dir(cfg, out)
     table = stages.with_mask_settings(cohort.table.loc[good], study)
+    from sonorad.cohort.acquisition import resample_target
+
+    cfg = replace(cfg, spacing_mm=resample_target(cfg.spacing, cfg.spacing_mm, table, cohort.split_labels()))
+    if cfg.spacing is not None:
+        from sonorad.imaging.spacing import SpacingRule
+
+        log.say(f"pixel spacing (features.spacing): {SpacingRule(cfg.spacing, cfg.spacing_mm).describe()}")
     with log.forward("sonorad.features"):  # "N of M from the cache, K computed"
-        features = log.stage("features", stages.extract, table, cfg, cache=cache, progress=progress, say=log.say)
+        features = log.stage("features", stages.extract, table, cfg, cache=cache, progress=progress_bars(progress),
+                             say=log.say)
     outputs.write_features(features, out / "features")
     failures = pd.concat([failures, features.failures], ignore_index=True)
     failures.to_csv(out / "features" / "failures.csv", index=False)
@@ -273,7 +292,7 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
     icc = None
     if cfg.icc is not None and cfg.radiomics:
         icc = log.stage("icc", stages.compute_icc, cohort.table.loc[train], cfg, seed=study.seed, cache=cache,
-                        progress=progress)
+                        progress=progress_bars(progress))
         icc.to_csv(out / "features" / "icc.csv")
         kept = int((icc["icc"] >= cfg.icc["threshold"]).sum()) if "icc" in icc.columns else None
         log.say(f"ICC(3,1): {kept} of {len(icc)} features with ICC >= {cfg.icc['threshold']}")
@@ -292,9 +311,13 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
     _clear_outputs(out)
 
     design = stages.make_design(study, cfg, icc)
+    cfg, note = _tuning_folds(cfg, design, y.loc[train])
+    if note:
+        notes.append(note)
+        log.say(f"note: {note}")
     previous = _previous_seconds(out / "models" / "design.json", fit_key)
     if previous:
-        log.say(f"fit: one step (selection, scores, tuning); the last fit in this folder took {_duration(previous)}")
+        log.say(f"fit: one step (selection, scores, tuning); the last fit in this folder took {duration(previous)}")
     with fitting_jobs(cfg.jobs):
         result = log.stage("fit", log.checkpoint, "fit", out / "models" / "design.joblib", fit_key,
                            lambda: stages.fit(design, X_train, y, groups, columns), metadata=meta)
@@ -320,7 +343,7 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
             out / "models" / "design.json")
         log.say(f"training cross-validation: {cfg.cv_folds} patient-grouped folds, whole pipeline refitted in "
                 f"each, one fold at a time ({cfg.jobs} worker(s) per fit)"
-                + (f"; one fit took {_duration(fit_s)}" if fit_s else ""))
+                + (f"; one fit took {duration(fit_s)}" if fit_s else ""))
         with fitting_jobs(cfg.jobs):
             oof, n_folds = log.stage(
                 "training cross-validation", log.checkpoint, "training cross-validation",
@@ -339,12 +362,17 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
 
     highlight = tuple(cfg.highlight) if cfg.highlight else tuple(dict.fromkeys([*result.highlight, *cnns]))
     evaluation = log.stage("statistics", stages.evaluate, probabilities, y, cv_auc=result.cv_auc, highlight=highlight,
-                           level=cfg.level, seed=study.seed)
+                           level=cfg.level, seed=study.seed, groups=groups)
     notes += evaluation.notes
+    reference = log.stage("clinical reference", stages.reference_comparison, result, probabilities, y, X_train,
+                          level=cfg.level, groups=groups)
+    if reference is not None:
+        log.say(reference.summary)
     centers = None
     if cfg.per_center and any(c in probabilities for c in ("internal", "external")):
         centers = log.stage("per-center statistics", stages.per_center, probabilities, y,
-                            cohort.table.loc[ids, "center"].astype(str), evaluation.cutoffs, level=cfg.level)
+                            cohort.table.loc[ids, "center"].astype(str), evaluation.cutoffs, level=cfg.level,
+                            groups=groups)
     from sonorad.pipeline import statistics
 
     bands = log.stage("ROC confidence bands", statistics.roc_bands, probabilities, y, evaluation.highlight,
@@ -366,16 +394,19 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
                              parts, y, cnns, log)
     notes += explanations.notes
 
+    from sonorad.cohort.acquisition import acquisition_table
     from sonorad.report import cohort_flow_counts
 
     study_result = StudyResult(
         study=study, config=cfg, out=out, parts=parts, y=y, failures=failures,
-        flow=cohort_flow_counts(cohort.split_labels(), cohort.y, failures),
+        flow=cohort_flow_counts(cohort.split_labels(), cohort.y, failures, patients=cohort.groups),
         feature_summary=_feature_summary(features, cfg), design=result, cnns=tuple(cnns),
         training_cv_folds=n_folds, probabilities=probabilities, evaluation=evaluation, odds_ratios=(uni, multi),
-        explanations=explanations, centers=centers, bootstrap=boot, roc_bands=bands, notes=tuple(notes),
+        explanations=explanations, centers=centers, bootstrap=boot, roc_bands=bands, patients=groups,
+        reference=reference,
+        acquisition=acquisition_table(cohort.table.loc[ids]), notes=tuple(notes),
         timings=dict(log.timings), reused=tuple(log.reused))
-    written = outputs.write_tables(study_result)
+    written = outputs.write_tables(study_result, cases=cohort.table.loc[ids].filter(["patient_id", "center"]))
     outputs.write_gradcams(explanations, out / "figures" / "gradcam")
     bundle = log.stage("model bundle", _write_bundle, study, cfg, out, result, cnns, evaluation, features, X_train,
                        parts, y, cohort.table)
@@ -387,11 +418,32 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
 
         path = log.stage("figures and report", write_study_report, study_result, log)
         log.say(f"report: {path}")
+    log.attempt.update(log.timings, log.reused, finished=True)
     study_result = replace(study_result, timings=dict(log.timings))
     study_result.save()
     pd.Series(log.timings, name="seconds").rename_axis("stage").to_csv(out / "tables" / "timings.csv")
     log.say(f"done: {len(written)} tables in {out / 'tables'}")
     return study_result
+
+
+def _tuning_folds(cfg: RunConfig, design, y_train) -> tuple[RunConfig, str | None]:
+    """``cfg`` with the folds the design's tuning will use, and the sentence saying they were lowered.
+
+    Tuning folds are stratified, so ``models.cv`` is lowered to the training cohort's smallest class
+    (:func:`sonorad.selection.make_grouped_cv`); the report states the folds used, not those asked for.
+    """
+    import inspect
+
+    from sonorad.models import cv_folds_note
+
+    requested = design.section.get("cv")
+    if requested is None:  # the engine's own default
+        param = inspect.signature(design.engine).parameters.get("cv")
+        requested = None if param is None else param.default
+    if not isinstance(requested, int):
+        return cfg, None
+    n_folds, note = cv_folds_note(requested, y_train, key="models.cv")
+    return replace(cfg, tuning_folds=n_folds), note
 
 
 def _previous_seconds(meta: Path, key: str | None = None) -> float | None:
@@ -412,12 +464,13 @@ def _bootstrap(design, result, X_train, y, groups, columns, cfg: RunConfig, stud
     """Bootstrap validation of the chosen model; resamples already in ``folder`` are reused."""
     done = len(list(folder.glob("resample_*.json"))) if folder.is_dir() else 0
     fit_s = log.timings.get("fit") if "fit" not in log.reused else _previous_seconds(folder.parent / "design.json")
-    expected = f"; each refits the whole design (one fit took {_duration(fit_s)})" if fit_s else ""
+    expected = f"; each refits the whole design (one fit took {duration(fit_s)})" if fit_s else ""
     log.say(f"bootstrap validation of {result.primary}: {cfg.bootstrap} resamples of patients ({done} already in "
             f"{folder}), {cfg.jobs} in parallel{expected}")
-    boot = stages.bootstrap(design, result, X_train, y, groups, columns, n_resamples=cfg.bootstrap, seed=study.seed,
-                            jobs=cfg.jobs, checkpoint=folder,
-                            progress=log.progress("bootstrap", resumed=min(done, cfg.bootstrap)))
+    with fitting_jobs(cfg.jobs):  # its workers, like the fit's, exit if this process is killed
+        boot = stages.bootstrap(design, result, X_train, y, groups, columns, n_resamples=cfg.bootstrap,
+                                seed=study.seed, jobs=cfg.jobs, checkpoint=folder,
+                                progress=log.progress("bootstrap", resumed=min(done, cfg.bootstrap)))
     if done >= cfg.bootstrap:
         log.reused.append("bootstrap validation")
     t = boot.validation.table
@@ -479,5 +532,8 @@ def _show_results(result: StudyResult, log: RunLog) -> None:
     m = metrics[metrics["cohort"] == result.primary].set_index("model")
     cols = [c for c in ("auc", "auc_low", "auc_high", "accuracy", "precision", "recall", "f1", "train_cv_auc")
             if c in m.columns]
+    from sonorad.report.paper import model_order
+
+    # the report's order (the chosen model, then by training tuning-CV AUC), never by validation AUC
     log.detail(f"\n{result.primary} cohort (cut-off: training Youden):\n"
-               + m[cols].sort_values("auc", ascending=False).round(3).to_string() + "\n")
+               + m.loc[model_order(result, list(m.index)), cols].round(3).to_string() + "\n")

@@ -8,7 +8,9 @@ Routes
 ``GET /api/card``         the model card as JSON
 ``POST /api/image``       multipart ``image``: the image as sonorad reads it (size, spacing, gray preview)
 ``POST /api/predict``     multipart ``image``, ``mask`` file *or* ``roi`` JSON, ``variables`` JSON,
-                          optional ``case_id`` and ``frame`` -> probability, risk group, explanation
+                          optional ``case_id``, ``frame`` and ``pixel_size_mm`` (the pixel size of a
+                          PNG / JPEG / BMP, required when the bundle resamples every image)
+                          -> probability, risk group, explanation
 ``POST /api/login``       ``{"token": T}`` -> sets the access cookie (when the server has a token)
 ``GET /healthz``          liveness
 
@@ -38,7 +40,14 @@ from sonorad.errors import CaseError, SonoradError
 from sonorad.serve.form import check_values, form_fields, parse_values
 from sonorad.serve.guard import COOKIE, Guard
 from sonorad.serve.roi import parse_roi, rasterize_roi
-from sonorad.serve.uploads import UploadError, UploadLimits, read_uploaded_image, read_uploaded_mask
+from sonorad.serve.uploads import (
+    PIXEL_SIZE_FIELD,
+    UploadError,
+    UploadLimits,
+    read_uploaded_image,
+    read_uploaded_mask,
+    with_pixel_size,
+)
 
 __all__ = ["create_app", "decode_mask", "encode_mask", "png_data_url"]
 
@@ -183,6 +192,7 @@ class Calculator:
         self.limits = limits
         self.keeper = _Keeper(keep)
         self.fields = form_fields(bundle.schema(), allow_missing=allow_missing)
+        self.spacing_rule = _spacing_rule(bundle)
         # One prediction at a time: Grad-CAM registers hooks on the shared network and PyRadiomics
         # keeps per-call state, so parallel calls on one model are not guaranteed to be independent.
         # Parsing, decoding, rasterizing and encoding still run concurrently.
@@ -192,9 +202,16 @@ class Calculator:
         return {"sha256": self.bundle.sha256, "chosen": _jsonable(self.bundle.chosen),
                 "cutoffs": _jsonable(self.bundle.cutoffs)}
 
-    def image_and_mask(self, image_bytes, image_name, mask_bytes, mask_name, roi, frame, folder):
+    def spacing(self) -> dict:
+        """The bundle's pixel-spacing rule, for the page: whether it asks for the pixel size."""
+        rule = self.spacing_rule
+        return {**(rule.as_dict() or {"spacing": None}), "asks_pixel_size": rule.needs_spacing,
+                "field": PIXEL_SIZE_FIELD, "label": "pixel size (mm)", "describe": self.spacing_rule.describe()}
+
+    def image_and_mask(self, image_bytes, image_name, mask_bytes, mask_name, roi, frame, folder, pixel_size=None):
         image = read_uploaded_image(image_bytes, self.limits, filename=image_name,
                                     keep_path=folder / "image.upload" if folder else None, frame=frame)
+        image = with_pixel_size(image, pixel_size, self.spacing_rule)
         if mask_bytes and roi:
             raise UploadError("both a mask file and a drawn ROI were sent", field="roi",
                               fix="send one of them: the mask file or the drawn outline")
@@ -219,10 +236,10 @@ class Calculator:
                               else "upload the lesion mask of this image (non-zero = lesion)")
         return image, mask, shapes, source
 
-    def predict(self, image_upload, mask_upload, roi, variables, case_id, frame) -> dict:
+    def predict(self, image_upload, mask_upload, roi, variables, case_id, frame, pixel_size=None) -> dict:
         folder = self.keeper.folder()
         try:
-            payload = self._predict(image_upload, mask_upload, roi, variables, case_id, frame, folder)
+            payload = self._predict(image_upload, mask_upload, roi, variables, case_id, frame, folder, pixel_size)
         except SonoradError as exc:
             if folder is not None:  # a refused request is kept too, with the reason
                 (folder / "error.json").write_text(json.dumps({"error": str(exc)}, indent=1))
@@ -231,12 +248,12 @@ class Calculator:
             (folder / "result.json").write_text(json.dumps(payload, indent=1))
         return payload
 
-    def _predict(self, image_upload, mask_upload, roi, variables, case_id, frame, folder) -> dict:
+    def _predict(self, image_upload, mask_upload, roi, variables, case_id, frame, folder, pixel_size=None) -> dict:
         image_bytes = _read_upload(image_upload)
         mask_bytes = _read_upload(mask_upload)
         image, mask, shapes, source = self.image_and_mask(
             image_bytes, _clean_text(getattr(image_upload, "filename", None), "image", 200), mask_bytes,
-            _clean_text(getattr(mask_upload, "filename", None), "mask", 200), roi, frame, folder)
+            _clean_text(getattr(mask_upload, "filename", None), "mask", 200), roi, frame, folder, pixel_size)
         values = check_values(self.fields, parse_values(variables))
         case_id = _clean_text(case_id, "case", 64)
         with self.lock:
@@ -271,6 +288,15 @@ class Calculator:
                 "preview": png_data_url(_display_gray(image.pixels))}
 
 
+def _spacing_rule(bundle):
+    """The bundle's pixel-spacing rule (:mod:`sonorad.imaging.spacing`); none without radiomics."""
+    from sonorad.imaging.spacing import SpacingRule, rule_of
+
+    if (bundle.features or {}).get("radiomics") is None:
+        return SpacingRule()
+    return rule_of(bundle.radiomics_params)
+
+
 def _version() -> str:
     from sonorad import __version__
 
@@ -279,7 +305,8 @@ def _version() -> str:
 
 _CARD_SECTIONS = {"intended_use": "Intended use", "not_intended_for": "Not intended for", "cohorts": "Cohorts",
                   "external_auc": "External validation (AUC, 95% CI)", "calibration": "Calibration",
-                  "limitations": "Limitations", "bundle": "Models in this bundle"}
+                  "acquisition": "Acquisition of the training data", "limitations": "Limitations",
+                  "bundle": "Models in this bundle"}
 
 
 def _key_text(key) -> str:
@@ -376,6 +403,7 @@ def create_app(bundle, *, token: str | None = None, keep: Path | None = None,
     @app.get("/api/schema")
     def schema():
         return {"variables": calc.fields, "bundle": calc.identity(), "research_use": RESEARCH_USE,
+                "spacing": calc.spacing(),
                 "limits": {"max_upload_bytes": limits.max_upload_bytes, "max_pixels": limits.max_pixels}}
 
     @app.get("/api/card")
@@ -409,8 +437,10 @@ def create_app(bundle, *, token: str | None = None, keep: Path | None = None,
         variables: str = Form("{}", description="JSON object: variable name -> value"),
         case_id: str = Form("case"),
         frame: int | None = Form(None),
+        pixel_size_mm: str | None = Form(None, description="pixel size (mm) of an image file that records none "
+                                                           "(PNG, JPEG, BMP): one number or 'row,col'"),
     ):
-        return calc.predict(image, mask, roi, variables, case_id, frame)
+        return calc.predict(image, mask, roi, variables, case_id, frame, pixel_size_mm)
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     wrapped = Guard(app, max_body_bytes=limits.max_upload_bytes, token=token, max_inflight=limits.max_inflight)

@@ -30,6 +30,8 @@ from sonorad.errors import SonoradError
 from sonorad.imaging.formats import format_from_bytes
 
 __all__ = [
+    "PIXEL_SIZE_FIELD",
+    "with_pixel_size",
     "ALLOWED_FORMATS",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MAX_UPLOAD_BYTES",
@@ -287,3 +289,47 @@ def read_uploaded_mask(data: bytes, shape: tuple[int, int], limits: UploadLimits
                           f"{shape[0]} x {shape[1]} (rows x cols)", field="mask",
                           fix="upload the mask drawn on this image, at the image's size")
     return mask
+
+
+#: The calculator's form field for the pixel size of an image file that records none.
+PIXEL_SIZE_FIELD = "pixel_size_mm"
+
+
+def with_pixel_size(image, value, rule):
+    """The uploaded image with the spacing the bundle's spacing rule needs.
+
+    Parameters
+    ----------
+    image : UltrasoundImage
+        As :func:`read_uploaded_image` returns it.
+    value : str or None
+        The form's "pixel size (mm)" (:data:`PIXEL_SIZE_FIELD`): one number, or ``row,col``; empty:
+        not given. When given it is the image's spacing, as the cases table's ``spacing_mm`` is for
+        ``sonorad predict`` (it overrides the file's).
+    rule : sonorad.imaging.spacing.SpacingRule
+        The bundle's rule (``Bundle.spacing_rule``).
+
+    Raises
+    ------
+    UploadError
+        The value is not a pixel size, or the rule resamples every image and neither the file nor
+        the form gives a spacing (422, field ``pixel_size_mm``).
+    """
+    from sonorad.cohort.reading import parse_spacing
+    from sonorad.imaging.readers import UltrasoundImage
+    from sonorad.imaging.spacing import has_spacing
+
+    try:
+        spacing = parse_spacing(value)
+    except ValueError:
+        raise UploadError(f"pixel size {value!r} is not a pixel size in mm", field=PIXEL_SIZE_FIELD,
+                          fix="enter one positive number (mm per pixel, e.g. 0.1), or 'row,col'") from None
+    if spacing is not None:
+        return UltrasoundImage(image.pixels, spacing, image.path, {**image.meta, "spacing_source": "given"})
+    if rule.needs_spacing and not has_spacing(image):
+        fmt = str(image.meta.get("format") or "image").upper()
+        raise UploadError(f"this model resamples every image to {rule.spacing_mm:g} mm per pixel, and the {fmt} "
+                          "file records no pixel size", field=PIXEL_SIZE_FIELD,
+                          fix="enter the pixel size (mm) of the image, as the scanner or the export reports it, "
+                              "or upload the DICOM file, which records it")
+    return image

@@ -40,6 +40,8 @@ def _json_value(key: Key, blank: bool) -> dict:
         out = dict(_JSON_TYPES[key.kind])
         if key.kind == "integer":
             out["minimum"] = key.minimum
+            if key.maximum is not None:
+                out["maximum"] = key.maximum
         if key.kind == "number":
             out.update(minimum=key.low, maximum=key.high)
         return out

@@ -39,6 +39,8 @@ RESERVED_COLUMNS = ("case_id", "patient_id", "center", "image", "mask", "mask2",
                     "label")
 #: How cases are split (``split.by``).
 SPLIT_BY = ("center", "patient")
+#: Largest seed: numpy's and scikit-learn's random states take 0 <= seed < 2**32.
+MAX_SEED = 2**32 - 1
 #: The shipped JSON Schema of the study file.
 SCHEMA_PATH = Path(__file__).with_name("study.schema.json")
 
@@ -82,6 +84,12 @@ def _dl_backbones(values: dict, raw: dict, path: str, c: Checker) -> None:
     if values.get("radiomics") is False and "deep" in values and not deep:
         c.add(path, "radiomics is off and no deep backbone is given: nothing to extract",
               "set radiomics: true or list backbones under deep")
+
+
+def _spacing_mm(values: dict, raw: dict, path: str, c: Checker) -> None:
+    if raw.get("spacing_mm") is not None and raw.get("spacing") != "resample":
+        c.add(f"{path}.spacing_mm", "is the target of `spacing: resample` and is only allowed with it",
+              "set features.spacing: resample, or remove spacing_mm")
 
 
 def _cv_folds(values: dict, raw: dict, path: str, c: Checker) -> None:
@@ -167,18 +175,26 @@ SPLIT = Key("split", "mapping", "train / internal / external assignment, see bel
     Key("test_fraction", "fraction", "fraction (0 < f < 1) of patients held out as `internal`, stratified by center "
         "and label", when=("patient",), required_when=("patient",), fix="e.g. 0.3 for 30%",
         required_fix="add `test_fraction: 0.3` (a fraction between 0 and 1)"),
-    Key("seed", "integer", "seed of the split (default: the study `seed`)", fix="e.g. `seed: 42`"),
+    Key("seed", "integer", "seed of the split (default: the study `seed`)", maximum=MAX_SEED, fix="e.g. `seed: 42`"),
 ))
 
 # -- the runner's sections ---------------------------------------------------------------------------------
 _BACKBONES = lazy("sonorad.deep.backbones:available_backbones")
 
 FEATURES = Key("features", "section", "what to extract (PyRadiomics parameters, CNN backbones, cache); checked "
-               "by `sonorad run`, see `docs/running-a-study.md`", opaque=True, rules=(_dl_backbones,), keys=(
+               "by `sonorad run`, see `docs/running-a-study.md`", opaque=True, rules=(_dl_backbones, _spacing_mm),
+               keys=(
     Key("radiomics", "boolean", "extract PyRadiomics 2D features", default=True),
     Key("params", "path", "PyRadiomics parameter file, relative to the study file's folder", nullable=True,
         default=None, default_doc="sonorad's 2D file", must_exist=True,
         fix="give a path relative to the study file's folder, or leave the key out for sonorad's default"),
+    Key("spacing", "choice", "the pixel-spacing rule of every image (`docs/imaging.md`, \"Pixel spacing\"): "
+        "`resample` (PyRadiomics resamples each image to one in-plane spacing, `spacing_mm`; every image needs a "
+        "spacing, from its file or the `spacing_mm` column) or `pixels` (spacing ignored, features in pixels)",
+        nullable=True, default=None, choices=("resample", "pixels"), noun="spacing rule",
+        default_doc="each image at its own spacing; `validate` refuses centers that mix spacings"),
+    Key("spacing_mm", "number", "target in-plane pixel size (mm) of `spacing: resample`", nullable=True,
+        default=None, low=0.001, high=10.0, default_doc="the training cohort's median spacing"),
     Key("deep", "names", "backbones for frozen ImageNet CNN features (one name or a list; `[]` for none)",
         nullable=True, default=("efficientnet_lite0",), choices=_BACKBONES, noun="backbone"),
     Key("dl_backbone", "names", "the backbone(s) whose features feed the DL-score(s) / `dl` families (one name or "
@@ -269,7 +285,7 @@ STUDY = Key("study", "mapping", "a sonorad study file", keys=(
     Key("cohort", "path", "the cohort table (`cases.csv`), relative to **the study file's folder** or absolute. "
         "May be left out when the table is given on the command line", resolve=True),
     Key("seed", "integer", "the one seed every random choice derives from (split, cross-validation folds, models)",
-        default=0, fix="e.g. `seed: 42`"),
+        default=0, maximum=MAX_SEED, fix="e.g. `seed: 42`"),
     LABEL, VARIABLES, MASKS, SPLIT, FEATURES, MODELS, EVALUATION,
 ))
 

@@ -23,8 +23,18 @@ def test_metrics_display_keeps_the_declared_order_and_formats_cis():
     table = metrics_display(_metrics(), "external", order=["lr"])
     assert list(table.index) == ["lr", "rf"]
     assert table.loc["lr", "AUC (95% CI)"] == "0.740 (0.640-0.840)"
-    assert table.loc["rf", "Cut-off"] == "0.432" and table.loc["rf", "Tuning CV AUC"] == ""
+    assert table.loc["rf", "Cut-off"] == "0.432" and table.loc["rf", "Tuning-CV AUC"] == ""
     assert metrics_display(_metrics().drop(columns="auc"), "external").empty
+
+
+def test_each_cv_auc_is_named_for_what_it_is():
+    from sonorad.report.paper import COHORT_LABELS
+    from sonorad.report.sections.common import COHORT_TITLES
+
+    # the training_cv cohort refits the whole pipeline; the tuning-CV AUC is the hyperparameter search's
+    assert COHORT_TITLES["training_cv"] == "training cohort (whole-pipeline training-CV)"
+    assert COHORT_LABELS["training_cv"] == "Training (whole-pipeline training-CV)"
+    assert "Tuning-CV AUC" in metrics_display(_metrics(), "external").columns
 
 
 def test_p_columns_use_the_one_p_value_format():

@@ -25,3 +25,47 @@ def test_center_forest_has_one_row_per_center_and_the_pooled_estimate():
     fig = plot_center_forest(SimpleNamespace(centers=SimpleNamespace(table=table)), ["lr"])
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert len(labels) == 3 and any("pooled" in label for label in labels)
+
+
+def test_calibration_panels_keep_statistics_off_the_curves_and_lowess_within_the_predictions():
+    from sonorad.evaluation import calibration
+    from sonorad.report.sections.performance import plot_calibration_panels
+
+    rng = np.random.default_rng(2)
+    p = np.r_[rng.uniform(0.1, 0.6, 118), [0.98, 0.999]]
+    y = pd.Series((rng.uniform(size=120) < p).astype(int), index=[f"c{i}" for i in range(120)])
+    run = SimpleNamespace(probabilities={"external": pd.DataFrame({"lr": p}, index=y.index)}, y=y)
+    fig = plot_calibration_panels(run, "external", {("external", "lr"): calibration(y, p, name="lr")})
+    ax = fig.axes[0]
+    assert not ax.texts  # statistics are in the panel title, not over the curves
+    assert "slope" in ax.get_title(loc="left") and ax._left_title.get_fontsize() >= 8
+    curve = max(ax.get_lines(), key=lambda line: len(line.get_xdata()))
+    assert max(curve.get_xdata()) < 0.9
+
+
+def test_roc_legend_uses_the_patient_clustered_interval():
+    from sonorad.evaluation import roc_curve
+    from sonorad.evaluation.formatting import format_ci
+    from sonorad.report.sections.performance import plot_roc_bands
+
+    rng = np.random.default_rng(5)
+    n_patients = 30
+    y_patient = np.tile([0, 1], n_patients // 2)
+    y = np.repeat(y_patient, 3)  # three images per patient, very alike
+    p = np.clip(np.repeat(0.5 + 0.25 * (y_patient - 0.5) + rng.normal(0, 0.2, n_patients), 3)
+                + rng.normal(0, 0.01, len(y)), 0.001, 0.999)
+    ids = [f"c{i}" for i in range(len(y))]
+    patients = pd.Series(np.repeat([f"p{i}" for i in range(n_patients)], 3), index=ids)
+    run = SimpleNamespace(probabilities={"external": pd.DataFrame({"lr": p}, index=ids)},
+                          y=pd.Series(y, index=ids), roc_bands=None, patients=patients,
+                          evaluation=SimpleNamespace(metrics=pd.DataFrame(columns=["cohort", "model"])),
+                          config=SimpleNamespace(level=0.95))
+    legend = [t.get_text() for t in plot_roc_bands(run, "external", ["lr"]).axes[0].get_legend().get_texts()]
+    a = roc_curve(y, p, cluster=patients.to_numpy()).auc
+    naive = roc_curve(y, p).auc
+    assert format_ci(a.auc, a.low, a.high) != format_ci(naive.auc, naive.low, naive.high)
+    assert legend[0] == f"lr: AUC {format_ci(a.auc, a.low, a.high)}"
+    # a run saved before patients were kept draws the unclustered interval
+    old = SimpleNamespace(**{**vars(run), "patients": None})
+    legend = [t.get_text() for t in plot_roc_bands(old, "external", ["lr"]).axes[0].get_legend().get_texts()]
+    assert legend[0] == f"lr: AUC {format_ci(naive.auc, naive.low, naive.high)}"

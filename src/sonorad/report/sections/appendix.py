@@ -1,4 +1,4 @@
-"""Study report sections at the end: the TRIPOD+AI checklist and the files of the run."""
+"""Study report sections at the end: the TRIPOD+AI and CLEAR checklists and the files of the run."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ __all__ = ["add_checklist", "add_files", "output_files"]
 
 def add_checklist(report, run) -> None:
     from sonorad.report import tripod_checklist
+    from sonorad.report.clear import run_clear_checklist
 
     where = {"6a": "Methods", "8a": "Methods", "9a": "Participants", "12a": "Methods", "12b": "Methods",
              "12c": "Feature selection and scores", "12e": "Methods; Model comparison",
              "12f": "Methods", "12g": "Calibration; Decision curves", "20a": "Participants (flow figure)",
-             "20b": "Participants (baseline table)", "22": "Feature selection and scores; Nomogram",
+             "20b": "Participants (baseline table)", "22": "Feature selection and scores",
              "23a": "Model comparison; ROC curves; Calibration"}
     n = {p: int((run.parts == p).sum()) for p in ("train", "internal", "external")}
     events = {p: int(run.y.loc[run.parts.index[run.parts == p]].sum()) for p in n}
@@ -39,14 +40,19 @@ def add_checklist(report, run) -> None:
                         "(bootstrap, whole design refitted)")
     where["12f"] = ("No updating in this run: the models are evaluated as fitted. A site can recalibrate the model "
                     "bundle on local labelled cases with `sonorad recalibrate` (recorded in the new bundle)")
+    if getattr(run.explanations, "nomogram", None) is not None:  # only a nomogram actually drawn counts
+        where["22"] += "; Nomogram"
     where["22"] = where["22"] + ("; model bundle OUT/model (recalibrate it for a new site with "
                                  "`sonorad recalibrate`)")
     table = tripod_checklist(where)
     report.add_section("checklist", SECTION_TITLES["checklist"],
-                       text="TRIPOD+AI (Collins et al., BMJ 2024;385:e078378): where this report addresses each item. "
-                            "Items marked 'to be completed by the authors' need information the study file does "
-                            "not hold.")
+                       text="TRIPOD+AI (Collins et al., BMJ 2024;385:e078378) and CLEAR (Kocak et al., Insights "
+                            "Imaging 2023;14:75): where this report addresses each item. Items marked 'to be "
+                            "completed by the authors' need information the study file does not hold.")
     report.add_table("checklist", table, "TRIPOD+AI items", index=False, float_format="{}")
+    clear = run_clear_checklist(run)
+    report.add_table("checklist", clear, f"CLEAR items ({int((clear['filled_by'] == 'run').sum())} of {len(clear)} "
+                     "answered by this run; tables/paper/clear_checklist.csv)", index=False, float_format="{}")
 
 
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".nii", ".gz", ".nrrd", ".svg"}
@@ -82,9 +88,16 @@ def add_files(report, run) -> None:
     timings = pd.Series(run.timings, name="seconds").rename_axis("stage").to_frame()
     report.add_section("files", SECTION_TITLES["files"],
                        text="tables/predictions.csv holds every case's probability from every model (case_id, "
-                            "cohort, model, label, probability), so every statistic here can be recomputed in "
+                            "patient_id, center, cohort, model, label, probability), so every statistic here can "
+                            "be recomputed in "
                             "another tool. models/ holds the fitted pipelines with their metadata (package "
                             "versions, seed, feature-parameter and training-cohort hashes).")
-    report.add_code("files", f"sonorad run {run.study.source or 'study.yaml'} --out {out}", caption="Command")
+    command = getattr(run.config, "command", None) or f"sonorad run {run.study.source or 'study.yaml'} --out {out}"
+    report.add_code("files", command, caption="Command")
     report.add_table("files", timings, "Wall time per stage (seconds, this run)", float_format="{:.1f}")
+    for i, attempt in enumerate(getattr(run.config, "attempts", ()) or (), 1):
+        earlier = pd.Series(attempt.get("timings", {}), name="seconds", dtype=float).rename_axis("stage").to_frame()
+        report.add_table("files", earlier, f"Wall time per stage (seconds), earlier attempt {i} "
+                                           f"({attempt.get('started', '')}: {attempt.get('command', '')})",
+                         float_format="{:.1f}")
     report.add_code("files", "\n".join(listing), caption="Output files")

@@ -29,13 +29,14 @@ SECTION_TITLES = {
     "nomogram": "Nomogram",
     "shap": "SHAP explanations",
     "gradcam": "Grad-CAM",
-    "checklist": "TRIPOD+AI checklist",
+    "checklist": "Reporting checklists (TRIPOD+AI, CLEAR)",
     "files": "Files and reproducibility",
 }
 
 
 #: Cohort key of a run -> how the report names it.
-COHORT_TITLES = {"training": "training cohort (apparent)", "training_cv": "training cohort (cross-validated)",
+COHORT_TITLES = {"training": "training cohort (apparent)",
+                 "training_cv": "training cohort (whole-pipeline training-CV)",
                  "internal": "internal validation cohort", "external": "external validation cohort"}
 
 
@@ -101,8 +102,8 @@ def metrics_display(metrics: pd.DataFrame, cohort: str, order=None) -> pd.DataFr
                         ("specificity", "Specificity"), ("ppv", "PPV (precision)"), ("npv", "NPV"), ("f1", "F1")):
         out[label] = [fmt_ci(e, lo, hi) for e, lo, hi in zip(m[stat], m[f"{stat}_low"], m[f"{stat}_high"])]
     out["Cut-off"] = m["threshold"].map(lambda v: f"{v:.3f}")
-    if "train_cv_auc" in m.columns:
-        out["Tuning CV AUC"] = m["train_cv_auc"].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+    if "train_cv_auc" in m.columns:  # the tuning-CV AUC (sonorad.designs.choice), not the training_cv cohort's
+        out["Tuning-CV AUC"] = m["train_cv_auc"].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
     out.index.name = "model"
     return out
 

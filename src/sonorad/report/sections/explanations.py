@@ -37,7 +37,7 @@ def add_shap(report, figs, run) -> None:
         return
     name = run.chosen_model
     result = replace(result, feature_names=[predictor_label(run, f) for f in result.feature_names])
-    report.add_text("shap", f"SHAP values of {name} (the model chosen by training CV AUC) on {len(result.case_ids)} "
+    report.add_text("shap", f"SHAP values of {name} (the model chosen by tuning-CV AUC) on {len(result.case_ids)} "
                             f"cases of the {COHORT_TITLES[run.primary]}, in its selected-feature space "
                             f"({result.explainer} explainer).")
     figs.add("shap", plot_shap_beeswarm(result), "shap_beeswarm", f"SHAP beeswarm of {name}")

@@ -11,7 +11,30 @@ from sonorad.report.sections.common import (COHORT_TITLES, SECTION_TITLES, fmt_c
                                             predictor_label)
 
 __all__ = ["add_summary", "add_methods", "add_cohort", "add_features", "add_clinical", "add_models",
-           "plot_funnel", "plot_lasso"]
+           "plot_funnel", "plot_lasso", "primary_choice", "reference_display"]
+
+
+def primary_choice(run):
+    """How the chosen model's family chose it (:class:`~sonorad.designs.choice.ModelChoice`), or ``None``
+    (a family of one model, or a result saved before the choices were kept)."""
+    design = run.design
+    family = next((f for f, m in design.chosen.items() if m == design.primary), None)
+    return (design.choices or {}).get(family)
+
+
+def reference_display(comparison) -> pd.DataFrame:
+    """The comparison with the clinical reference as strings: one row per statistic, those not
+    computed with the reason."""
+    from sonorad.evaluation.formatting import format_p
+
+    rows = [{"Statistic": r.statistic, "Estimate (95% CI)": (f"{r.estimate:.3f}" if pd.isna(r.low)
+                                                           else fmt_ci(r.estimate, r.low, r.high)),
+             "p": format_p(r.p_value), "Method": r.method} for r in comparison.to_frame().itertuples()]
+    for note in comparison.notes:
+        name, _, why = str(note).partition(" not computed: ")
+        rows.append({"Statistic": name[:1].upper() + name[1:], "Estimate (95% CI)": "not computed", "p": "",
+                     "Method": why or str(note)})
+    return pd.DataFrame(rows).set_index("Statistic")
 
 
 def add_summary(report, run) -> None:
@@ -25,9 +48,11 @@ def add_summary(report, run) -> None:
             f"{n['external']} external validation); {len(set(run.failures['case_id']))} were excluded "
             f"(section Participants). Results are reported on the {COHORT_TITLES[run.primary]}.")
     if row is not None:
-        text += (f"\n\nThe model chosen on the training cohort alone (highest tuning cross-validation AUC: "
+        text += (f"\n\nThe model chosen on the training cohort alone (by its tuning-CV AUC: "
                  f"{chosen}) reached an AUC of {fmt_ci(row.auc, row.auc_low, row.auc_high)} on the "
                  f"{COHORT_TITLES[run.primary]}.")
+    if run.reference is not None:
+        text += " " + run.reference.summary
     if run.bootstrap is not None:
         t = run.bootstrap.validation.table
         text += (f" Its optimism-corrected training AUC (bootstrap, {run.bootstrap.validation.n_resamples} resamples, "
@@ -53,10 +78,23 @@ def add_methods(report, run) -> None:
         extra["harmonization"] = "ComBat (fitted on the training centers, center as batch)"
     extra["selection"] = list(run.design.methods)
     extra["models"] = list(run.design.cv_auc.index) + list(run.cnns)
-    extra["models_tuning"] = (f"{family.get('cv', 5)}-fold cross-validation stratified by outcome and grouped by "
+    folds = getattr(cfg, "tuning_folds", None) or family.get("cv", 5)  # the folds used: models.cv may be lowered
+    extra["models_tuning"] = (f"{folds}-fold cross-validation stratified by outcome and grouped by "
                               "patient (AUC)")
     extra["missing_data"] = "imputed with training-cohort medians or modes, with a missingness indicator"
     text = methods_paragraph(run.study, extra=extra)
+    from sonorad.designs.choice import TIE_RULE
+
+    if any((run.design.choices or {}).values()) and TIE_RULE not in text:  # designs usually state it already
+        text += (f"\n\nWithin each model family, the model was chosen on its tuning-CV AUC (the mean AUC over the "
+                 f"tuning folds of its best hyperparameters) by the {TIE_RULE}.")
+    if run.reference is not None:
+        text += (f"\n\nThe chosen model ({run.reference.model}) was compared with the clinical reference model "
+                 f"({run.reference.reference}: a logistic regression on the declared clinical and ultrasound "
+                 f"variables alone) on the {COHORT_TITLES.get(run.reference.cohort, run.reference.cohort)}: paired "
+                 "DeLong test of the AUCs, continuous net reclassification improvement (NRI), integrated "
+                 "discrimination improvement (IDI) and, when both are nested logistic regressions, the "
+                 "likelihood-ratio test on the training cohort.")
     if run.training_cv_folds:
         text += (f"\n\nThe whole pipeline (feature selection, scores, tuning and fitting) was also cross-validated "
                  f"on the training cohort ({run.training_cv_folds} patient-grouped folds) for honest training-cohort "
@@ -76,6 +114,14 @@ def add_cohort(report, figs, run) -> None:
              "Flow of cases through the study: excluded cases and the cases (positives) of each cohort")
     if run.explanations.table_one is not None:
         report.add_table("cohort", run.explanations.table_one, "Baseline characteristics by cohort and outcome")
+    acquisition = getattr(run, "acquisition", None)  # None in results saved before it was kept
+    if acquisition is not None and len(acquisition):
+        from sonorad.report.acquisition import acquisition_display
+
+        report.add_table("cohort", acquisition_display(acquisition), "Acquisition by center", float_format="{}",
+                         note="Pixel spacing: the mean of each image's row and column spacing, range over the "
+                              "center's images (median), from the cases table's spacing_mm column or the image "
+                              "file's header; image size in pixels (range over the center's images).")
     if len(run.failures):
         report.add_table("cohort", run.failures.set_index("case_id"), "Excluded cases, with the reason and the fix",
                          float_format="{}")
@@ -171,10 +217,14 @@ def add_clinical(report, run) -> None:
 def add_models(report, run) -> None:
     report.add_section("models", SECTION_TITLES["models"],
                        text="AUC with DeLong 95% CI; threshold metrics with Wilson 95% CIs (F1: bootstrap) at each "
-                            "model's Youden cut-off chosen on the training cohort. Tuning CV AUC: the best inner "
-                            "cross-validation AUC of the hyperparameter search (used to choose models). Models "
-                            "are listed in the pre-declared order: the chosen model first, then by tuning CV AUC "
-                            "on the training cohort (never by a validation AUC).")
+                            "model's Youden cut-off chosen on the training cohort. Tuning-CV AUC: the best inner "
+                            "cross-validation AUC of the hyperparameter search (used to choose models); the "
+                            "whole-pipeline training-CV rows refit selection, tuning and the choice in every fold. "
+                            "Models are listed in the pre-declared order: the chosen model first, then by "
+                            "tuning-CV AUC on the training cohort (never by a validation AUC).")
+    choice = primary_choice(run)
+    if choice is not None:
+        report.add_text("models", f"Choice of the model: {choice.sentence()}.")
     if run.cnns:
         report.add_text("models", "The fine-tuned CNNs are not part of the training cross-validation (it would fine-tune "
                                   "them once per fold); their cut-off is chosen on their apparent training predictions, "
@@ -189,3 +239,9 @@ def add_models(report, run) -> None:
         if len(table):
             report.add_table("models", table, f"Models on the {COHORT_TITLES[cohort]} "
                              f"(n = {len(run.probabilities[cohort])})", float_format="{}")
+    if run.reference is not None:
+        ref = run.reference
+        report.add_text("models", ref.summary)
+        report.add_table("models", reference_display(ref), f"Comparison with the clinical reference: {ref.model} "
+                         f"against {ref.reference} on the {COHORT_TITLES.get(ref.cohort, ref.cohort)}",
+                         float_format="{}")

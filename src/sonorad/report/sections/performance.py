@@ -26,8 +26,11 @@ def plot_roc_bands(run, cohort: str, models) -> object:
     metrics = run.evaluation.metrics.set_index(["cohort", "model"])
     fig, ax = plt.subplots(figsize=(5.6, 5.6))
     ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="0.6")
+    patients = getattr(run, "patients", None)
+    cluster = None if patients is None else patients.loc[frame.index].astype(str).to_numpy()
     for model in models:
-        c = roc_curve(y, frame[model].to_numpy(), name=model, level=run.config.level)
+        # Clustered by patient, as the metrics tables, so the legend's interval is the tables' interval.
+        c = roc_curve(y, frame[model].to_numpy(), name=model, level=run.config.level, cluster=cluster)
         a = c.auc
         line, = ax.plot(c.fpr, c.tpr, lw=1.4, label=f"{model}: AUC {format_ci(a.auc, a.low, a.high)}")
         b = bands[(bands["cohort"] == cohort) & (bands["model"] == model)]
@@ -95,7 +98,9 @@ def plot_calibration_panels(run, cohort: str, results: dict):
     k = len(models)
     cols = min(3, k)
     rows = int(np.ceil(k / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 3.5 * rows), squeeze=False)
+    from sonorad.evaluation.plots import supported_lowess
+
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 4.3 * rows), squeeze=False)
     for ax in axes.ravel()[k:]:
         ax.axis("off")
     frame = run.probabilities[cohort]
@@ -103,7 +108,8 @@ def plot_calibration_panels(run, cohort: str, results: dict):
     for ax, model in zip(axes.ravel(), models):
         r = results[(cohort, model)]
         ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="0.6")
-        ax.plot(r.smoothed["predicted"], r.smoothed["observed"], lw=1.5, color="#4c72b0")
+        smooth = supported_lowess(r.smoothed)  # only where the predictions are (2.5th-97.5th percentile)
+        ax.plot(smooth["predicted"], smooth["observed"], lw=1.5, color="#4c72b0")
         b = r.bins
         ax.errorbar(b["mean_predicted"], b["observed"],
                     yerr=np.clip([b["observed"] - b["low"], b["high"] - b["observed"]], 0, None),
@@ -118,19 +124,18 @@ def plot_calibration_panels(run, cohort: str, results: dict):
                 ax.vlines(bins[:-1] + 0.005, scale, scale + height, color=colour, lw=0.8)
         ax.axhline(scale, color="0.8", lw=0.5)
         st = r.statistics.to_row()
-        ax.set_title(f"{model}", fontsize=8)
-        ax.text(0.98, 0.30, f"slope {format_ci(st['slope'], st['slope_low'], st['slope_high'], 2)}\n"
-                            f"intercept {format_ci(st['intercept'], st['intercept_low'], st['intercept_high'], 2)}\n"
-                            f"Brier {st['brier']:.3f}, Eavg {st['eavg']:.3f}", ha="right", va="bottom",
-                fontsize=6, transform=ax.transAxes)
+        # the statistics go above the panel, where they cannot cover a curve
+        ax.set_title(f"{model}\nslope {format_ci(st['slope'], st['slope_low'], st['slope_high'], 2)}\n"
+                     f"intercept {format_ci(st['intercept'], st['intercept_low'], st['intercept_high'], 2)}\n"
+                     f"Brier {st['brier']:.3f}, Eavg {st['eavg']:.3f}", fontsize=8, loc="left")
         ax.set(xlim=(0, 1), ylim=(0, 1))
         ax.set_aspect("equal")
-        ax.tick_params(labelsize=6)
+        ax.tick_params(labelsize=8)
     for ax in axes[-1, :]:
-        ax.set_xlabel("Predicted probability", fontsize=7)
+        ax.set_xlabel("Predicted probability", fontsize=9)
     for ax in axes[:, 0]:
-        ax.set_ylabel("Observed fraction", fontsize=7)
-    fig.suptitle(f"Calibration: {COHORT_TITLES[cohort]}", fontsize=9)
+        ax.set_ylabel("Observed fraction", fontsize=9)
+    fig.suptitle(f"Calibration: {COHORT_TITLES[cohort]}", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -186,8 +191,10 @@ def add_centers(report, figs, run) -> None:
 
 
 def plot_center_forest(run, models):
+    from sonorad.report.paper import center_rows
+
     plt = pyplot()
-    t = run.centers.table
+    t = center_rows(run.centers.table)
     t = t[t["model"].isin(models) & t["auc"].notna()] if "auc" in t.columns else t.iloc[:0]
     fig, ax = plt.subplots(figsize=(6.5, 0.28 * max(len(t), 3) + 1.0))
     labels = []
@@ -247,8 +254,20 @@ def plot_bootstrap_calibration(v, model):
 def add_dca(report, figs, run) -> None:
     from sonorad.evaluation.plots import plot_decision_curve
 
+    result = run.evaluation.decision_curve_result
+    metrics = run.evaluation.metrics
+    rows = metrics[(metrics["cohort"] == run.primary) & metrics["model"].isin(result.models)] \
+        if "threshold" in metrics.columns else metrics.iloc[:0]
+    cutoffs = sorted({float(c) for c in rows.get("threshold", []) if pd.notna(c)})
     report.add_section("dca", SECTION_TITLES["dca"],
                        text="Net benefit = TP/n - FP/n x pt/(1 - pt) at each threshold probability pt, against "
-                            "treating all and treating none.")
-    figs.add("dca", plot_decision_curve(run.evaluation.decision_curve_result, title=f"Decision curve: {COHORT_TITLES[run.primary]}"),
+                            f"treating all and treating none (values: tables/decision_curve_{run.primary}.csv). Shown: "
+                            "the clinically relevant thresholds, up to 0.6 (or 0.1 beyond the highest cut-off), with "
+                            "net benefit down to -0.05 so that treating all stays visible; dotted lines mark the "
+                            "models' cut-offs. The second figure shows every threshold.")
+    title = f"Decision curve: {COHORT_TITLES[run.primary]}"
+    figs.add("dca", plot_decision_curve(result, cutoffs=cutoffs, title=title),
              f"decision_curve_{run.primary}", f"Decision curves on the {COHORT_TITLES[run.primary]}")
+    figs.add("dca", plot_decision_curve(result, full_range=True, title=title + " (all thresholds)"),
+             f"decision_curve_{run.primary}_full", f"Decision curves on the {COHORT_TITLES[run.primary]}, "
+             "every threshold")

@@ -4,6 +4,8 @@
 
 const state = {
   fields: [],          // form fields from /api/schema
+  spacing: null,       // the bundle's pixel-spacing rule from /api/schema
+  fileHasSpacing: true, // whether the loaded image records its pixel size
   imageFile: null,     // the File the user chose (sent again with the prediction)
   maskFile: null,
   preview: null,       // HTMLImageElement of the gray image as sonorad reads it
@@ -122,7 +124,9 @@ async function loadSchema() {
   }
   if (!answer.ok) { showError(answer.body.error || "cannot load the model's variables"); return; }
   state.fields = answer.body.variables;
+  state.spacing = answer.body.spacing || null;
   renderForm(state.fields);
+  showPixelSize();
   $("research-use").textContent = answer.body.research_use;
   const b = answer.body.bundle;
   $("bundle-info").textContent = `Model bundle sha256 ${b.sha256}`;
@@ -163,6 +167,20 @@ async function loadImage(file) {
   const spacing = info.spacing_source === "none" ? "no pixel spacing in the file"
     : `pixel ${info.spacing_mm.map((s) => s.toFixed(3)).join(" × ")} mm`;
   $("image-info").textContent = `${file.name}: ${info.format.toUpperCase()}, ${info.cols} × ${info.rows} pixels, ${spacing}`;
+  state.fileHasSpacing = info.spacing_source !== "none";
+  showPixelSize();
+}
+
+// The pixel size is asked for when the model resamples every image to one spacing and the file
+// (PNG, JPEG, BMP) records none; a value given is used as the image's spacing.
+function showPixelSize() {
+  const rule = state.spacing;
+  const ask = Boolean(rule && rule.asks_pixel_size && !state.fileHasSpacing);
+  $("pixel-size-field").hidden = !ask;
+  if (ask) {
+    $("pixel-size-note").textContent =
+      `required: this model resamples every image to ${rule.spacing_mm} mm per pixel and the file records no pixel size`;
+  }
 }
 
 // ------------------------------------------------------------------------------------ drawing
@@ -331,6 +349,9 @@ async function submit(event) {
   else if (state.shapes.length) data.append("roi", roiJson());
   data.append("variables", JSON.stringify(formValues()));
   data.append("case_id", $("case-id").value || "case");
+  if (!$("pixel-size-field").hidden && $("pixel-size").value.trim()) {
+    data.append("pixel_size_mm", $("pixel-size").value.trim());
+  }
   $("submit").disabled = true;
   $("busy").hidden = false;
   try {
@@ -402,7 +423,8 @@ function renderWaterfall(contributions, base, scale) {
   svg.appendChild(svgEl("line", {x1: x(start), x2: x(start), y1: 18, y2: height - 30, class: "base"}));
   steps.forEach((s, i) => {
     const y = top + i * row;
-    const name = s.c.value === null || s.c.value === undefined ? s.c.feature : `${s.c.feature} = ${formatNumber(s.c.value, 2)}`;
+    const shown = s.c.label ?? (s.c.value === null || s.c.value === undefined ? null : formatNumber(s.c.value, 2));
+    const name = shown === null ? s.c.feature : `${s.c.feature} = ${shown}`;
     svg.appendChild(svgEl("text", {x: labelW - 6, y: y + 15, "text-anchor": "end", class: "label"},
       name.length > 38 ? name.slice(0, 36) + "…" : name));
     const x0 = Math.min(x(s.from), x(s.to)), w = Math.max(Math.abs(x(s.to) - x(s.from)), 1);

@@ -51,7 +51,7 @@ class _Models:
 
 
 class CheapDesign:
-    """``fit(X, y, groups, columns)`` like a :class:`sonorad.designs.base.Design`, with two cheap models."""
+    """``fit(X, y, groups, columns)`` like a :class:`sonorad.designs.design.Design`, with two cheap models."""
 
     def __init__(self, seed: int = 0, models=("rad_score", "logistic_regression")):
         self.seed = seed

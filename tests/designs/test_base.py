@@ -57,11 +57,3 @@ def test_model_input_table_names_missing_cases_and_duplicate_columns():
         model_input_table(idx, radiomics=rad, variables=pd.DataFrame({"f": [0, 1]}, index=idx))
     X = model_input_table(idx, radiomics=rad, centers=pd.Series(["C1", "C2"], index=idx))
     assert list(X.columns) == ["f", "center"] and X.index.name == "case_id"
-
-
-def test_each_design_declares_its_keys():
-    from sonorad.designs import get_design
-
-    for name in available_designs():
-        design = get_design(name)
-        assert [k.name for k in design.keys()] == design.parameters()

@@ -183,3 +183,58 @@ def test_the_evaluate_stage_passes_patients_to_every_auc_interval_and_test(cohor
                                                                       groups=patients))
     assert clustered.delong_matrix.loc["a", "b"] != naive.delong_matrix.loc["a", "b"]
     assert any("Obuchowski" in n for n in clustered.notes) and not any("Obuchowski" in n for n in naive.notes)
+
+
+def test_training_cv_interval_is_the_fold_corrected_t_interval_around_the_pooled_auc(cohorts):
+    from scipy import stats
+
+    y, probs = cohorts
+    cut = st.youden_cutoffs(probs, y)
+    folds = pd.Series(np.arange(80) % 5, index=probs["training_cv"].index)
+    plain = st.metrics_table(probs, y, cut).set_index(["cohort", "model"])
+    fixed = st.metrics_table(probs, y, cut, cv_folds=folds).set_index(["cohort", "model"])
+    row = fixed.loc[("training_cv", "a")]
+    # by hand: per-fold AUCs, their sample variance S2, (1/K + n_test/n_train) S2, a t(K-1) quantile
+    p, yy = probs["training_cv"]["a"], y.loc[folds.index]
+    aucs = np.array([roc_auc_score(yy[folds == k], p[folds == k]) for k in range(5)])
+    ratio = np.mean([(folds == k).sum() / (folds != k).sum() for k in range(5)])
+    half = stats.t.ppf(0.975, 4) * np.sqrt((1 / 5 + ratio) * aucs.var(ddof=1))
+    assert row["auc"] == plain.loc[("training_cv", "a"), "auc"]          # the estimate stays the pooled AUC
+    assert row["auc_low"] == pytest.approx(max(0.0, row["auc"] - half), abs=1e-12)
+    assert row["auc_high"] == pytest.approx(min(1.0, row["auc"] + half), abs=1e-12)
+    assert "Nadeau & Bengio" in row["auc_ci_method"]
+    assert row["auc_high"] - row["auc_low"] > plain.loc[("training_cv", "a"), "auc_high"] - plain.loc[
+        ("training_cv", "a"), "auc_low"]
+    # every other row keeps its DeLong interval
+    others = [i for i in fixed.index if i[0] != "training_cv"]
+    pd.testing.assert_frame_equal(fixed.loc[others], plain.loc[others])
+    assert set(plain["auc_ci_method"]) == {"DeLong"}
+
+
+def test_cv_folds_are_the_folds_cross_validate_uses():
+    from sonorad.pipeline import stages
+
+    ids = [f"c{i}" for i in range(30)]
+    X = pd.DataFrame({"x": np.arange(30.0)}, index=ids)
+    y = pd.Series([0, 1] * 15, index=ids)
+    groups = pd.Series([f"p{i // 2}" for i in range(30)], index=ids)
+    fold = stages.cv_folds(X, y, groups, folds=3, seed=0)
+    assert sorted(fold.unique()) == [0, 1, 2]
+    assert (fold.groupby(groups).nunique() == 1).all()                   # a patient stays in one fold
+
+    class _Design:
+        def fit(self, X, y, groups, columns):
+            return self
+
+        def predict_proba(self, X):
+            return pd.DataFrame({"m": fold.loc[X.index].astype(float)}, index=X.index)
+
+    seen = []
+
+    class _Recorder(_Design):
+        def predict_proba(self, X):
+            seen.append(set(X.index))
+            return super().predict_proba(X)
+
+    stages.cross_validate(_Recorder(), X, y, groups, columns=None, folds=3, seed=0)
+    assert seen == [set(fold.index[fold == k]) for k in range(3)]

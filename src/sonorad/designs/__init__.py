@@ -1,10 +1,10 @@
 """Study designs: the ``models:`` section of a study file -> named, fitted models.
 
-Each module of this package holds one design (a :class:`~sonorad.designs.base.Design` subclass
+Each module of this package holds one design (a :class:`~sonorad.designs.design.Design` subclass
 with a ``name``); a new design is one new module, found here without further registration.
 Every design returns a :class:`~sonorad.designs.base.DesignResult` of the same shape, so the
 runner, the report and the model bundle never ask which design ran. A design declares the keys it
-reads (:meth:`~sonorad.designs.base.Design.keys`); they are checked with the rest of the study file
+reads (:meth:`~sonorad.designs.design.Design.keys`); they are checked with the rest of the study file
 (:mod:`sonorad.study.schema`). A study file without ``models.design`` gets
 :data:`~sonorad.defaults.DEFAULT_DESIGN`.
 
@@ -19,7 +19,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from sonorad.designs.base import ColumnModel, Design, DesignResult, FeatureColumns, ScoreStack, model_input_table
+from sonorad.designs.base import ColumnModel, DesignResult, FeatureColumns, ScoreStack, model_input_table
+from sonorad.designs.design import Design
 from sonorad.errors import ConfigError
 from sonorad.defaults import DEFAULT_DESIGN
 
@@ -34,7 +35,7 @@ _ALIASES: dict[str, str] = {}
 def _discover() -> dict[str, type[Design]]:
     if not _REGISTRY:
         for info in pkgutil.iter_modules(__path__):
-            if info.name.startswith("_") or info.name in ("base", "funnel"):
+            if info.name.startswith("_") or info.name in ("base", "design", "choice", "reference", "funnel"):
                 continue
             module = importlib.import_module(f"{__name__}.{info.name}")
             for obj in vars(module).values():

@@ -32,7 +32,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from sonorad.designs._common import (FeatureBlocks, _as_series, _check_selection_keys, _fit_zoo, _labels, _rows,
                                      _with_center, _zoo_models, selection_steps)
-from sonorad.designs.base import ColumnModel, Design, DesignResult, FeatureColumns, ScoreStack, backbone_of
+from sonorad.designs.base import ColumnModel, DesignResult, FeatureColumns, ScoreStack, backbone_of
+from sonorad.designs.design import Design
 from sonorad.designs.choice import TIE_RULE, choose_model
 from sonorad.errors import ConfigError
 from sonorad.keys import Key

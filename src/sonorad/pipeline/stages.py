@@ -198,6 +198,21 @@ def _fold(design, X, y, groups, columns, tr, te) -> pd.DataFrame:
     return result.predict_proba(X.iloc[te])
 
 
+def _cv_splits(X: pd.DataFrame, y: pd.Series, groups: pd.Series, *, folds: int, seed: int) -> list:
+    from sonorad.selection import make_grouped_cv
+
+    return list(make_grouped_cv(folds, y.loc[X.index].to_numpy(), groups.loc[X.index].astype(str).to_numpy(),
+                                random_state=seed))
+
+
+def cv_folds(X: pd.DataFrame, y: pd.Series, groups: pd.Series, *, folds: int, seed: int) -> pd.Series:
+    """The training-CV fold (0 .. K-1) of every case of ``X``: the folds :func:`cross_validate` uses."""
+    fold = pd.Series(-1, index=X.index, name="fold")
+    for k, (_, test) in enumerate(_cv_splits(X, y, groups, folds=folds, seed=seed)):
+        fold.iloc[test] = k
+    return fold
+
+
 def cross_validate(design, X: pd.DataFrame, y: pd.Series, groups: pd.Series, columns: FeatureColumns, *,
                    folds: int, seed: int, progress=None) -> tuple[pd.DataFrame, int]:
     """Out-of-fold predictions of the whole design (selection, scores and tuning refitted in every fold).
@@ -208,11 +223,9 @@ def cross_validate(design, X: pd.DataFrame, y: pd.Series, groups: pd.Series, col
     ``n_folds`` may be lower than asked when a class has fewer patients than folds.
     ``progress(done, total)`` is called after every finished fold.
     """
-    from sonorad.selection import make_grouped_cv
-
     y = y.loc[X.index]
     groups = groups.loc[X.index].astype(str)
-    splits = make_grouped_cv(folds, y.to_numpy(), groups.to_numpy(), random_state=seed)
+    splits = _cv_splits(X, y, groups, folds=folds, seed=seed)
     parts = []
     for tr, te in splits:
         parts.append(_fold(design, X, y, groups, columns, tr, te))
@@ -265,7 +278,7 @@ class Evaluation:
 
 
 def evaluate(probabilities: dict, y: pd.Series, *, cv_auc: pd.Series | None, highlight, level: float,
-             seed: int, groups: pd.Series | None = None) -> Evaluation:
+             seed: int, groups: pd.Series | None = None, cv_folds: pd.Series | None = None) -> Evaluation:
     """Cut-offs (training Youden), metrics, DeLong tests, calibration and decision curves.
 
     ``groups`` (patient id per case) makes AUC intervals and DeLong tests clustered by patient
@@ -282,8 +295,13 @@ def evaluate(probabilities: dict, y: pd.Series, *, cv_auc: pd.Series | None, hig
     clustered = st.clustering_note(probabilities, groups)
     if clustered:
         notes.append(clustered)
+    if cv_folds is not None and "training_cv" in probabilities:
+        notes.append("The whole-pipeline training-CV AUC's interval is the corrected resampled t interval of "
+                     "Nadeau & Bengio (2003) over the folds, around the pooled out-of-fold AUC: the fold models "
+                     "share training cases, so DeLong's interval on pooled out-of-fold predictions is too narrow.")
     cutoffs = st.youden_cutoffs(probabilities, y)
-    metrics = st.metrics_table(probabilities, y, cutoffs, level=level, seed=seed, cv_auc=cv_auc, groups=groups)
+    metrics = st.metrics_table(probabilities, y, cutoffs, level=level, seed=seed, cv_auc=cv_auc, groups=groups,
+                               cv_folds=cv_folds)
     primary = st.primary_cohort(probabilities)
     tests, matrix = st.delong_tables(probabilities[primary], y, level=level, groups=groups)
     calibration, curves = st.calibration_table(probabilities, y, list(highlight), level=level)

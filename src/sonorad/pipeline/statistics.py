@@ -104,7 +104,7 @@ def clustering_note(probabilities: dict[str, pd.DataFrame], groups: pd.Series | 
 
 def metrics_table(probabilities: dict[str, pd.DataFrame], y: pd.Series, cutoffs: pd.DataFrame, *,
                   level: float = 0.95, seed: int = 0, cv_auc: pd.Series | None = None,
-                  groups: pd.Series | None = None) -> pd.DataFrame:
+                  groups: pd.Series | None = None, cv_folds: pd.Series | None = None) -> pd.DataFrame:
     """One row per cohort x model: AUC with DeLong CI and threshold metrics with Wilson CIs.
 
     Each row is :func:`sonorad.evaluation.metrics.performance_metrics` of the model's probabilities
@@ -116,6 +116,12 @@ def metrics_table(probabilities: dict[str, pd.DataFrame], y: pd.Series, cutoffs:
     (the model's tuning-CV AUC, ``DesignResult.cv_auc``, when known; not the whole-pipeline
     training-CV AUC of the ``training_cv`` rows). With ``groups`` (patient id
     per case), the AUC interval of a cohort where a patient has several cases is Obuchowski's.
+    With ``cv_folds`` (the training-CV fold of each case), the AUC interval of the ``training_cv``
+    rows is the pooled out-of-fold AUC +/- the corrected resampled t half-width of Nadeau & Bengio
+    (2003) from the per-fold AUCs (:func:`sonorad.evaluation.cv_interval.cv_auc_interval`): fold
+    models share training cases, and DeLong's interval on pooled out-of-fold predictions covered 0.5
+    in only 79-83% of permuted-label runs (``benchmarks/cv_interval_coverage.md``). ``auc_ci_method``
+    names the interval of every row.
     """
     from sonorad.evaluation.metrics import performance_metrics
 
@@ -133,6 +139,9 @@ def metrics_table(probabilities: dict[str, pd.DataFrame], y: pd.Series, cutoffs:
                 row[key] = value
                 if key == "threshold":
                     row["threshold_source"] = cutoffs.loc[model, "source"]
+            row["auc_ci_method"] = _auc_ci_method(groups, p.index)
+            if cohort == "training_cv" and cv_folds is not None:
+                _corrected_cv_interval(row, y.loc[p.index], p, cv_folds, level)
             rows.append(row)
     table = pd.DataFrame(rows)
     table["precision"] = table["ppv"]
@@ -140,6 +149,29 @@ def metrics_table(probabilities: dict[str, pd.DataFrame], y: pd.Series, cutoffs:
     if cv_auc is not None:
         table["train_cv_auc"] = table["model"].map(cv_auc)
     return table
+
+
+def _auc_ci_method(groups: pd.Series | None, index) -> str:
+    patients = _patients(groups, index)
+    clustered = patients is not None and len(set(patients)) < len(patients)
+    return "Obuchowski (clustered by patient)" if clustered else "DeLong"
+
+
+def _corrected_cv_interval(row: dict, y: pd.Series, p: pd.Series, cv_folds: pd.Series, level: float) -> None:
+    """Replace a training-CV row's AUC interval by the corrected resampled t interval (in place)."""
+    from scipy import stats
+
+    from sonorad.evaluation.cv_interval import cv_auc_interval
+
+    try:
+        r = cv_auc_interval(y.to_numpy(), p.to_numpy(), cv_folds.loc[p.index].to_numpy(), level=level)
+    except ValueError as exc:
+        row["auc_ci_method"] += f" (the fold-corrected interval is not computable: {exc})"
+        return
+    half = float(stats.t.ppf(0.5 + level / 2, r.df) * r.se)
+    if np.isfinite(row["auc"]) and np.isfinite(half):
+        row["auc_low"], row["auc_high"] = max(0.0, row["auc"] - half), min(1.0, row["auc"] + half)
+        row["auc_ci_method"] = f"corrected resampled t over {r.n_folds} folds (Nadeau & Bengio 2003)"
 
 
 def delong_tables(probabilities: pd.DataFrame, y: pd.Series, *, level: float = 0.95,

@@ -337,7 +337,7 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
 
     probabilities = log.stage("predict", stages.predict, result, inputs, cnns,
                               {name: cohort.table.loc[rows] for name, rows in cohorts.items()})
-    n_folds = 0
+    n_folds, fold = 0, None
     if cfg.cv_folds:
         fit_s = log.timings.get("fit") if "fit" not in log.reused else _previous_seconds(
             out / "models" / "design.json")
@@ -359,10 +359,11 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
             log.say(f"note: {notes[-1]}")
         probabilities = {"training": probabilities["training"], "training_cv": oof,
                          **{k: v for k, v in probabilities.items() if k != "training"}}
+        fold = stages.cv_folds(X_train, y, groups, folds=cfg.cv_folds, seed=study.seed)
 
     highlight = tuple(cfg.highlight) if cfg.highlight else tuple(dict.fromkeys([*result.highlight, *cnns]))
     evaluation = log.stage("statistics", stages.evaluate, probabilities, y, cv_auc=result.cv_auc, highlight=highlight,
-                           level=cfg.level, seed=study.seed, groups=groups)
+                           level=cfg.level, seed=study.seed, groups=groups, cv_folds=fold)
     notes += evaluation.notes
     reference = log.stage("clinical reference", stages.reference_comparison, result, probabilities, y, X_train,
                           level=cfg.level, groups=groups)

@@ -3,7 +3,7 @@
 The declaration below is the one source of the study file's rules: :class:`~sonorad.study.StudyConfig`
 checks the study's own sections with it, :func:`sonorad.runner.run_config` checks the ``features``,
 ``models`` and ``evaluation`` sections with it, each design adds its own ``models`` keys
-(:meth:`sonorad.designs.base.Design.keys`), ``study.schema.json`` (the JSON Schema editors read) is
+(:meth:`sonorad.designs.design.Design.keys`), ``study.schema.json`` (the JSON Schema editors read) is
 generated from it (:func:`study_json_schema`), and so are the key tables of ``docs/study-file.md`` and
 ``docs/running-a-study.md`` (:func:`docs_table`).
 

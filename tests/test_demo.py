@@ -21,7 +21,7 @@ def test_demo_runs_end_to_end_and_writes_predictions_and_metrics(tmp_path):
     assert ((ext["auc_low"] <= ext["auc"]) & (ext["auc"] <= ext["auc_high"])).all()
 
     predictions = pd.read_csv(tmp_path / "tables" / "predictions.csv")
-    assert list(predictions.columns) == ["case_id", "cohort", "model", "label", "probability"]
+    assert list(predictions.columns) == ["case_id", "patient_id", "center", "cohort", "model", "label", "probability"]
     assert predictions["probability"].between(0, 1).all()
     # anyone can recompute a statistic from the per-case predictions
     from sklearn.metrics import roc_auc_score

@@ -93,3 +93,19 @@ def test_a_chosen_model_no_better_than_the_reference_is_said_so():
     assert not comparison.better
     assert "is not better than the clinical reference (clinical_reference) on the external cohort (AUC" in \
         comparison.summary
+
+
+def test_unseen_categories_of_validation_cohorts_are_coded_as_predict_codes_them():
+    from sonorad.pipeline.stages import apply_unseen_levels
+    from sonorad.variables import VariableSpec
+
+    train = pd.DataFrame({"echo": ["hypo", "iso", "hypo"], "x": [1.0, 2.0, 3.0]}, index=["a0", "a1", "a2"])
+    external = pd.DataFrame({"echo": ["hypo", "anechoic"], "x": [1.0, 2.0]}, index=["b0", "b1"])
+    other = {"echo": VariableSpec("echo", "categorical", unseen="other")}
+    out, notes = apply_unseen_levels({"training": train, "external": external}, other)
+    assert out["training"] is train
+    assert out["external"].loc["b0", "echo"] == "hypo" and pd.isna(out["external"].loc["b1", "echo"])
+    assert len(notes) == 1 and notes[0].startswith("external cohort: ") and "anechoic" in notes[0]
+    strict = {"echo": VariableSpec("echo", "categorical")}                 # unseen: error is validate's to refuse
+    same, none = apply_unseen_levels({"training": train, "external": external}, strict)
+    assert same["external"] is external and none == []

@@ -194,6 +194,11 @@ def _variable_problems(name, spec, train: pd.Series, others: pd.Series, where: s
                                 "models cannot use it", fix=f"remove variables.{name} or check its values",
                                 column=name, severity="warning"))
     if len(others):
+        if spec.type == "categorical" and spec.unseen == "other" and name in encoder.levels_:
+            from sonorad.variables import apply_unseen_policy
+
+            # the models score such a value as its variable's unseen policy codes it (validate says so)
+            others, _ = apply_unseen_policy(others, spec, encoder.levels_[name])
         try:
             encoder.transform(others.to_frame(name))
         except (ValueError, ConfigError) as exc:

@@ -178,6 +178,32 @@ def model_inputs(cohort_table: pd.DataFrame, features: Features, columns: Featur
                              centers=cohort_table.loc[ids, "center"].astype(str))
 
 
+def apply_unseen_levels(inputs: dict[str, pd.DataFrame], variables: dict) -> tuple[dict, list[str]]:
+    """Code the validation cohorts' unseen categories as ``sonorad predict`` does (``unseen: other``).
+
+    For each categorical variable declared with ``unseen: other``, a value of an internal or external
+    case that no training case holds becomes ``other`` (when that is a training level) or missing
+    (imputed), through :func:`sonorad.variables.apply_unseen_policy`, the rule ``validate``,
+    ``predict`` and the calculator apply. Returns the new tables and one note per coded value.
+    """
+    from sonorad.variables import apply_unseen_policy, canonical_value
+
+    out, notes = dict(inputs), []
+    train = inputs.get("training")
+    for name, spec in (variables or {}).items():
+        if spec.type != "categorical" or spec.unseen != "other" or train is None or name not in train.columns:
+            continue
+        known = sorted({v for v in train[name].map(canonical_value) if v is not None})
+        for cohort, table in inputs.items():
+            if cohort == "training" or name not in table.columns:
+                continue
+            coded, warnings = apply_unseen_policy(table[name], spec, known)
+            if warnings:
+                out[cohort] = out[cohort].assign(**{name: coded})
+                notes += [f"{cohort} cohort: {w.message}" for w in warnings]
+    return out, notes
+
+
 # -- fit and cross-validate -----------------------------------------------------------------------
 def make_design(study, config, icc: pd.DataFrame | None = None):
     """The configured, unfitted design (ICC values feed its ICC filter when computed)."""

@@ -300,6 +300,10 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
     columns = stages.feature_columns(features, study, cfg)
     cohorts = stages.cohort_ids(parts)
     inputs = {name: stages.model_inputs(cohort.table, features, columns, rows, cfg) for name, rows in cohorts.items()}
+    inputs, coded = stages.apply_unseen_levels(inputs, study.variables)
+    for note in coded:
+        log.say(f"note: {note}")
+    notes += coded
     X_train = inputs["training"]
     hashes = {"params": None if features.params is None else content_hash(features.params),
               "training": content_hash(sorted(train), y.loc[train], X_train.loc[sorted(train)], groups.loc[train])}

@@ -83,3 +83,26 @@ def test_nomogram_and_shap_label_predictors_by_their_study_file_description():
     assert "Age at diagnosis (years) [age]" in list(shown["table"].index)
     labels = [t.get_text() for t in shown["shap_bar"].axes[0].get_yticklabels()]
     assert "Age at diagnosis (years) [age]" in labels
+
+
+def test_a_missing_grad_cam_is_explained_once_without_a_doubled_prefix():
+    from types import SimpleNamespace
+
+    from sonorad.pipeline.explanations import Explanations
+    from sonorad.report.sections.explanations import add_gradcam
+
+    class _Report:
+        def __init__(self):
+            self.text = []
+
+        def add_section(self, *args, **kwargs):
+            pass
+
+        def add_text(self, section, text):
+            self.text.append(text)
+
+    run = SimpleNamespace(explanations=Explanations(
+        notes=("no Grad-CAM: the study has neither a fine-tuned CNN nor a linear DL-score",)))
+    report = _Report()
+    add_gradcam(report, None, run)
+    assert report.text == ["No Grad-CAM: the study has neither a fine-tuned CNN nor a linear DL-score"]

@@ -10,17 +10,8 @@ from scipy import stats
 from sonorad.evaluation.baseline import baseline_statistics
 from sonorad.study import StudyConfig
 
-# Two samples that pass Shapiro-Wilk (quantiles of a normal distribution) and two skewed ones.
-NORMAL_A = stats.norm.ppf(np.linspace(0.05, 0.95, 15), loc=50, scale=8)
-NORMAL_B = stats.norm.ppf(np.linspace(0.05, 0.95, 12), loc=56, scale=10)
-SKEWED_A = np.array([1, 1, 1, 2, 2, 2, 3, 3, 4, 5, 8, 13, 40, 90], dtype=float)
-SKEWED_B = np.array([2, 3, 3, 4, 4, 5, 6, 9, 15, 30, 70, 150], dtype=float)
-
-
-def _frame(a, b, name="x", groups=("train", "external")) -> pd.DataFrame:
-    values = np.concatenate([a, b])
-    part = [groups[0]] * len(a) + [groups[1]] * len(b)
-    return pd.DataFrame({name: values, "part": part}, index=[f"case{i:03d}" for i in range(len(values))])
+from tests.evaluation.baseline_samples import NORMAL_A, NORMAL_B, SKEWED_A, SKEWED_B
+from tests.evaluation.baseline_samples import frame as _frame
 
 
 def _p(result, variable, comparison="between groups") -> float:

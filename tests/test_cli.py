@@ -21,7 +21,7 @@ from sonorad.cli import build_parser, main
 from tests.cohort.builders import make_cohort, rows_of
 
 COMMANDS = ("extract", "validate", "schema", "synth", "icc", "demo", "run", "report", "recalibrate", "predict",
-            "serve")
+            "segment", "serve")
 
 
 @pytest.fixture

@@ -17,12 +17,14 @@ from sonorad.study import StudyConfig
 from sonorad.variables import (
     FLOAT32_MAX,
     OTHER_LEVEL,
+    OUTLIER_IQR_FACTOR,
     VariableSpec,
     apply_unseen_policy,
     canonical_value,
     check_column,
     check_value,
     group_problems,
+    plausible_range,
 )
 
 AGE = VariableSpec("age", "numeric")
@@ -63,6 +65,43 @@ def test_the_declared_range_includes_its_ends():
     assert problem.message == "age = 120.5 is outside the declared range [0, 120] of variables.age.range"
     assert "widen variables.age.range" in problem.fix
     assert check_value(spec, "x").fix.startswith("write a number in years")
+
+
+# --- plausible values without a declared range ----------------------------------------------------
+
+TRAINING_AGES = {"quartiles": [43.4, 60.6], "range": [24.0, 84.0]}
+
+
+def test_the_plausible_range_is_declared_else_ten_iqr_beyond_the_training_quartiles():
+    declared = plausible_range(VariableSpec("age", "numeric", range=(18.0, 100.0)), TRAINING_AGES)
+    assert (declared.low, declared.high, declared.source) == (18.0, 100.0, "declared")
+    derived = plausible_range(AGE, TRAINING_AGES)
+    iqr = 60.6 - 43.4
+    assert derived.source == "training" and derived.high == pytest.approx(60.6 + OUTLIER_IQR_FACTOR * iqr)
+    assert derived.low == 0.0  # 43.4 - 172 < 0, and no training age was negative
+    signed = plausible_range(AGE, {"quartiles": [-1.0, 1.0], "range": [-3.0, 3.0]})
+    assert (signed.low, signed.high) == (-21.0, 21.0)
+    for training in (None, {}, {"range": [24.0, 84.0]}, {"quartiles": [5.0, 5.0]}, {"quartiles": [1.0, "x"]}):
+        assert plausible_range(AGE, training) is None  # nothing to derive it from: any finite value goes
+    assert plausible_range(SHAPE, TRAINING_AGES) is None
+
+
+@pytest.mark.parametrize("value", [400, -5, 233])
+def test_a_value_far_outside_the_training_values_is_refused_naming_the_range_and_the_fix(value):
+    problem = check_value(VariableSpec("age", "numeric", unit="years"), value, training=TRAINING_AGES)
+    assert isinstance(problem, Problem) and problem.column == "age" and problem.severity == "error"
+    assert problem.message.startswith(f"age = {value:g} is far outside the values of the training cohort")
+    assert "accepted: 0 to 232.6 years" in problem.message and "training quartiles 43.4 and 60.6" in problem.message
+    assert "check the value" in problem.fix and "declare variables.age.range: [low, high]" in problem.fix
+
+
+def test_values_within_the_plausible_range_and_bundles_without_quartiles_are_scored():
+    assert check_value(AGE, 90, training=TRAINING_AGES) == 90.0  # outside the training range, yet plausible
+    assert check_value(AGE, 0, training=TRAINING_AGES) == 0.0
+    assert check_value(AGE, 400, training={"range": [24.0, 84.0]}) == 400.0  # an older bundle: as before
+    assert check_value(AGE, 400) == 400.0
+    assert check_value(VariableSpec("age", "numeric", range=(0.0, 500.0)), 400, training=TRAINING_AGES) == 400.0
+    assert check_value(AGE, 1e308, training=TRAINING_AGES).message.startswith("age = 1e+308 is not a finite number")
 
 
 def test_levels_are_compared_in_canonical_text():
@@ -182,17 +221,21 @@ def test_predict_on_a_real_bundle_refuses_with_the_validate_message(small_bundle
     from sonorad.bundle import load_bundle
 
     bundle = load_bundle(small_bundle.path)
-    cases = small_bundle.table.loc[small_bundle.external_ids[:4]].drop(columns=["label"])
+    cases = small_bundle.table.loc[small_bundle.external_ids[:6]].drop(columns=["label"])
     cases = cases.astype({"age": object, "noise_cat1": object})
     ids = list(cases.index)
     planted = {ids[0]: ("age", float("inf")), ids[1]: ("age", 1e308), ids[2]: ("noise_cat1", "z"),
-               ids[3]: ("age", "fifty")}
+               ids[3]: ("age", "fifty"), ids[4]: ("age", 400), ids[5]: ("age", -5)}
     for case_id, (column, value) in planted.items():
         cases.loc[case_id, column] = value
     failures = bundle.predict(cases, cache=small_bundle.cache, explain=False).failures.set_index("case_id")
     fields = form_fields(bundle.schema())
+    entries = {e["name"]: e for e in bundle.schema()}
     for case_id, (column, value) in planted.items():
-        expected = check_value(bundle.variables[column], value)
+        training = {"quartiles": entries[column].get("training_quartiles"),
+                    "range": entries[column].get("training_range")}
+        expected = check_value(bundle.variables[column], value, training=training)
+        assert isinstance(expected, Problem) and expected.message.startswith(f"{column} = ")
         assert failures.at[case_id, "error"] == expected.message
         posted = {f["name"]: cases.at[case_id, f["name"]] for f in fields if f["name"] in cases.columns}
         posted = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in posted.items()}

@@ -352,7 +352,9 @@ def write_results(tables: str) -> Path:
             f"below were made with the code of commit {', '.join(commits)}). Per-case predictions, metrics, "
             "figures and each run's report are under `benchmarks/_work/breast_us/results/<run>/`.")
     interpretation = (HERE / "interpretation.md").read_text() if (HERE / "interpretation.md").exists() else ""
-    tables = tables + _recalibration_section() + _optimism_section() + _study2_cost_section()
+    mixed = HERE / "mixed_spacing.md"  # written by mixed_spacing.py
+    tables = (tables + _recalibration_section() + _optimism_section() + _study2_cost_section()
+              + ("\n\n" + mixed.read_text() if mixed.exists() else ""))
     path = HERE / "RESULTS.md"
     path.write_text(head + "\n\n" + tables + "\n\n" + interpretation)
     return path

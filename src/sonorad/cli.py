@@ -50,7 +50,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print(_unlabelled_summary(Path(args.cases), study))
         return 0
     cohort = load_cohort(Path(args.cases), study=study)
+    from sonorad.errors import CohortError
+    from sonorad.pipeline.automatic_rois import check_automatic_rois
     from sonorad.pipeline.preflight import check_cohort
+
+    segmenter_problems = check_automatic_rois(cohort.table, study)  # masks.segmenter loads; boxes in their images
+    if segmenter_problems:
+        raise CohortError(segmenter_problems, source=str(args.cases))
 
     checked = check_cohort(cohort)  # what would fail after extraction, before it
     print("\n".join([cohort.summary(), *checked.lines, *(f"  - {w}" for w in checked.warnings)]))
@@ -116,6 +122,7 @@ def _cmd_icc(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         scheduler=resolve_scheduler(args.scheduler),
         shared_fs=args.shared_fs,
+        segmenter=Path(args.segmenter) if args.segmenter else None,
     )
     print(summary)
     return 0
@@ -227,8 +234,45 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     limits = UploadLimits(max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=args.max_pixels,
                           max_inflight=args.max_inflight)
-    serve(Path(args.bundle), host=args.host, port=args.port, token=args.token,
-          keep=Path(args.keep) if args.keep else None, limits=limits, allow_missing=args.allow_missing)
+    serve(Path(args.bundle), host=args.host, port=args.port, token=args.token, token_file=args.token_file,
+          keep=Path(args.keep) if args.keep else None, limits=limits, allow_missing=args.allow_missing,
+          session_hours=args.session_hours, body_seconds=args.body_timeout,
+          max_request_seconds=args.request_timeout, max_receiving=args.max_receiving, workers=args.workers,
+          max_queue=args.max_queue, segmenter=Path(args.segmenter) if args.segmenter else None)
+    return 0
+
+
+def _cmd_segment_train(args: argparse.Namespace) -> int:
+    from sonorad.cohort import read_cases
+    from sonorad.segment.data import load_training_cases
+    from sonorad.segment.io import save_segmenter
+    from sonorad.segment.train import train_segmenter
+
+    table = read_cases(Path(args.cases), require_label=False)
+    cases = load_training_cases(table, progress=not args.quiet)  # every bad case named, before training
+    segmenter = train_segmenter(cases, image_size=args.size, margin=args.margin, jitter=args.jitter,
+                                epochs=args.epochs, max_minutes=args.max_minutes, seed=args.seed,
+                                device=args.device, threads=args.threads, centers=table["center"],
+                                progress=not args.quiet)
+    out = save_segmenter(segmenter, Path(args.out))
+    v, t = segmenter.meta["validation"], segmenter.meta["training"]
+    print(f"sonorad segment train: {out} written; validation Dice median {v['dice_median']:.3f} "
+          f"(mean {v['dice_mean']:.3f}), {t['epochs_run']} epoch(s) in {t['seconds']:.0f} s on {t['device']}")
+    return 0
+
+
+def _cmd_segment_predict(args: argparse.Namespace) -> int:
+    from sonorad.segment.io import load_segmenter
+    from sonorad.segment.predict import segment_cases
+
+    segmenter = load_segmenter(Path(args.model))
+    result = segment_cases(segmenter, Path(args.cases), Path(args.out), boxes=args.boxes, progress=not args.quiet)
+    print(f"sonorad segment predict: {result.summary()}")
+    print("written: " + ", ".join(str(p) for p in result.paths.values()))
+    if result.cases.empty:
+        print(f"sonorad segment predict: error: no usable mask; reasons and fixes in {result.paths['failures']}",
+              file=sys.stderr)
+        return 2
     return 0
 
 
@@ -308,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-cases", type=int, default=None, help="use a random subset of this many cases")
     p.add_argument("--seed", type=int, default=0, help="seed for the subset and the perturbations")
     p.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
+    p.add_argument("--segmenter", metavar="DIR",
+                   help="a segmenter folder (`sonorad segment train`): its masks, from the `box` column or the "
+                        "manual mask's box, are the second reader (docs/segmentation.md)")
     _add_cluster_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_icc)
@@ -401,11 +448,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser(
+        "segment",
+        help="box-prompted lesion segmentation: train on a cohort's masks, propose masks from boxes",
+        description="Train a box-prompted lesion segmenter on a cohort's masks, or propose masks with one "
+                    "(docs/segmentation.md).",
+    )
+    seg = p.add_subparsers(dest="segment_command", required=True, metavar="STEP")
+    q = seg.add_parser("train", help="train a segmenter on the masks of CASES.csv",
+                       description="Train a U-Net (EfficientNet-Lite0 encoder) on the crops around each mask's "
+                                   "box, with box jitter and a patient-grouped validation split. Writes "
+                                   "DIR/segmenter.pt (state dict) and DIR/segmenter.json (settings, cohort counts, "
+                                   "validation Dice).")
+    q.add_argument("cases", help="cohort table (CSV with case_id, patient_id, center, image, mask; label optional)")
+    q.add_argument("--out", required=True, help="output folder of the segmenter")
+    q.add_argument("--size", type=int, default=128, help="input side in pixels, a multiple of 32 (default 128)")
+    q.add_argument("--margin", type=float, default=0.2, help="crop margin around the box, share of its side")
+    q.add_argument("--jitter", type=float, default=0.15, help="largest box-edge move in training, share of its side")
+    q.add_argument("--epochs", type=int, default=40, help="most passes over the training cases (default 40)")
+    q.add_argument("--max-minutes", type=float, default=40.0, help="time bound of the training (default 40)")
+    q.add_argument("--seed", type=int, default=0, help="seed of the split, jitter and initialisation")
+    q.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
+    q.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    q.add_argument("--quiet", action="store_true", help="no progress lines")
+    q.set_defaults(func=_cmd_segment_train)
+    q = seg.add_parser("predict", help="propose a mask per case from its box (or its mask's box)",
+                       description="Propose a lesion mask for every case of CASES.csv from its 'box' cell "
+                                   "(x0,y0,x1,y1 in pixels) or, without one, from its mask's box (Dice against "
+                                   "the mask is then reported). Writes DIR/masks/*.png, DIR/cases.csv pointing to "
+                                   "them, DIR/segmentation.csv (confidence, flags, Dice) and DIR/failures.csv.")
+    q.add_argument("model", help="segmenter folder written by `sonorad segment train`")
+    q.add_argument("cases", help="cases table (CSV with case_id, patient_id, center, image, mask and/or box)")
+    q.add_argument("--out", required=True, help="output folder")
+    q.add_argument("--boxes", choices=["auto", "box", "mask"], default="auto",
+                   help="box source: the box column when filled, else the mask's box (auto); only box; only mask")
+    q.add_argument("--quiet", action="store_true", help="no progress lines")
+    q.set_defaults(func=_cmd_segment_predict)
+
+    p = sub.add_parser(
         "serve",
         help="web risk calculator for one patient: image, ROI and clinical values -> risk, SHAP, Grad-CAM",
         description=(
             "Serve a model bundle as a web calculator (page and JSON API, POST /api/predict) that works "
-            "offline. Binds 127.0.0.1 unless --host says otherwise; any other binding needs --token. "
+            "offline. Binds 127.0.0.1 unless --host says otherwise; any other binding needs an access "
+            "token, best given in the SONORAD_TOKEN environment variable or with --token-file (--token "
+            "shows in the process list). "
             "Uploads are read in memory and nothing is written to disk unless --keep DIR is given. "
             "See docs/serve.md."
         ),
@@ -413,7 +499,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bundle", help="model bundle folder (OUT/model of sonorad run) or a zip of it")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this computer only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--token", help="access token; required when --host is not a loopback address")
+    p.add_argument("--token-file", metavar="PATH",
+                   help="file holding the access token on one line (chmod 600); or set SONORAD_TOKEN. "
+                        "A token is required when --host is not a loopback address")
+    p.add_argument("--token", help="access token on the command line (visible in `ps`: prefer SONORAD_TOKEN "
+                                   "or --token-file)")
+    p.add_argument("--session-hours", type=float, default=None,
+                   help="lifetime of a login session (default 8, or SONORAD_SESSION_HOURS)")
     p.add_argument("--keep", help="write each request's image, mask and result under this folder")
     p.add_argument("--allow-missing", action="store_true",
                    help="let the model impute variables left empty (default: every variable is required)")
@@ -421,7 +513,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pixels", type=int, default=16 * 1024 * 1024,
                    help="largest image in decoded pixels, checked from the header (default 16777216)")
     p.add_argument("--max-inflight", type=int, default=16,
-                   help="uploads handled at once; more are answered 503 (default 16)")
+                   help="complete requests processed at once; more are answered 503 (default 16)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes scoring in parallel (default: one per core; 0: in the server's process)")
+    p.add_argument("--max-queue", type=int, default=8,
+                   help="predictions that may wait for a worker; more are answered 503 (default 8)")
+    p.add_argument("--max-receiving", type=int, default=64,
+                   help="uploads still arriving at once; more are answered 503 (default 64)")
+    p.add_argument("--body-timeout", type=float, default=60.0,
+                   help="seconds allowed for a whole upload to arrive; slower ones get 408 (default 60)")
+    p.add_argument("--request-timeout", type=float, default=120.0,
+                   help="seconds of processing allowed to one request (default 120)")
+    p.add_argument("--segmenter", metavar="DIR",
+                   help="a box-prompted segmenter (folder of `sonorad segment train`): the page then proposes "
+                        "the lesion outline from a box drawn around it")
     _add_key_option(p)
     p.set_defaults(func=_cmd_serve)
     return parser

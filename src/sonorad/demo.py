@@ -30,7 +30,7 @@ def demo_study(cohort_csv: str, seed: int, jobs: int = 2) -> dict:
         "description": "Synthetic stand-in for study 1 (CLNM in salivary gland carcinoma)",
         "cohort": cohort_csv,
         "seed": seed,
-        "label": {"column": "label", "positive": 1},
+        "label": {"column": "label", "positive": 1, "description": "cervical lymph node metastasis"},
         "variables": {
             "age": {"type": "numeric", "role": "clinical", "description": "age at surgery (years)"},
             "tumor_edge": {"type": "binary", "role": "ultrasound",

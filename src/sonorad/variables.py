@@ -9,11 +9,16 @@ form (:mod:`sonorad.serve.form`) accept and refuse the same values with the same
 - :func:`check_value` / :func:`check_column`: one value (or a column) against a variable, giving its
   canonical value or a :class:`~sonorad.errors.Problem` naming the variable, the value, what is wrong
   and the fix;
+- :func:`plausible_range`: the values a numeric variable accepts, declared in the study file or,
+  when a model is scored, derived from the training cohort's quartiles;
 - :func:`apply_unseen_policy`: what prediction does with a categorical value the model never saw.
 
 A numeric value must be a finite number within the float32 range (``|x| <= 3.4e38``, the range the
 models compute in), and within the declared ``range`` when there is one; an empty cell (or ``nan``)
-is missing, which is allowed. A binary, ordinal or categorical value must be one of the declared
+is missing, which is allowed. Without a declared range, a value to be scored by a model must lie
+within :data:`OUTLIER_IQR_FACTOR` interquartile ranges of the training quartiles (and must not be
+negative when no training value was): a model gives 0 or 1 for an age of 400, a number it never
+saw, so such a value is refused rather than scored. A binary, ordinal or categorical value must be one of the declared
 levels; a categorical variable without declared levels accepts any value, except, when the levels
 the model was trained with are given, a value outside them under ``unseen: error``. Under
 ``unseen: other`` a categorical value outside the known levels is accepted and coded at prediction
@@ -50,7 +55,10 @@ __all__ = [
     "UNSEEN_POLICIES",
     "OTHER_LEVEL",
     "FLOAT32_MAX",
+    "OUTLIER_IQR_FACTOR",
     "VariableSpec",
+    "PlausibleRange",
+    "plausible_range",
     "canonical_value",
     "check_value",
     "check_column",
@@ -70,6 +78,9 @@ UNSEEN_POLICIES = ("error", "other")
 OTHER_LEVEL = "other"
 #: The largest magnitude a numeric value may have: the float32 limit (about 3.4e38).
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: Without a declared range, a numeric value further than this many interquartile ranges outside the
+#: training quartiles is refused at prediction (and flagged when a cohort is validated).
+OUTLIER_IQR_FACTOR = 10.0
 
 _BINARY_DEFAULT_LEVELS = ("0", "1")
 _MAX_LISTED = 10
@@ -155,7 +166,8 @@ class VariableSpec:
         knows one, else missing, imputed like a missing value; with a warning naming the case). See
         :func:`check_value` and :func:`apply_unseen_policy`.
     unit : str or None
-        Unit of a numeric variable (``"years"``, ``"mm"``), named in the advice for a bad value.
+        Unit of a numeric variable (``"years"``, ``"mm"``), shown beside the calculator's field and
+        named in the advice for a bad value.
     """
 
     name: str
@@ -178,6 +190,88 @@ class VariableSpec:
         if self.type == "categorical":
             return self.levels
         return None
+
+
+# --- plausible values ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PlausibleRange:
+    """The values a numeric variable accepts: ``low <= x <= high``.
+
+    Attributes
+    ----------
+    low, high : float
+    source : str
+        ``"declared"`` (``variables.<name>.range`` of the study file) or ``"training"`` (derived from
+        the training cohort's quartiles by :func:`plausible_range`).
+    basis : str
+        How it was set, in words, for messages.
+    """
+
+    low: float
+    high: float
+    source: str
+    basis: str
+
+    def __contains__(self, number: float) -> bool:
+        return self.low <= number <= self.high
+
+
+def _pair(value) -> tuple[float, float] | None:
+    """``[a, b]`` of two finite numbers as floats, else ``None`` (absent or damaged)."""
+    try:
+        a, b = (float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    return (a, b) if math.isfinite(a) and math.isfinite(b) else None
+
+
+def plausible_range(spec: VariableSpec, training=None) -> PlausibleRange | None:
+    """The range a value of a numeric variable must lie in, or ``None`` when any finite value goes.
+
+    The declared ``variables.<name>.range`` when there is one. Otherwise, when the training cohort's
+    quartiles are known (a bundle's schema stores them), ``q1 - k * IQR`` to ``q3 + k * IQR`` with
+    ``k =`` :data:`OUTLIER_IQR_FACTOR`, and not below 0 when no training value was negative: far
+    wider than any real spread (ages with quartiles 43 and 61 give 0 to 233), so it only refuses
+    typing, unit and missing-value-code errors, for which a model's probability means nothing.
+
+    Parameters
+    ----------
+    spec : VariableSpec
+    training : mapping, optional
+        What the training cohort held: ``quartiles`` ([q1, q3]) and ``range`` ([min, max]). Without
+        quartiles (a bundle written before they were stored) nothing is derived.
+
+    Returns
+    -------
+    PlausibleRange or None
+
+    Examples
+    --------
+    >>> r = plausible_range(VariableSpec("age", "numeric"), {"quartiles": [43.4, 60.6], "range": [24, 84]})
+    >>> (r.low, round(r.high, 1), r.source), 400 in r, -5 in r, 90 in r
+    ((0.0, 232.6, 'training'), False, False, True)
+    """
+    if spec.type != "numeric":
+        return None
+    if spec.range is not None:
+        low, high = spec.range
+        return PlausibleRange(float(low), float(high), "declared",
+                              f"the declared range of variables.{spec.name}.range")
+    training = training or {}
+    quartiles = _pair(training.get("quartiles"))
+    if quartiles is None or not quartiles[1] - quartiles[0] > 0:
+        return None
+    q1, q3 = quartiles
+    spread = OUTLIER_IQR_FACTOR * (q3 - q1)
+    low, high = q1 - spread, q3 + spread
+    basis = (f"{OUTLIER_IQR_FACTOR:g} interquartile ranges beyond the training quartiles "
+             f"{q1:g} and {q3:g}")
+    seen = _pair(training.get("range"))
+    if seen is not None and seen[0] >= 0 and low < 0:
+        low = 0.0
+        basis += ", and not negative as no training value was"
+    return PlausibleRange(low, high, "training", basis)
 
 
 # --- one value ------------------------------------------------------------------------------------
@@ -207,7 +301,7 @@ def _problem(spec: VariableSpec, value: Any, what: str, fix: str) -> Problem:
     return Problem(f"{spec.name} = {_shown(value)} {what}", fix=fix, column=spec.name)
 
 
-def _check_number(spec: VariableSpec, value: Any) -> float | Problem:
+def _check_number(spec: VariableSpec, value: Any, training=None) -> float | Problem:
     number = _as_number(value)
     if number is None:
         text = str(value).strip()
@@ -218,13 +312,20 @@ def _check_number(spec: VariableSpec, value: Any) -> float | Problem:
     if not math.isfinite(number) or abs(number) > FLOAT32_MAX:
         return _problem(spec, number, f"is not a finite number (infinite, or beyond the float32 limit of "
                                       f"{FLOAT32_MAX:.2g})", f"correct the value, or {_MISSING_FIX}")
-    if spec.range is not None and not spec.range[0] <= number <= spec.range[1]:
-        low, high = spec.range
-        return _problem(spec, number, f"is outside the declared range [{low:g}, {high:g}] of "
+    accepted = plausible_range(spec, training)
+    if accepted is None or number in accepted:
+        return number
+    if accepted.source == "declared":
+        return _problem(spec, number, f"is outside the declared range [{accepted.low:g}, {accepted.high:g}] of "
                                       f"variables.{spec.name}.range",
                         f"correct the value (a unit error, a missing-value code such as 999?), {_MISSING_FIX}, "
                         f"or widen variables.{spec.name}.range")
-    return number
+    unit = f" {spec.unit}" if spec.unit else ""
+    return _problem(spec, number, f"is far outside the values of the training cohort, so the model cannot score "
+                                  f"it (accepted: {accepted.low:g} to {accepted.high:g}{unit}, {accepted.basis})",
+                    f"check the value (a unit error, a typing error, a missing-value code such as 999?) and "
+                    f"correct it, or {_MISSING_FIX}; if such a value is truly plausible, declare "
+                    f"variables.{spec.name}.range: [low, high] in the study file")
 
 
 def _check_level(spec: VariableSpec, text: str, known_levels) -> str | Problem:
@@ -255,7 +356,8 @@ def _check_level(spec: VariableSpec, text: str, known_levels) -> str | Problem:
                     "other in the study file")
 
 
-def check_value(spec: VariableSpec, value: Any, known_levels: Iterable | None = None) -> float | str | None | Problem:
+def check_value(spec: VariableSpec, value: Any, known_levels: Iterable | None = None,
+                training=None) -> float | str | None | Problem:
     """Check one value of a declared variable; return its canonical value or what is wrong with it.
 
     Parameters
@@ -267,6 +369,9 @@ def check_value(spec: VariableSpec, value: Any, known_levels: Iterable | None = 
     known_levels : iterable, optional
         The levels the model was trained with. Only used for a categorical variable without
         declared levels: under ``unseen: error`` a value outside them is refused.
+    training : mapping, optional
+        A numeric variable's training ``quartiles`` and ``range`` (see :func:`plausible_range`): given
+        when a model is to score the value, so that a value far outside them is refused.
 
     Returns
     -------
@@ -289,7 +394,7 @@ the column as 0/1, or declare its two values as variables.edge.levels: [negative
     if spec.type == "numeric":
         if canonical_value(value) is None and not isinstance(value, (bool, np.bool_)):
             return None
-        return _check_number(spec, value)
+        return _check_number(spec, value, training)
     text = canonical_value(value)
     if text is None:
         return None

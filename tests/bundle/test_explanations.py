@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from sonorad.bundle import load_bundle
+from sonorad.bundle.explanations import contribution_rows
 
 
 def test_contributions_add_up_to_the_linear_predictor(prediction, small_bundle):
@@ -71,3 +74,71 @@ def test_a_design_model_wrapper_is_explained_in_its_second_stage(small_bundle, t
     assert sum(c["shap"] for c in result.contributions) + result.base_value == pytest.approx(logit, abs=1e-9)
     assert result.nomogram is not None and set(result.nomogram["points"]) == features
     assert result.nomogram["probability"] == pytest.approx(result.probability, abs=1e-9)
+
+
+def _tiny_bundle(unit="years"):
+    """A stand-in bundle: a fitted encoder + logistic regression, a schema and a study label."""
+    from types import SimpleNamespace
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    from sonorad.clinical import ClinicalEncoder
+
+    X = pd.DataFrame({"age": [40.0, 50, 60, 70, 45, 65], "smoker": ["no", "yes", "no", "yes", "yes", "no"],
+                      "site": ["a", "b", "c", "a", "b", "c"]}, index=[f"c{i}" for i in range(6)])
+    model = Pipeline([("encode", ClinicalEncoder({"age": "continuous", "smoker": "binary", "site": "categorical"},
+                                                 {"smoker": ["no", "yes"], "site": ["a", "b", "c"]})),
+                      ("model", LogisticRegression())]).fit(X, [0, 1, 0, 1, 1, 0])
+    schema = {"variables": [{"name": "age", "type": "numeric", "description": "age at surgery", "unit": unit},
+                            {"name": "smoker", "type": "binary", "description": "current smoker", "unit": None},
+                            {"name": "site", "type": "categorical", "description": "tumour site"}]}
+    bundle = SimpleNamespace(schema_data=schema, study={"label": {"column": "n_stage", "positive": "N+"}},
+                             model=lambda name: model)
+    return bundle, model, X
+
+
+def test_contributions_are_described_in_the_study_words_with_level_labels_and_units():
+    from sonorad.bundle.explanations import describe_contributions, outcome, predictor_description
+    from sonorad.explain.shap import explain_cases
+
+    bundle, model, X = _tiny_bundle()
+    from sonorad.explain.shap import display_table
+
+    result = explain_cases(model, X.iloc[:2], display_table(model, X), max_background=6)
+    rows = describe_contributions(bundle, "m", X.iloc[:2], contribution_rows("m", result, display_table(model, X.iloc[:2])))
+    by = {(r["case_id"], r["feature"]): r for r in rows}
+    assert by[("c0", "smoker")]["description"] == "current smoker" and by[("c0", "smoker")]["display"] == "no"
+    assert by[("c1", "smoker")]["display"] == "yes"
+    assert by[("c0", "age")]["description"] == "age at surgery" and by[("c0", "age")]["display"] == "40 years"
+    assert {r["description"] for r in rows if r["feature"].startswith("site_")} == {"tumour site: b", "tumour site: c"}
+    assert not any(re.fullmatch(r"x\d+", r["description"]) for r in rows)
+    assert predictor_description(bundle, "rad_score") == "Rad-score"
+    assert predictor_description(bundle, "dl_score") == "DL-score"
+    assert predictor_description(bundle, "original_shape2D_Elongation") == "original_shape2D_Elongation"
+    assert outcome(bundle) == {"name": "n_stage = N+", "positive": "N+"}
+    bundle.study["label"]["description"] = "cervical lymph node metastasis"
+    assert outcome(bundle)["name"] == "cervical lymph node metastasis"
+
+
+def test_a_bundle_case_result_labels_every_contribution_and_says_its_outcome(bundle, small_bundle, one_case):
+    image, mask, values = one_case(small_bundle.external_ids[0])
+    result = bundle.predict_case(image, mask, values, gradcam=False).to_dict()
+    labels = {c["feature"]: c["label"] for c in result["contributions"]}
+    assert labels and not any(re.fullmatch(r"x\d+", label) for label in labels.values())
+    assert labels["rad_score"] == "Rad-score"  # every predictor is listed (fewer than 10)
+    assert labels["tumor_edge"] == "ill-defined tumour edge (1/0)"
+    assert labels["noise_cat1_b"] == "a noise category: b"
+    shown = {c["feature"]: c["display"] for c in result["contributions"]}
+    assert shown["tumor_edge"] == str(int(values["tumor_edge"]))
+    assert result["outcome"] == {"name": "label = 1", "positive": "1"}
+
+
+def test_the_contributions_table_of_predict_describes_each_predictor(prediction, tmp_path):
+    c = prediction.contributions
+    assert not c["description"].str.fullmatch(r"x\d+").any()
+    assert set(c.loc[c["feature"] == "rad_score", "description"]) == {"Rad-score"}
+    assert set(c.loc[c["feature"] == "age", "description"]) == {"age at surgery (years)"}
+    prediction.write(tmp_path)
+    written = pd.read_csv(tmp_path / "contributions.csv")
+    assert {"description", "display"} <= set(written.columns)

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from sonorad.bundle.schema import apply_schema
 from sonorad.variables import VariableSpec, check_value
@@ -64,10 +65,62 @@ def test_warnings_for_missing_values_extrapolation_and_unlearnt_levels():
     _, warnings, failures = apply_schema(_bundle(), _cases(age=None, edge="smooth", site="c"))
     assert failures == []
     text = {(w["case_id"], w["column"]): w["message"] for w in warnings}
-    assert text[("c0", "age")] == "no value; imputed with the training value 50"
+    missing = text[("c0", "age")]
+    assert missing.startswith("No value was given for age; the model used the typical training value 50 in its place")
+    assert missing.endswith("What to do: enter the value if it is known.")
     assert "declared level that no training case had" in text[("c2", "site")]
+    assert "What to do: check the value" in text[("c2", "site")]
     _, warnings, _ = apply_schema(_bundle(), _cases(age=95))
-    assert warnings[0]["message"] == "age = 95 is outside the training range [30, 80]; the model extrapolates"
+    assert warnings[0]["message"] == ("The value given for age, 95, is outside the training range (30 to 80): the "
+                                      "model has seen no such patients, so its risk may be unreliable. What to do: "
+                                      "check the value; interpret the risk with caution.")
+    described = _bundle(age=VariableSpec("age", "numeric", description="Age at surgery", unit="years"))
+    _, warnings, _ = apply_schema(described, _cases(age=95))
+    assert warnings[0]["message"].startswith("The value given for Age at surgery, 95 years, is outside the training "
+                                             "range (30 to 80 years)")
+
+
+def _undeclared_age_bundle(**age_entry):
+    bundle = _bundle(age=VariableSpec("age", "numeric"))
+    bundle.schema_data["variables"][0].update(age_entry)
+    return bundle
+
+
+@pytest.mark.parametrize("age", [400, -5, 1e308])
+def test_without_a_declared_range_a_value_far_outside_the_training_quartiles_fails_its_case(age):
+    bundle = _undeclared_age_bundle(training_quartiles=[43.4, 60.6], training_range=[30.0, 80.0])
+    _, warnings, failures = apply_schema(bundle, _cases(age=age))
+    [failure] = failures
+    assert failure["case_id"] == "c0" and failure["error"].startswith(f"age = {age:g} is ")
+    expected = check_value(bundle.variables["age"], age, training={"quartiles": [43.4, 60.6], "range": [30.0, 80.0]})
+    assert (failure["error"], failure["fix"]) == (expected.message, expected.fix)
+    assert "age" not in {w["column"] for w in warnings}
+
+
+def test_a_plausible_value_is_scored_and_a_bundle_without_quartiles_behaves_as_before():
+    bundle = _undeclared_age_bundle(training_quartiles=[43.4, 60.6], training_range=[30.0, 80.0])
+    out, warnings, failures = apply_schema(bundle, _cases(age=95))
+    assert failures == [] and out.at["c0", "age"] == 95.0
+    assert warnings[0]["column"] == "age" and "95" in warnings[0]["message"]  # outside the training range
+    old = _undeclared_age_bundle(training_range=[30.0, 80.0])  # schema.json written without quartiles
+    out, warnings, failures = apply_schema(old, _cases(age=400))
+    assert failures == [] and out.at["c0", "age"] == 400.0 and warnings[0]["column"] == "age"
+
+
+def test_the_bundle_schema_stores_the_training_quartiles_and_the_unit_not_rows():
+    from sonorad.bundle.summary import training_summary
+    from sonorad.bundle.writer import _schema
+
+    ages = pd.Series(np.random.default_rng(0).uniform(20.0, 80.0, 60), name="age")
+    table = pd.DataFrame({"age": ages, "edge": ["smooth", "irregular"] * 30})
+    variables = {"age": VariableSpec("age", "numeric", unit="years"), "edge": VARIABLES["edge"]}
+    summary = training_summary(table, None, variables, {"age": "variable", "edge": "variable"})
+    age, edge = _schema(variables, summary, {}, {}, table.columns)
+    q1, q3 = age["training_quartiles"]
+    assert q1 == pytest.approx(np.percentile(ages, 25), abs=2.0)
+    assert q3 == pytest.approx(np.percentile(ages, 75), abs=2.0)
+    assert q1 not in set(ages) and q3 not in set(ages)  # pooled: the mean of several cases, no one's value
+    assert age["unit"] == "years" and edge["training_quartiles"] is None
 
 
 def test_unseen_other_codes_a_new_category_with_a_warning():

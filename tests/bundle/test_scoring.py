@@ -70,6 +70,9 @@ def test_predict_case_matches_predict(bundle, prediction, small_bundle, one_case
     logit = np.log(result.probability / (1 - result.probability))
     assert sum(c["shap"] for c in result.contributions) + result.base_value == pytest.approx(logit, abs=1e-9)
     assert result.nomogram["probability"] == pytest.approx(result.probability, abs=1e-9)
+    labels = result.nomogram["labels"]
+    assert set(labels) == set(result.nomogram["points"])
+    assert not any(label == name for name, label in labels.items() if name.startswith("noise_cat"))
     assert result.gradcam is None  # no deep model in this bundle
     json.dumps(result.to_dict())
 
@@ -79,7 +82,7 @@ def test_predict_case_warns_and_imputes_missing_values(bundle, small_bundle, one
     values.pop("age")
     values["shoe_size"] = 44
     result = bundle.predict_case(image, mask, values)
-    assert any("age: no value; imputed" in w for w in result.warnings)
+    assert any(w.startswith("No value was given for age") and "training value" in w for w in result.warnings)
     assert any("shoe_size" in w for w in result.warnings)
 
 
@@ -89,6 +92,16 @@ def test_predict_case_with_an_unusable_value_or_mask_raises_a_case_error(bundle,
         bundle.predict_case(image, mask, {**values, "noise_cat1": "q"}, case_id="x")
     with pytest.raises(CaseError, match="mask is empty"):
         bundle.predict_case(image, np.zeros_like(mask), values, case_id="x")
+
+
+def test_predict_case_refuses_an_roi_far_larger_than_any_training_lesion_before_extraction(
+        bundle, small_bundle, one_case, monkeypatch):
+    import sonorad.bundle.scoring as scoring
+
+    image, mask, values = one_case(small_bundle.external_ids[2])
+    monkeypatch.setattr(scoring, "inputs_from_case", lambda *a, **k: pytest.fail("extraction started"))
+    with pytest.raises(CaseError, match="far more than any lesion of the training patients"):
+        bundle.predict_case(image, np.ones_like(mask), values, case_id="x")
 
 
 def test_a_case_a_model_refuses_fails_alone_and_the_rest_are_scored_together():

@@ -288,3 +288,26 @@ def test_rewriting_a_bundle_replaces_it(tmp_path, small_bundle):
                   card={}, study={})
     write_bundle(target, models={"knn": small_bundle.models["radiomics/knn"]}, chosen="knn", **common)
     assert load_bundle(target).models == ["knn"]
+
+
+def test_the_bundle_keeps_the_performance_at_each_cutoff_and_a_case_result_reports_it(tmp_path, small_bundle,
+                                                                                      one_case):
+    models = {k: small_bundle.models[k] for k in (small_bundle.chosen, "radiomics/knn")}
+    counts = {"cohort": "external", "models": {small_bundle.chosen: {"tp": 8, "fp": 1, "tn": 9, "fn": 2},
+                                               "radiomics/knn": {"tp": 5, "fp": 5, "tn": 5, "fn": 5}}}
+    path = write_bundle(tmp_path / "model", models=models, chosen=small_bundle.chosen, cutoffs=small_bundle.cutoffs,
+                        features={"radiomics_params": small_bundle.params, "deep": None},
+                        variables=small_bundle.variables, training_input=small_bundle.training_input,
+                        training_rois=None, card={}, study={"seed": 0}, performance=counts)
+    saved = json.loads((path / "performance.json").read_text())
+    text = json.dumps(saved)
+    assert set(saved["models"]) == set(models)
+    assert not any(str(cid) in text for cid in [*small_bundle.train_ids, *small_bundle.external_ids])
+    image, mask, values = one_case(small_bundle.external_ids[0])
+    result = load_bundle(path).predict_case(image, mask, values, gradcam=False, explain=False).to_dict()
+    perf = result["performance_at_cutoff"]
+    assert perf["cohort"] == "external" and perf["cutoff"] == small_bundle.cutoffs[small_bundle.chosen]
+    assert perf["sensitivity"]["value"] == 0.8 and perf["specificity"]["value"] == 0.9
+    assert perf["sensitivity"]["low"] < 0.8 < perf["sensitivity"]["high"] and result["performance_note"] is None
+    old = load_bundle(small_bundle.path).predict_case(image, mask, values, gradcam=False, explain=False)
+    assert old.performance_at_cutoff is None and old.performance_note.startswith("not available")

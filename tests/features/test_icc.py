@@ -196,3 +196,36 @@ def _write_params(tmp_path):
     path = tmp_path / "small.yaml"
     path.write_text(yaml.safe_dump(SMALL))
     return path
+
+
+def test_the_segmenters_masks_are_the_second_reader(tmp_path, capsys):
+    from sonorad.cli import main
+    from sonorad.segment.io import load_segmenter
+    from sonorad.segment.predict import segment_cases
+    from tests.pipeline.test_automatic_rois import train_saved_segmenter
+    from tests.segment.conftest import write_cohort
+
+    segmenter = train_saved_segmenter(tmp_path / "seg")
+    csv = write_cohort(tmp_path / "cohort", n_cases=6, seed=3)
+    params = _write_params(tmp_path)
+    out = tmp_path / "out"
+    assert main(["icc", str(csv), "--out", str(out), "--segmenter", str(segmenter), "--params", str(params),
+                 "--quiet"]) == 0
+    said = capsys.readouterr().out
+    assert "mask2 = the segmenter's masks" in said and "icc.csv" in said
+    # the same as the second-reader design on the proposals (made once more here, deterministically)
+    proposed = segment_cases(load_segmenter(segmenter), csv, tmp_path / "again", boxes="mask")
+    table = read_table(csv)
+    kept = proposed.per_case.dropna(subset=["mask_file"])
+    table = table.loc[kept["case_id"]].assign(mask2=[str(tmp_path / "again" / f) for f in kept["mask_file"]])
+    expected = feature_icc(table, params=SMALL, progress=False)
+    got = pd.read_csv(out / "icc.csv", index_col="feature")
+    pd.testing.assert_frame_equal(got, expected.rename_axis("feature"), check_dtype=False, check_names=False)
+    assert len(list((out / "auto_masks" / "masks").glob("*_auto.png"))) == len(kept)
+    # a table that already has a second reader is refused
+    with_mask2 = pd.read_csv(csv).assign(mask2=lambda t: t["mask"])
+    with_mask2.to_csv(tmp_path / "cohort" / "two.csv", index=False)
+    assert main(["icc", str(tmp_path / "cohort" / "two.csv"), "--out", str(tmp_path / "out2"), "--segmenter",
+                 str(segmenter), "--quiet"]) != 0
+    assert "has a mask2 column and --segmenter was given" in capsys.readouterr().err
+    assert not (tmp_path / "out2" / "auto_masks").exists()  # refused before any proposal

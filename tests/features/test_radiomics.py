@@ -299,3 +299,45 @@ def test_a_parameter_file_with_an_alias_bomb_is_refused_quickly(tmp_path):
         load_params(path)
     assert time.monotonic() - start < 5
     assert "Fix: write the settings out plainly" in str(info.value)
+
+
+# ---------------------------------------------------------------- the extractor, built once
+@pytest.mark.filterwarnings("ignore:the load_module:DeprecationWarning")  # pykwalify, in the direct call
+def test_extractor_is_built_once_per_parameter_set_and_shared_by_threads(monkeypatch):
+    """Building a PyRadiomics extractor validates its parameters (tens of milliseconds); a calculator
+    scores one case at a time, so the extractor of a parameter set is kept. Reusing it, from several
+    threads at once, gives exactly the values of a freshly built one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from radiomics import featureextractor
+
+    built = []
+    real = featureextractor.RadiomicsFeatureExtractor
+
+    class Counting(real):
+        def __init__(self, *args, **kwargs):
+            built.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(featureextractor, "RadiomicsFeatureExtractor", Counting)
+    params = {**SMALL, "setting": {**SMALL["setting"], "binWidth": 7}}  # a set no other test used
+    cases = [_lesion_case(seed=s) for s in (3, 4, 5, 6)]
+    with ThreadPoolExecutor(4) as pool:
+        ours = list(pool.map(lambda c: extract_case(_image(c[0]), c[1], params), cases * 2))
+    assert len(built) == 1
+    monkeypatch.setattr(featureextractor, "RadiomicsFeatureExtractor", real)
+    for (pixels, mask), feats in zip(cases * 2, ours):
+        assert feats == _direct_pyradiomics(pixels, mask, params)  # bit-identical, not approximately
+
+
+def test_prepare_builds_the_extractor_before_the_first_case(monkeypatch):
+    from radiomics import featureextractor
+
+    from sonorad.features.radiomics import prepare
+
+    params = {**SMALL, "setting": {**SMALL["setting"], "binWidth": 9}}  # a set no other test used
+    prepare(params)
+    monkeypatch.setattr(featureextractor, "RadiomicsFeatureExtractor",
+                        lambda *a, **k: pytest.fail("the extractor was built again"))
+    pixels, mask = _lesion_case(seed=7)
+    assert extract_case(_image(pixels), mask, params)["original_shape2D_PixelSurface"] == mask.sum()

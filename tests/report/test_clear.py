@@ -52,3 +52,14 @@ def test_bad_item_numbers_are_named():
         clear_checklist({59: "Methods"})
     with pytest.raises(ValueError, match="item 4: the report section is empty"):
         clear_checklist({4: " "})
+
+
+def test_automatic_rois_answer_the_segmentation_item():
+    parts = pd.Series(["train", "external"], index=["a", "b"])
+    base = dict(study=SimpleNamespace(variables={}), parts=parts,
+                explanations=SimpleNamespace(nomogram=None, shap=None, gradcam=()),
+                evaluation=SimpleNamespace(metrics=pd.DataFrame({"model": ["lr"]})))
+    assert 19 not in run_clear_items(SimpleNamespace(**base, feature_summary={}))
+    run = SimpleNamespace(**base, feature_summary={"automatic_rois": {"n_automatic": 3, "n_rois": 10}})
+    section, text = run_clear_items(run)[19]
+    assert section in SECTION_TITLES and "3 of 10 ROIs proposed by a box-prompted segmenter" in text

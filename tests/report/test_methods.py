@@ -93,3 +93,22 @@ def test_bad_extra_is_named():
         methods_paragraph(_study(None), VERSIONS, {"statistics": ["roc"]})
     with pytest.raises(TypeError, match="StudyConfig"):
         methods_paragraph({"name": "x"}, VERSIONS)
+
+
+ROIS = {"n_automatic": 7, "n_rois": 30, "n_excluded": 2, "n_proposed": 9,
+        "by_cohort": {"train": {"automatic": 0, "rois": 20}, "external": {"automatic": 7, "rois": 10}},
+        "segmenter": {"encoder": "efficientnet_lite0", "n_cases": 120, "n_patients": 60, "val_dice_median": 0.912,
+                      "weights_sha256": "ab" * 32}}
+
+
+def test_automatic_rois_are_said_with_the_segmenter_they_came_from():
+    study = _study(CENTER_SPLIT)
+    text = methods_paragraph(study, versions=VERSIONS, extra={"automatic_rois": ROIS})
+    assert "Of the 30 lesion ROIs analysed, 7 were proposed by a box-prompted segmentation network" in text
+    assert "trained on 120 manually delineated images of 60 patients" in text and "median Dice 0.912" in text
+    assert "by cohort: training 0 of 20; external validation 7 of 10" in text
+    assert "23 were drawn by hand" in text and "2 proposals were flagged" in text and "abababababab" in text
+    assert "proposed by a box-prompted" not in methods_paragraph(study, versions=VERSIONS)
+    missing = {**ROIS, "segmenter": {"n_cases": 120}}
+    assert "not available: not recorded in segmenter.json" in methods_paragraph(
+        study, versions=VERSIONS, extra={"automatic_rois": missing})

@@ -47,3 +47,15 @@ def test_bad_items_are_named():
         tripod_checklist({}, study_type="validation")
     with pytest.raises(ValueError, match="section is empty"):
         tripod_checklist({"1": " "})
+
+
+def test_automatic_rois_fill_the_predictor_measurement_items():
+    from types import SimpleNamespace
+
+    from sonorad.report.tripod import segmentation_items
+
+    assert segmentation_items(SimpleNamespace(feature_summary={"radiomics": {}})) == {}
+    items = segmentation_items(SimpleNamespace(feature_summary={"automatic_rois": {"n_automatic": 4, "n_rois": 9}}))
+    assert set(items) == {"7", "9b"} and all("4 of 9 lesion ROIs" in v for v in items.values())
+    table = tripod_checklist(items)
+    assert "4 of 9" in table.set_index("item").at["9b", "addressed_in"]

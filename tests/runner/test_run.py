@@ -356,3 +356,15 @@ def test_bundle_holds_no_training_case_id(study1_run):
         assert case_id.encode() not in blobs, case_id
     card = (run.out / "model" / "card.md").read_text()
     assert run.design.primary in card and "Research use only" in card
+
+
+def test_the_bundle_gets_each_models_counts_at_its_cutoff_on_the_cohort_the_study_is_judged_on(study_result):
+    from sonorad.runner.run import _cutoff_counts
+
+    evaluation = study_result.evaluation
+    counts = _cutoff_counts(evaluation)
+    assert counts["cohort"] == evaluation.primary_cohort == "external"
+    m = evaluation.metrics
+    row = m[(m["cohort"] == "external") & (m["model"] == "lr")].iloc[0]
+    assert counts["models"]["lr"] == {k: int(row[k]) for k in ("tp", "fp", "tn", "fn")}
+    assert sum(counts["models"]["lr"].values()) == int(row["n"])

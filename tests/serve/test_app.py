@@ -134,6 +134,29 @@ def test_mask_file_gives_the_predict_case_answer(client, bundle, case):
     assert body["inputs"]["variables"] == case["values"]
 
 
+def test_only_the_chosen_model_is_scored_and_the_answer_is_dated(client, bundle, case, monkeypatch):
+    """The calculator shows the chosen model only, so it runs only that one (same probability as
+    above, where predict_case runs them all); the payload names its time and the bundle's short id."""
+    import datetime as dt
+
+    asked = []
+    real = bundle.predict_case
+    monkeypatch.setattr(bundle, "predict_case", lambda *a, **k: asked.append(k.get("models")) or real(*a, **k))
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    body = _post(client, case, mask=case["mask_bytes"]).json()
+    after = dt.datetime.now(dt.UTC)
+    assert asked == [[bundle.chosen]] and set(body["result"]["probabilities"]) == {bundle.chosen}
+    full = real(read_image(case["image_path"]), case["mask"], case["values"], case_id=case["case_id"])
+    assert len(full.probabilities) > 1 and body["result"]["probability"] == full.probability
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", body["scored_at"])
+    assert before <= dt.datetime.strptime(body["scored_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC) <= after
+    assert body["bundle"]["id"] == bundle.sha256[:12] and body["bundle"]["sha256"] == bundle.sha256
+    sensitivity = body["result"]["roi_sensitivity"]  # asked for: the risk with the outline eroded / dilated
+    assert sensitivity is not None or body["result"]["roi_sensitivity_note"]
+    if sensitivity is not None:
+        assert sensitivity["low"] <= body["result"]["probability"] <= sensitivity["high"]
+
+
 def test_drawn_polygon_is_rasterized_and_scored(client, bundle, case):
     response = _post(client, case, roi={"shapes": [{"type": "polygon", "points": case["polygon"]}]})
     assert response.status_code == 200, response.text
@@ -284,7 +307,7 @@ def test_nothing_is_written_to_disk_without_keep(client, case, monkeypatch, tmp_
     monkeypatch.chdir(tmp_path)
     big = png_bytes(np.random.default_rng(0).integers(0, 256, (1200, 1200), dtype=np.uint8))
     assert len(big) > 1_100_000  # above Starlette's default 1 MB spool
-    polygon = [[100, 100], [180, 100], [180, 170], [100, 170]]
+    polygon = [[100, 100], [120, 100], [120, 120], [100, 120]]  # a lesion-sized ROI (400 pixels)
     response = _post(client, case, image=big, roi=polygon)
     assert response.status_code == 200, response.text
     assert list(tmp_path.iterdir()) == []

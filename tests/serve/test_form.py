@@ -119,3 +119,60 @@ def test_a_category_without_declared_levels_is_checked_against_the_training_leve
     assert err.value.message.startswith("echo = 'anechoic' was never seen in training (training levels: hypo, iso)")
     lenient = form_fields([dict(schema[0], unseen="other")])
     assert check_values(lenient, {"echo": " anechoic "}) == {"echo": "anechoic"}  # the model codes it
+
+
+TRAINED_AGE = {"name": "age", "type": "numeric", "description": "Age at diagnosis", "unit": "years",
+               "training_range": [24.0, 84.0], "training_quartiles": [43.4, 60.6]}
+
+
+def test_the_page_gets_the_unit_and_the_accepted_range():
+    [field] = form_fields([TRAINED_AGE])
+    assert field["unit"] == "years" and field["range"] == [24.0, 84.0]
+    assert field["accepted_range"] == [0.0, pytest.approx(232.6)] and field["accepted_range_source"] == "training"
+    [declared] = form_fields([dict(TRAINED_AGE, plausible_range=[18, 100])])
+    assert declared["accepted_range"] == [18.0, 100.0] and declared["accepted_range_source"] == "declared"
+    [old] = form_fields([{k: v for k, v in TRAINED_AGE.items() if k != "training_quartiles"}])
+    assert old["accepted_range"] is None and old["accepted_range_source"] is None
+
+
+@pytest.mark.parametrize("age", [1e308, -5, 400])
+def test_an_implausible_number_is_refused_naming_the_field_and_the_fix(age):
+    with pytest.raises(UploadError) as err:
+        check_values(form_fields([TRAINED_AGE]), {"age": age})
+    assert err.value.field == "age" and err.value.status == 422
+    assert err.value.message.startswith(f"age = {age:g} is ")
+    if age != 1e308:  # beyond float32: refused as not finite, before any range
+        assert "accepted: 0 to 232.6 years" in err.value.message
+        assert "declare variables.age.range" in err.value.fix
+
+
+def test_a_plausible_number_is_accepted_and_an_old_schema_is_unchanged():
+    assert check_values(form_fields([TRAINED_AGE]), {"age": 90}) == {"age": 90.0}
+    old = {k: v for k, v in TRAINED_AGE.items() if k != "training_quartiles"}
+    assert check_values(form_fields([old]), {"age": 400}) == {"age": 400.0}
+
+
+@pytest.fixture(scope="module")
+def client(small_bundle):
+    from fastapi.testclient import TestClient
+
+    from sonorad.bundle import load_bundle
+    from sonorad.serve.app import create_app
+
+    with TestClient(create_app(load_bundle(small_bundle.path)), base_url="http://127.0.0.1") as c:
+        yield c
+
+
+@pytest.mark.parametrize("age", [1e308, -5, 400])
+def test_the_calculator_refuses_an_implausible_age_with_a_4xx_naming_it(client, small_bundle, age):
+    import json
+    from pathlib import Path
+
+    row = small_bundle.table.loc[small_bundle.external_ids[0]]
+    values = {"age": age, "tumor_edge": str(row["tumor_edge"]), "calcification": str(row["calcification"]),
+              "noise_cat1": str(row["noise_cat1"])}
+    files = {"image": ("scan.png", Path(row["image"]).read_bytes()), "mask": ("mask.png", Path(row["mask"]).read_bytes())}
+    answer = client.post("/api/predict", files=files, data={"variables": json.dumps(values), "case_id": "x"})
+    assert answer.status_code == 422, answer.text
+    body = answer.json()
+    assert body["field"] == "age" and body["error"].startswith(f"age = {age:g} is ") and body["fix"]

@@ -37,7 +37,7 @@ def test_without_token_everything_is_open_and_headers_are_safe():
     ({"Authorization": "Bearer wrong-token-here"}, {}, 401),
     ({"Authorization": f"Bearer {TOKEN}"}, {}, 200),
     ({"X-Sonorad-Token": TOKEN}, {}, 200),
-    ({}, {COOKIE: TOKEN}, 200),
+    ({}, {COOKIE: TOKEN}, 401),  # the cookie holds a session id, never the token itself
     ({}, {COOKIE: TOKEN[:-1]}, 401),
 ])
 def test_token_is_required_on_the_api(headers, cookies, status):
@@ -47,6 +47,16 @@ def test_token_is_required_on_the_api(headers, cookies, status):
     assert response.status_code == status
     if status == 401:
         assert response.json()["field"] == "token" and "token" in response.json()["error"]
+
+
+def test_a_live_session_cookie_is_accepted():
+    from sonorad.serve.auth import Access
+
+    access = Access(TOKEN)
+    app = Starlette(routes=[Route("/api/echo", _echo)])
+    with TestClient(Guard(app, max_body_bytes=100, token=TOKEN, access=access), base_url="http://127.0.0.1:8000") as c:
+        c.cookies.set(COOKIE, access.new_session())
+        assert c.get("/api/echo").status_code == 200
 
 
 def test_the_page_and_its_static_files_load_without_the_token():
@@ -115,3 +125,106 @@ def test_more_uploads_than_max_inflight_are_answered_busy():
         return await first, second, guard.inflight
 
     assert asyncio.run(both()) == (200, 503, 0)
+
+
+def _drive(guard, scope, receive):
+    """Run one request through the guard; the status sent (None if nothing was sent)."""
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def run():
+        await guard(scope, receive, send)
+        return sent
+
+    return run
+
+
+def _post_scope(path="/api/predict"):
+    return {"type": "http", "method": "POST", "path": path, "headers": [(b"host", b"127.0.0.1")]}
+
+
+def test_a_stalled_body_is_answered_408_within_the_deadline():
+    import asyncio
+    import time
+
+    async def stalled_receive():
+        if not hasattr(stalled_receive, "sent"):
+            stalled_receive.sent = True
+            return {"type": "http.request", "body": b"--x\r\n", "more_body": True}
+        await asyncio.sleep(3600)
+
+    async def app(scope, receive, send):  # never reached
+        raise AssertionError("the application must not see a stalled upload")
+
+    guard = Guard(app, max_body_bytes=1000, body_seconds=0.3)
+    started = time.monotonic()
+    sent = asyncio.run(_drive(guard, _post_scope(), stalled_receive)())
+    assert time.monotonic() - started < 2.0
+    assert sent[0]["status"] == 408 and (b"connection", b"close") in sent[0]["headers"]
+    assert guard.receiving == 0 and guard.inflight == 0 and guard.buffered == 0
+
+
+def test_stalled_uploads_do_not_block_a_complete_request():
+    """16 bodies still streaming, max_inflight=1: a complete request is still processed (200)."""
+    import asyncio
+
+    async def app(scope, receive, send):
+        message = await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": message["body"]})
+
+    guard = Guard(app, max_body_bytes=1000, max_inflight=1, body_seconds=30)
+
+    async def stalled_receive():
+        await asyncio.sleep(3600)
+
+    async def complete_receive():
+        return {"type": "http.request", "body": b"ok", "more_body": False}
+
+    async def scenario():
+        stalled = [asyncio.create_task(_drive(guard, _post_scope(), stalled_receive)()) for _ in range(16)]
+        await asyncio.sleep(0.05)
+        assert guard.receiving == 16
+        sent = await asyncio.wait_for(_drive(guard, _post_scope(), complete_receive)(), 5)
+        for task in stalled:
+            task.cancel()
+        return sent
+
+    sent = asyncio.run(scenario())
+    assert sent[0]["status"] == 200 and sent[1]["body"] == b"ok"
+
+
+def test_more_streaming_uploads_than_max_receiving_get_503_and_the_time_limit_is_passed_on():
+    import asyncio
+
+    seen = {}
+
+    async def app(scope, receive, send):
+        seen.update(scope)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    guard = Guard(app, max_body_bytes=1000, max_receiving=2, max_request_seconds=42.0)
+
+    async def stalled_receive():
+        await asyncio.sleep(3600)
+
+    async def complete_receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def scenario():
+        stalled = [asyncio.create_task(_drive(guard, _post_scope(), stalled_receive)()) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        busy = await _drive(guard, _post_scope(), complete_receive)()
+        for task in stalled:
+            task.cancel()
+        await asyncio.gather(*stalled, return_exceptions=True)
+        ok = await _drive(guard, _post_scope(), complete_receive)()
+        return busy, ok
+
+    busy, ok = asyncio.run(scenario())
+    assert busy[0]["status"] == 503 and (b"retry-after", b"2") in busy[0]["headers"]
+    assert ok[0]["status"] == 200 and seen["sonorad.max_request_seconds"] == 42.0
+    assert guard.receiving == 0

@@ -206,6 +206,8 @@ def _variables(schema: dict) -> dict:
             extra["range"] = tuple(v["plausible_range"])
         if v.get("unseen") and "unseen" in known:
             extra["unseen"] = v["unseen"]
+        if v.get("unit") and "unit" in known:
+            extra["unit"] = v["unit"]
         out[v["name"]] = VariableSpec(name=v["name"], type=v["type"],
                                       levels=tuple(v["levels"]) if v.get("levels") else None,
                                       order=tuple(v["order"]) if v.get("order") else None,
@@ -243,6 +245,13 @@ class Bundle:
         sha256 of ``manifest.json``, which lists the sha256 of every other file: the bundle's identity.
     manifest, features, summary, explain, study : dict
         The bundle's JSON files.
+    performance : dict or None
+        ``performance.json``: each model's sensitivity, specificity, PPV and NPV at its cut-off
+        (:func:`sonorad.bundle.results.cutoff_performance`); ``None`` for a bundle without one.
+    uncertainty : dict or None
+        ``uncertainty.json``: the bootstrap refits of the chosen model's final stage
+        (:mod:`sonorad.bundle.uncertainty`): ``file``, ``resamples``, ``seed``, ``classifier``,
+        ``note``; ``None`` for a bundle without one. :meth:`uncertainty_refits` loads them.
     load_warnings : list of str
         Package versions that differ from those the bundle was written with; a signature that was
         not checked (no key given).
@@ -273,6 +282,10 @@ class Bundle:
         self.study = _read_json(self.path, "study.json")
         self.card = _read_json(self.path, "card.json")
         self.card_markdown = (self.path / "card.md").read_text(encoding="utf-8")
+        self.performance = (_read_json(self.path, "performance.json")
+                            if "performance.json" in manifest.get("files", {}) else None)
+        self.uncertainty = (_read_json(self.path, "uncertainty.json")
+                            if "uncertainty.json" in manifest.get("files", {}) else None)
         self.variables = _variables(self.schema_data)
         self.chosen = manifest["chosen"]
         self.cutoffs = {k: float(v) for k, v in manifest["cutoffs"].items()}
@@ -406,6 +419,16 @@ class Bundle:
 
         return self.cached(f"backbone:{deep['backbone']}", make)
 
+    def uncertainty_refits(self) -> list | None:
+        """The refitted final stages of the chosen model (checked and loaded like its models), or
+        ``None`` when the bundle has none. Loaded once."""
+        info = self.uncertainty or {}
+        listed = info.get("file")
+        if not listed or listed not in self.manifest.get("files", {}):
+            return None
+        return self.cached("uncertainty", lambda: load_skops((self.path / listed).read_bytes(),
+                                                              f"uncertainty refits ({listed})"))
+
     def schema(self) -> list[dict]:
         """The declared variables as JSON-able dicts (for a form): name, type, levels / order,
         role, description, unit, imputation value, training range and levels, plus ``center``
@@ -433,11 +456,12 @@ class Bundle:
                              cache=cache, progress=progress)
 
     def predict_case(self, image, mask, values: dict, *, case_id: str = "case", explain: bool = True,
-                     gradcam: bool = True):
+                     gradcam: bool = True, models=None, roi_sensitivity: bool = False, roi_pixels: int | None = None):
         """Score one case held in memory; see :func:`sonorad.bundle.scoring.predict_case`."""
         from sonorad.bundle.scoring import predict_case
 
-        return predict_case(self, image, mask, values, case_id=case_id, explain=explain, gradcam=gradcam)
+        return predict_case(self, image, mask, values, case_id=case_id, explain=explain, gradcam=gradcam,
+                            models=models, roi_sensitivity=roi_sensitivity, roi_pixels=roi_pixels)
 
 def load_bundle(path, *, key=None) -> Bundle:
     """Load a model bundle folder (or a zip of one) after checking format, versions, signature,

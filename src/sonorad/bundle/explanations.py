@@ -32,10 +32,13 @@ from sonorad.explain.shap import CONTRIBUTION_FIELDS, explain_cases, explain_par
 if TYPE_CHECKING:
     from sonorad.bundle.inputs import CaseInputs
 
-__all__ = ["CONTRIBUTION_COLUMNS", "TOP_CONTRIBUTIONS", "shap_contributions", "contribution_rows", "nomogram",
+__all__ = ["CONTRIBUTION_COLUMNS", "TOP_CONTRIBUTIONS", "shap_contributions", "contribution_rows",
+           "describe_contributions", "predictor_description", "outcome", "nomogram",
            "dl_score_network", "gradcam_source", "gradcam_heat", "gradcam_overlay", "save_gradcams"]
 
-CONTRIBUTION_COLUMNS = [CONTRIBUTION_FIELDS[0], "model", *CONTRIBUTION_FIELDS[1:]]
+#: ``label`` is the value as read (a level's text); ``description`` the predictor in the study's words
+#: and ``display`` the value as read with the variable's unit.
+CONTRIBUTION_COLUMNS = [CONTRIBUTION_FIELDS[0], "model", *CONTRIBUTION_FIELDS[1:], "description", "display"]
 #: SHAP contributions kept per case.
 TOP_CONTRIBUTIONS = 10
 
@@ -77,9 +80,83 @@ def contribution_rows(name: str, result, display: pd.DataFrame, top: int = TOP_C
     position = {cid: i for i, cid in enumerate(result.case_ids)}
     rows = []
     for row in top_contributions(result, top):
-        row = {**row, "model": name, "value": float(display.iloc[position[row["case_id"]]][row["feature"]])}
+        row = {"description": row["feature"], "display": row["label"], **row, "model": name,
+               "value": float(display.iloc[position[row["case_id"]]][row["feature"]])}
         rows.append({column: row[column] for column in CONTRIBUTION_COLUMNS})
     return rows
+
+
+def _score_labels() -> dict:
+    """Column name -> label of the Rad-score and DL-score (the defaults of :mod:`sonorad.scores`)."""
+    from sonorad.scores import DLScore, RadScore
+
+    return {est.name: est.label for est in (RadScore(), DLScore())}
+
+
+def _declared(bundle) -> dict:
+    return {v["name"]: v for v in bundle.schema_data.get("variables", [])}
+
+
+def predictor_description(bundle, feature: str, encoders=()) -> str:
+    """A predictor as the study names it.
+
+    A declared variable reads as its ``description`` (its name without one); a one-hot column of a
+    categorical variable as ``"<description>: <level>"`` and a missing indicator as
+    ``"<description> (missing)"`` (``encoders``: the fitted
+    :class:`sonorad.clinical.ClinicalEncoder` objects of the model); the Rad-score and DL-score as
+    ``"Rad-score"`` / ``"DL-score"``; anything else (PyRadiomics and deep features) as its name.
+    """
+    from sonorad.clinical import predictor_level
+
+    declared = _declared(bundle)
+
+    def words(var):
+        entry = declared.get(var) or {}
+        return str(entry.get("description") or var)
+
+    scores = _score_labels()
+    if feature in scores:
+        return scores[feature]
+    found = predictor_level(list(encoders), feature) if encoders else None
+    if found is not None:
+        var, kind, levels = found
+        if kind == "one-hot":
+            return f"{words(var)}: {levels[0]}"
+        if kind == "missing":
+            return f"{words(var)} (missing)"
+        return words(var)
+    return words(feature) if feature in declared else feature
+
+
+def describe_contributions(bundle, name: str, X: pd.DataFrame, rows: list[dict]) -> list[dict]:
+    """``rows`` (:func:`contribution_rows` of model ``name`` on the model input rows ``X``) with
+    ``description`` (:func:`predictor_description`) and ``display``: the value as read (a level's
+    text, from :func:`sonorad.clinical.decode_value`), followed by the unit of a numeric declared
+    variable that declares one."""
+    from sonorad.clinical import clinical_encoders
+
+    if not rows:
+        return rows
+    display_steps = explain_parts(bundle.model(name), X)[0]
+    encoders = [enc for step in display_steps for enc in clinical_encoders(step)]
+    declared = _declared(bundle)
+    out = []
+    for row in rows:
+        feature = str(row["feature"])
+        shown = str(row["label"])
+        unit = (declared.get(feature) or {}).get("unit")
+        if unit and (declared[feature].get("type") == "numeric"):
+            shown = f"{shown} {unit}"
+        out.append({**row, "description": predictor_description(bundle, feature, encoders), "display": shown})
+    return out
+
+
+def outcome(bundle) -> dict:
+    """What the probability is of: ``{"name", "positive"}`` from the study file's ``label``
+    (``name``: its ``description`` when the study gives one, else ``"<column> = <positive>"``)."""
+    label = bundle.study.get("label") or {}
+    column, positive = str(label.get("column", "label")), str(label.get("positive", "1"))
+    return {"name": str(label.get("description") or f"{column} = {positive}"), "positive": positive}
 
 
 def nomogram(bundle, X: pd.DataFrame):

@@ -1,5 +1,6 @@
 """What scoring with a bundle returns: :class:`BundlePrediction` (a batch) and :class:`CaseResult`
-(one case), the column sets of their tables, and the risk group at a model's cut-off.
+(one case), the column sets of their tables, the risk group at a model's cut-off and the
+performance at that cut-off a bundle keeps (:func:`cutoff_performance`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,14 @@ import pandas as pd
 
 from sonorad.provenance import atomic_write
 
-__all__ = ["BundlePrediction", "CaseResult", "PREDICTION_COLUMNS", "WARNING_COLUMNS", "risk_group"]
+__all__ = ["BundlePrediction", "CaseResult", "PREDICTION_COLUMNS", "WARNING_COLUMNS", "COHORT_WORDS", "risk_group",
+           "cutoff_performance"]
 
 PREDICTION_COLUMNS = ["case_id", "model", "probability", "risk_group", "cutoff"]
 WARNING_COLUMNS = ["case_id", "column", "message"]
+#: How a run's cohort names read in a result.
+COHORT_WORDS = {"external": "external", "internal": "internal", "training_cv": "training (cross-validated)",
+                "training": "training (apparent: the cases the model was fitted on)"}
 
 
 @dataclass
@@ -96,7 +101,10 @@ class CaseResult:
         ``"high"`` / ``"low"`` at the saved cut-off (``None`` without one).
     cutoff : float or None
     contributions : list of dict
-        ``feature, value, shap`` of the chosen model, largest |SHAP| first.
+        ``feature, label, value, display, shap`` of the chosen model, largest |SHAP| first: ``label``
+        is the predictor in the study's words (its description; ``"Rad-score"``, ``"DL-score"``;
+        PyRadiomics features by name), ``display`` its value as read (a level's text, or the number
+        with its unit).
     base_value : float or None
         SHAP base value (expected model output over the background); ``shap_output`` says its scale.
     shap_output : str or None
@@ -107,6 +115,23 @@ class CaseResult:
     gradcam : ndarray (H, W, 3) uint8 or None
         Grad-CAM overlay on the lesion crop.
     warnings : list of str
+    outcome : dict or None
+        ``{"name", "positive"}``: what ``probability`` is the probability of, from the study file.
+    performance_at_cutoff : dict or None
+        The chosen model's sensitivity, specificity, PPV and NPV at the cut-off with their CIs, as
+        saved in the bundle (:func:`cutoff_performance`); ``performance_note`` says why not when
+        ``None``.
+    performance_note : str or None
+    uncertainty : dict or None
+        ``{"low", "high", "level", "resamples", "method"}``: an interval of this patient's
+        probability (:mod:`sonorad.bundle.uncertainty`); ``uncertainty_note`` says why not when
+        ``None``.
+    uncertainty_note : str or None
+    roi_sensitivity : dict or None
+        When asked for: ``{"low", "high", "pixels", "probabilities": {"eroded", "dilated"},
+        "areas_px", "method"}``, the chosen model's probability on the outline eroded and dilated
+        (:mod:`sonorad.bundle.sensitivity`); ``roi_sensitivity_note`` says what could not be scored.
+    roi_sensitivity_note : str or None
     """
 
     case_id: str
@@ -121,6 +146,13 @@ class CaseResult:
     nomogram: dict | None
     gradcam: np.ndarray | None
     warnings: list
+    outcome: dict | None = None
+    performance_at_cutoff: dict | None = None
+    performance_note: str | None = None
+    uncertainty: dict | None = None
+    uncertainty_note: str | None = None
+    roi_sensitivity: dict | None = None
+    roi_sensitivity_note: str | None = None
 
     def to_dict(self) -> dict:
         """JSON-able form (the Grad-CAM overlay is left out; ``has_gradcam`` says whether there is one)."""
@@ -128,7 +160,11 @@ class CaseResult:
                 "probabilities": dict(self.probabilities), "risk_group": self.risk_group, "cutoff": self.cutoff,
                 "contributions": [dict(c) for c in self.contributions], "base_value": self.base_value,
                 "shap_output": self.shap_output, "nomogram": self.nomogram,
-                "has_gradcam": self.gradcam is not None, "warnings": list(self.warnings)}
+                "has_gradcam": self.gradcam is not None, "warnings": list(self.warnings),
+                "outcome": None if self.outcome is None else dict(self.outcome),
+                "performance_at_cutoff": self.performance_at_cutoff, "performance_note": self.performance_note,
+                "uncertainty": self.uncertainty, "uncertainty_note": self.uncertainty_note,
+                "roi_sensitivity": self.roi_sensitivity, "roi_sensitivity_note": self.roi_sensitivity_note}
 
 
 def risk_group(p: float, cutoff: float | None) -> str | None:
@@ -141,3 +177,51 @@ def risk_group(p: float, cutoff: float | None) -> str | None:
     if cutoff is None or not np.isfinite(p):
         return None
     return "high" if p >= cutoff else "low"
+
+
+def cutoff_performance(tp: int, fp: int, tn: int, fn: int, *, cutoff: float, cohort: str,
+                       level: float = 0.95) -> dict:
+    """Sensitivity, specificity, PPV and NPV at a cut-off from the counts of a labelled cohort,
+    each with its Wilson score interval (:func:`sonorad.evaluation.thresholds.wilson_ci`).
+
+    Parameters
+    ----------
+    tp, fp, tn, fn : int
+        Confusion-matrix counts at the cut-off (``probability >= cutoff`` is positive).
+    cutoff : float
+    cohort : str
+        The run's cohort name (``external``, ``internal``, ``training_cv``, ``training``); shown in
+        the words of :data:`COHORT_WORDS`.
+    level : float
+
+    Returns
+    -------
+    dict
+        ``cohort``, ``n``, ``cutoff``, the counts, ``sensitivity`` / ``specificity`` / ``ppv`` /
+        ``npv`` as ``{"value", "low", "high"}`` (``None`` each when the denominator is 0),
+        ``level`` and ``method``.
+
+    Examples
+    --------
+    >>> r = cutoff_performance(8, 1, 9, 2, cutoff=0.4, cohort="external")
+    >>> r["sensitivity"]["value"], [round(r["sensitivity"][k], 4) for k in ("low", "high")]
+    (0.8, [0.4902, 0.9433])
+    """
+    from sonorad.evaluation.thresholds import wilson_ci
+
+    counts = {"tp": int(tp), "fp": int(fp), "tn": int(tn), "fn": int(fn)}
+    if any(v < 0 for v in counts.values()):
+        raise ValueError(f"confusion-matrix counts must be >= 0, got {counts}")
+
+    def proportion(k, n):
+        if n == 0:
+            return None
+        low, high = wilson_ci(k, n, level)
+        return {"value": k / n, "low": low, "high": high}
+
+    return {"cohort": COHORT_WORDS.get(cohort, cohort), "n": sum(counts.values()), "cutoff": float(cutoff),
+            **counts,
+            "sensitivity": proportion(tp, tp + fn), "specificity": proportion(tn, tn + fp),
+            "ppv": proportion(tp, tp + fp), "npv": proportion(tn, tn + fn), "level": float(level),
+            "method": f"Wilson score {round(100 * level)}% intervals of the proportions, from the "
+                      f"{COHORT_WORDS.get(cohort, cohort)} cohort's cases at the saved cut-off"}

@@ -34,7 +34,7 @@ import pandas as pd
 
 from sonorad.bundle import explanations
 from sonorad.bundle._trust import BundleError
-from sonorad.bundle.checks import batch_missing, ood_warnings
+from sonorad.bundle.checks import implausible_roi, batch_missing, case_warning_texts, ood_warnings
 from sonorad.bundle.explanations import CONTRIBUTION_COLUMNS
 from sonorad.bundle.inputs import CaseInputs, inputs_from_case, inputs_from_table, model_input, read_cases_for_prediction
 from sonorad.bundle.results import PREDICTION_COLUMNS, WARNING_COLUMNS, BundlePrediction, CaseResult, risk_group
@@ -185,7 +185,8 @@ def _explain_chosen(bundle, X: pd.DataFrame, predictions: pd.DataFrame, models: 
         return []
     try:
         shap_result, Xd = explanations.shap_contributions(bundle, chosen, X.loc[explained])
-        return explanations.contribution_rows(chosen, shap_result, Xd)
+        rows = explanations.contribution_rows(chosen, shap_result, Xd)
+        return explanations.describe_contributions(bundle, chosen, X.loc[explained], rows)
     except Exception as exc:  # noqa: BLE001 - predictions stand without explanations
         notes.append(f"SHAP contributions of {chosen} could not be computed: {type(exc).__name__}: {exc}")
         return []
@@ -292,11 +293,15 @@ def _case_nomogram(bundle, X: pd.DataFrame) -> dict | None:
         return None
     from sonorad.explain.shap import apply_steps, explain_parts
 
+    from sonorad.clinical import clinical_encoders
+
     display, _, _, Xf = explain_parts(bundle.model(bundle.chosen), X)
     row = apply_steps(display, Xf)
     pts = nomo.nomogram_points(row.iloc[[0]].reset_index(drop=True))
+    encoders = [enc for step in display for enc in clinical_encoders(step)]
     return {"points": {k: float(v) for k, v in pts.points.items()}, "total_points": pts.total_points,
-            "linear_predictor": pts.linear_predictor, "probability": pts.probability}
+            "linear_predictor": pts.linear_predictor, "probability": pts.probability,
+            "labels": {k: explanations.predictor_description(bundle, str(k), encoders) for k in pts.points.keys()}}
 
 
 def _case_gradcam(bundle, inputs: CaseInputs, case_id: str, warnings: list):
@@ -309,8 +314,50 @@ def _case_gradcam(bundle, inputs: CaseInputs, case_id: str, warnings: list):
     return None if heat is None else explanations.gradcam_overlay(heat[0], heat[2])
 
 
+def _performance(bundle) -> tuple[dict | None, str | None]:
+    """The chosen model's saved performance at its cut-off, or ``None`` and why not."""
+    saved = getattr(bundle, "performance", None)
+    if saved is None:
+        return None, ("not available: this bundle holds no performance at the cut-off (written before "
+                      "bundles kept it, or by a run without a labelled cohort to measure it on)")
+    entry = (saved.get("models") or {}).get(bundle.chosen)
+    if entry is None:
+        return None, f"not available: the bundle holds no performance of {bundle.chosen} at its cut-off"
+    return dict(entry), None
+
+
+def _uncertainty(bundle, X: pd.DataFrame) -> tuple[dict | None, str | None]:
+    """The chosen model's per-patient interval (:mod:`sonorad.bundle.uncertainty`), or ``None`` and
+    why not."""
+    from sonorad.bundle.uncertainty import case_interval
+
+    info = getattr(bundle, "uncertainty", None)
+    if info is None:
+        return None, ("not available: this bundle holds no bootstrap refits of its model (written before "
+                      "bundles kept them, or without the training labels)")
+    refits = bundle.uncertainty_refits()
+    if refits is None:
+        return None, info.get("note") or "not available: the bundle's refits are missing"
+    try:
+        return case_interval(bundle.model(bundle.chosen), refits, X, classifier=info.get("classifier") or "?"), None
+    except Exception as exc:  # noqa: BLE001 - the probability stands without its interval
+        return None, f"not available: the interval could not be computed ({type(exc).__name__}: {exc})"
+
+
+def _chosen_probability(bundle, image, mask, values: dict, case_id: str) -> float:
+    """The chosen model's probability of one case (no explanation): the ROI sensitivity's scorer."""
+    inputs = inputs_from_case(bundle, image, mask, values, case_id)
+    result, _ = score(bundle, inputs, [bundle.chosen], False)
+    p = result.predictions.loc[result.predictions["model"] == bundle.chosen, "probability"]
+    if not len(p):
+        first = result.failures.iloc[0] if len(result.failures) else None
+        raise ValueError(first["error"] if first is not None else f"{bundle.chosen} gave no probability")
+    return float(p.iloc[0])
+
+
 def predict_case(bundle, image, mask, values: dict, *, case_id: str = "case", explain: bool = True,
-                 gradcam: bool = True) -> CaseResult:
+                 gradcam: bool = True, models=None, roi_sensitivity: bool = False,
+                 roi_pixels: int | None = None) -> CaseResult:
     """Score one case held in memory (a calculator's path).
 
     Parameters
@@ -328,6 +375,13 @@ def predict_case(bundle, image, mask, values: dict, *, case_id: str = "case", ex
         SHAP contributions (and the nomogram points of a logistic model).
     gradcam : bool
         Grad-CAM overlay when the bundle has a network for it.
+    models : list of str, optional
+        Models to run (default: all); the chosen model is always run.
+    roi_sensitivity : bool
+        Also score the chosen model on the mask eroded and dilated by ``roi_pixels``
+        (:mod:`sonorad.bundle.sensitivity`; no SHAP, no Grad-CAM).
+    roi_pixels : int, optional
+        Erosion / dilation radius (default :data:`sonorad.bundle.sensitivity.DEFAULT_PIXELS`).
 
     Returns
     -------
@@ -340,25 +394,41 @@ def predict_case(bundle, image, mask, values: dict, *, case_id: str = "case", ex
         the message names the problem and the fix.
     """
     case_id = str(case_id)
+    too_large = implausible_roi(bundle, mask)  # before extraction, which costs minutes on such an ROI
+    if too_large is not None:
+        raise CaseError(case_id, too_large, "outline only the lesion")
     inputs = inputs_from_case(bundle, image, mask, values, case_id)
-    result, X = score(bundle, inputs, bundle.models, explain)
+    models = _selected(bundle, models)
+    models = models if bundle.chosen in models else [*models, bundle.chosen]
+    result, X = score(bundle, inputs, models, explain)
     probs = {r.model: r.probability for r in result.predictions.itertuples()}
     if bundle.chosen not in probs:
         problems = result.failures
         first = problems.iloc[0] if len(problems) else None
         message = first["error"] if first is not None else f"the chosen model {bundle.chosen} gave no probability"
         raise CaseError(case_id, message, first["fix"] if first is not None else "")
-    warnings = [f"{w.column}: {w.message}" for w in result.warnings.itertuples()]
-    warnings += [f"{f.stage}: {f.error}" for f in result.failures.itertuples()]
-    warnings += [f"unknown value name {k!r} ignored (not a variable of the model)" for k in inputs.unknown_values]
-    warnings += result.notes
-    contributions = [{"feature": r.feature, "value": r.value, "shap": r.shap} for r in result.contributions.itertuples()]
+    warnings = case_warning_texts(result, inputs.unknown_values)
+    contributions = [{"feature": r.feature, "label": r.description, "value": r.value, "display": r.display,
+                      "shap": r.shap} for r in result.contributions.itertuples()]
     base = float(result.contributions["base_value"].iloc[0]) if len(result.contributions) else None
     output = str(result.contributions["output"].iloc[0]) if len(result.contributions) else None
     nomogram = _case_nomogram(bundle, X) if explain else None
     overlay = _case_gradcam(bundle, inputs, case_id, warnings) if gradcam else None
     cut = bundle.cutoffs.get(bundle.chosen)
     p = probs[bundle.chosen]
+    performance, performance_note = _performance(bundle)
+    uncertainty, uncertainty_note = _uncertainty(bundle, X.iloc[:1])
+    sensitivity, sensitivity_note = None, None
+    if roi_sensitivity:
+        from sonorad.bundle import sensitivity as roi
+
+        sensitivity, sensitivity_note = roi.roi_sensitivity(
+            lambda changed: _chosen_probability(bundle, image, changed, values, case_id), mask, p,
+            pixels=roi.DEFAULT_PIXELS if roi_pixels is None else roi_pixels)
     return CaseResult(case_id=case_id, model=bundle.chosen, probability=p, probabilities=probs,
                       risk_group=risk_group(p, cut), cutoff=cut, contributions=contributions, base_value=base,
-                      shap_output=output, nomogram=nomogram, gradcam=overlay, warnings=warnings)
+                      shap_output=output, nomogram=nomogram, gradcam=overlay, warnings=warnings,
+                      outcome=explanations.outcome(bundle), performance_at_cutoff=performance,
+                      performance_note=performance_note, uncertainty=uncertainty,
+                      uncertainty_note=uncertainty_note, roi_sensitivity=sensitivity,
+                      roi_sensitivity_note=sensitivity_note)

@@ -11,6 +11,10 @@ Layout of the bundle folder (``OUT/model/``)::
     explain.json             SHAP background centroids (>= 5 training cases each) per model
     study.json               study name, label, seed and design settings (no paths)
     card.json, card.md       the model card
+    uncertainty.json/.skops  the chosen model's final stage refitted on bootstrap resamples of the
+                             training cases, for a per-patient interval (sonorad.bundle.uncertainty)
+    performance.json         per model: sensitivity, specificity, PPV, NPV at its cut-off with Wilson
+                             CIs, from the counts of one labelled cohort (when the run gave them)
     models/<name>.skops      fitted scikit-learn pipelines (skops: no pickle)
     models/<name>.pt/.json   a fine-tuned CNN: state dict (torch.load(weights_only=True)) + parameters
 """
@@ -211,7 +215,21 @@ def _explain_entry(model, X: pd.DataFrame, seed: int) -> dict:
             "classifier": type(final).__name__, "display": described}
 
 
+def _training_quartiles(summary: dict, column: dict) -> list[float] | None:
+    """[q1, q3] of a numeric column from the training summary's pooled quantiles (no case's value)."""
+    probs, values = summary.get("quantiles") or [], column.get("quantiles") or []
+    if 0.25 not in probs or 0.75 not in probs or len(values) != len(probs):
+        return None
+    q1, q3 = values[probs.index(0.25)], values[probs.index(0.75)]
+    return [q1, q3] if q1 is not None and q3 is not None else None
+
+
 def _schema(variables: dict, summary: dict, imputation: dict, study: dict, columns) -> list[dict]:
+    """``schema.json``: each declared variable the model uses, with what the training cohort held.
+
+    ``training_quartiles`` (pooled [q1, q3], numeric variables) let prediction and the calculator
+    refuse a value far outside the training values (:func:`sonorad.variables.plausible_range`).
+    """
     declared = (study.get("variables") or {}) if isinstance(study, dict) else {}
     out = []
     for name, spec in variables.items():
@@ -227,9 +245,10 @@ def _schema(variables: dict, summary: dict, imputation: dict, study: dict, colum
             "allowed_values": list(spec.allowed_values) if spec.allowed_values else None,
             "role": spec.role,
             "description": spec.description,
-            "unit": extra.get("unit"),
+            "unit": getattr(spec, "unit", None) or extra.get("unit"),
             "imputation": imputation.get(name),
             "training_range": col.get("range"),
+            "training_quartiles": _training_quartiles(summary, col) if spec.type == "numeric" else None,
             "training_levels": col.get("levels_seen"),
             "n_missing_in_training": col.get("n_missing"),
             "plausible_range": list(spec.range) if getattr(spec, "range", None) else None,
@@ -284,6 +303,56 @@ def _deep_settings(deep: dict) -> dict:
             "input_size": int(net.input_size), "feature_dim": int(net.spec.feature_dim)}
 
 
+def _performance(performance: dict, kept: dict, cutoffs: dict) -> dict:
+    """``performance.json``: :func:`sonorad.bundle.results.cutoff_performance` of every kept model
+    with a cut-off and counts."""
+    from sonorad.bundle.results import cutoff_performance
+
+    models = {}
+    for name, counts in (performance.get("models") or {}).items():
+        if name in kept and cutoffs.get(name) is not None:
+            models[name] = cutoff_performance(*(int(counts[k]) for k in ("tp", "fp", "tn", "fn")),
+                                              cutoff=float(cutoffs[name]), cohort=str(performance["cohort"]))
+    return {"cohort": str(performance["cohort"]), "models": models}
+
+
+def _uncertainty(tmp: Path, model, training_input: pd.DataFrame, uncertainty: dict, seed: int) -> dict:
+    """Fit and save the bootstrap refits of the chosen model's final stage; ``uncertainty.json``
+    says what was saved, or why nothing was."""
+    from sonorad.bundle.uncertainty import DEFAULT_RESAMPLES, MAX_BYTES, UNCERTAINTY_FILE, fit_resamples
+
+    labels = uncertainty["labels"]
+    y = labels.reindex(training_input.index) if isinstance(labels, pd.Series) else np.asarray(labels)
+    resamples = int(uncertainty.get("resamples") or DEFAULT_RESAMPLES)
+    try:
+        payload, note = fit_resamples(model, training_input, y, resamples=resamples, seed=seed,
+                                      scores=uncertainty.get("scores"))
+    except Exception as exc:  # noqa: BLE001 - the bundle stands without a per-patient interval
+        payload, note = None, f"not available: refitting the final stage failed ({type(exc).__name__}: {exc})"
+    info = {"file": None, "resamples": resamples, "seed": seed, "classifier": None, "note": note}
+    if payload is None:
+        return info
+    info["classifier"] = payload["classifier"]
+    if _keeps_training_vectors(payload["estimators"]):
+        info["note"] = (f"not available: the final stage ({payload['classifier']}) keeps its training cases, "
+                        "which a bundle never stores")
+        return info
+    path = tmp / UNCERTAINTY_FILE
+    try:
+        size = len(dump_skops(payload["estimators"], path, "uncertainty refits"))
+    except BundleError as exc:
+        path.unlink(missing_ok=True)
+        info["note"] = f"not available: the refits cannot be saved ({exc})"
+        return info
+    if size > MAX_BYTES:
+        path.unlink()
+        info["note"] = (f"not available: {resamples} refits of {payload['classifier']} would add "
+                        f"{size / 1e6:.0f} MB to the bundle (limit {MAX_BYTES / 1e6:.0f} MB)")
+        return info
+    info.update(file=UNCERTAINTY_FILE, resamples=payload["resamples"], seconds=round(payload["seconds"], 3))
+    return info
+
+
 def _prepare_folder(folder: Path) -> Path:
     if folder.exists() and any(folder.iterdir()) and not (folder / "manifest.json").is_file():
         raise BundleError(f"{folder} exists and is not a sonorad bundle; refusing to overwrite it. "
@@ -297,7 +366,8 @@ def _prepare_folder(folder: Path) -> Path:
 
 def write_bundle(folder, *, models: dict, chosen: str, cutoffs: dict, features: dict, variables: dict,
                  training_input: pd.DataFrame, training_rois: pd.DataFrame | None, card: dict, study: dict,
-                 exclude=(), seed: int | None = None, key=None) -> Path:
+                 exclude=(), seed: int | None = None, key=None, performance: dict | None = None,
+                 uncertainty: dict | None = None) -> Path:
     """Write a model bundle folder (see the module docstring for the layout).
 
     Parameters
@@ -334,6 +404,18 @@ def write_bundle(folder, *, models: dict, chosen: str, cutoffs: dict, features: 
         Sign the bundle with this key (or the key in this file): ``manifest.sig``, an HMAC-SHA256
         of the manifest (:mod:`sonorad.bundle.signing`). Default: the key file named by
         ``$SONORAD_BUNDLE_KEY_FILE``, else no signature.
+    performance : dict, optional
+        ``{"cohort": name, "models": {model: {"tp", "fp", "tn", "fn"}}}``: each model's confusion
+        counts at its cut-off on one labelled cohort (``external``, ``internal``, ``training_cv``
+        or ``training``); saved with their Wilson intervals
+        (:func:`sonorad.bundle.results.cutoff_performance`) in ``performance.json``. Counts only:
+        no case is stored.
+    uncertainty : dict, optional
+        ``{"labels": training labels (Series by case id, or in training_input's order),
+        "scores": out-of-fold training scores of a design's second stage or None, "resamples": B}``:
+        refit the chosen model's final stage on B bootstrap resamples of the training cases
+        (:func:`sonorad.bundle.uncertainty.fit_resamples`, seeded with ``seed``) for a per-patient
+        interval. Without it the bundle has none.
 
     Returns
     -------
@@ -401,6 +483,13 @@ def write_bundle(folder, *, models: dict, chosen: str, cutoffs: dict, features: 
             # the pixel-spacing rule, also held in radiomics_params.yaml (its `sonorad` entry)
             feature_info["radiomics"]["spacing"] = rule_of(params).as_dict() or {"spacing": "as given"}
         write_json(tmp / "features.json", feature_info)
+        if performance:
+            write_json(tmp / "performance.json", _performance(performance, kept, cutoffs))
+        if uncertainty is not None:
+            write_json(tmp / "uncertainty.json", _uncertainty(tmp, sklearn_models[chosen], training_input,
+                                                              uncertainty, seed) if chosen in sklearn_models else
+                       {"file": None, "note": "not available: the chosen model is a fine-tuned CNN, whose "
+                                              "refitting on resamples is not affordable"})
         study_kept = {k: v for k, v in (study or {}).items() if k in _STUDY_KEYS}
         write_json(tmp / "study.json", study_kept)
         full_card = complete_card(card or {}, models=entries, chosen=chosen, cutoffs=cutoffs, excluded=exclude,

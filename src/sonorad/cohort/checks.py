@@ -26,13 +26,12 @@ from sonorad.cohort.reading import PATH_COLUMNS, REQUIRED_COLUMNS, SPACING_FIX, 
 from sonorad.cohort.splitting import assign_splits
 from sonorad.errors import Problem
 from sonorad.study import CenterSplit, LabelSpec, StudyConfig
-from sonorad.variables import canonical_value, cases_text, check_column, group_problems, unseen_problems
+from sonorad.variables import (OUTLIER_IQR_FACTOR, canonical_value, cases_text, check_column, group_problems,
+                               unseen_problems)
 
 __all__ = ["validate_cases", "OUTLIER_IQR_FACTOR"]
 
 _MAX_GROUPS = 5
-#: A numeric value further than this many interquartile ranges outside the quartiles is flagged.
-OUTLIER_IQR_FACTOR = 10.0
 
 
 def validate_cases(table: pd.DataFrame, study: StudyConfig | None = None, check_files: bool = True,
@@ -69,7 +68,8 @@ def validate_cases(table: pd.DataFrame, study: StudyConfig | None = None, check_
         return [Problem(f"required column {c!r} is missing", fix="add the column", column=c) for c in missing]
     table = table.reset_index(drop=True)
     problems: list[Problem] = []
-    problems += _check_required_values(table, required, has_label=require_label)
+    problems += _check_required_values(table, tuple(c for c in required if c != "mask"), has_label=require_label)
+    problems += _check_masks_or_boxes(table, study)
     problems += _check_duplicate_ids(table)
     label_problems = _check_labels(table, label) if require_label else []
     problems += label_problems
@@ -119,6 +119,43 @@ def _check_required_values(table: pd.DataFrame, required: tuple[str, ...], has_l
             what = "label" if is_label else column
             problems.append(Problem(f"missing {what}{where}", fix=f"fill in the {column!r} cell or remove the row",
                                     case_id=case_id, column=column))
+    return problems
+
+
+def _check_masks_or_boxes(table: pd.DataFrame, study: StudyConfig | None) -> list[Problem]:
+    """Every case needs a mask, or, with ``masks.segmenter``, a ``box`` the segmenter turns into one.
+
+    A box is parsed here (:func:`sonorad.imaging.boxes.parse_box`); that it lies inside its image is
+    checked when the images are read (:func:`sonorad.pipeline.stages.validate`).
+    """
+    from sonorad.errors import CaseError
+    from sonorad.imaging.boxes import parse_box
+
+    segmenter = study is not None and study.masks.segmenter is not None
+    boxes = table["box"] if "box" in table.columns else pd.Series(np.nan, index=table.index)
+    problems = []
+    for position in np.flatnonzero(table["mask"].isna().to_numpy()):
+        case_id = _case_of(table, position)
+        where = "" if case_id is not None else f" ({_rows_text([position])})"
+        box = boxes.iloc[position]
+        has_box = not (pd.isna(box) or str(box).strip() == "")
+        if not has_box:
+            fix = ("draw the lesion's mask and fill in the 'mask' cell, or give the lesion's box in the 'box' column "
+                   "(x0,y0,x1,y1 in pixels) for the segmenter (masks.segmenter)" if segmenter
+                   else "fill in the 'mask' cell or remove the row")
+            problems.append(Problem(f"missing mask{where}" + (" and no box" if segmenter else ""), fix=fix,
+                                    case_id=case_id, column="mask"))
+        elif not segmenter:
+            problems.append(Problem(f"missing mask{where}: the case has a box, but the study names no segmenter to "
+                                    "turn it into a mask",
+                                    fix="add `masks: {segmenter: path/to/segmenter}` to the study file (a folder "
+                                        "written by `sonorad segment train`), or fill in the 'mask' cell",
+                                    case_id=case_id, column="mask"))
+        else:
+            try:
+                parse_box(box, case_id)
+            except CaseError as err:
+                problems.append(Problem(err.problem.message, fix=err.problem.fix, case_id=case_id, column="box"))
     return problems
 
 

@@ -245,7 +245,8 @@ def feature_icc(table: pd.DataFrame, *, params: Mapping | str | Path | None = No
 
 def icc_to_dir(cases_csv: str | Path, out_dir: str | Path, params: Mapping | str | Path | None = None,
                n_cases: int | None = None, seed: int = 0, jobs: int = 1, progress: bool = True,
-               cache_dir: str | Path | None = None, scheduler=None, shared_fs: bool = False) -> str:
+               cache_dir: str | Path | None = None, scheduler=None, shared_fs: bool = False,
+               segmenter: str | Path | None = None) -> str:
     """Compute :func:`feature_icc` for a cohort table and write ``out_dir/icc.csv`` (``sonorad icc``).
 
     Cases that could not be extracted are listed in ``out_dir/icc_failures.csv`` (header only
@@ -265,6 +266,11 @@ def icc_to_dir(cases_csv: str | Path, out_dir: str | Path, params: Mapping | str
         Dask scheduler (see :func:`sonorad.parallel.use_cluster`); ``None``: local worker processes.
     shared_fs : bool, default False
         With a scheduler: workers read the files' paths instead of receiving their bytes.
+    segmenter : str, Path or None
+        A segmenter folder (``sonorad segment train``): its masks are the second reader. One call to
+        :func:`sonorad.segment.predict.segment_cases` proposes a mask per case from the ``box`` cell, or
+        from the manual mask's tight box, written under ``out_dir/auto_masks/``; cases without a
+        proposal (an empty one, a bad box) are listed in ``icc_failures.csv``. Not with a ``mask2`` column.
 
     Returns
     -------
@@ -282,9 +288,15 @@ def icc_to_dir(cases_csv: str | Path, out_dir: str | Path, params: Mapping | str
     with disk_full_message(out_dir, "the output folder"):
         out_dir.mkdir(parents=True, exist_ok=True)
     cache = FeatureCache(Path(cache_dir) if cache_dir is not None else out_dir / ".cache")
+    proposed = None
+    if segmenter is not None:
+        table, proposed = _segmenter_as_second_reader(table, segmenter, out_dir / "auto_masks")
     with use_cluster(scheduler, shared_fs=shared_fs):
         icc, failures, design, run = _feature_icc(table, params=params, seed=seed, n_cases=n_cases, jobs=jobs,
                                                   cache=cache, progress=progress)
+    if proposed is not None:
+        design = f"mask2 = the segmenter's masks; {proposed.summary()}"
+        failures = pd.concat([proposed.failures, failures], ignore_index=True)
     path = out_dir / "icc.csv"
     with disk_full_message(out_dir, "the ICC tables"):
         atomic_write(path, icc.to_csv)
@@ -292,3 +304,22 @@ def icc_to_dir(cases_csv: str | Path, out_dir: str | Path, params: Mapping | str
     return (f"ICC ({design}): {int(icc['n'].max()) if len(icc) else 0} cases, {len(run.failures)} extractions "
             f"({run.n_cached} from cache, {run.n_computed} computed), {len(failures)} failed\n"
             f"ICC table written: {path}")
+
+
+def _segmenter_as_second_reader(table: pd.DataFrame, segmenter, folder: Path):
+    """``table`` with ``mask2`` = the segmenter's proposed masks, only the cases that got one; and the proposals."""
+    from sonorad.segment.io import load_segmenter
+    from sonorad.segment.predict import segment_cases
+
+    if "mask2" in table.columns and table["mask2"].notna().any():
+        raise ConfigError("the table has a mask2 column and --segmenter was given: the segmenter's masks are the "
+                          "second reader. Fix: drop the mask2 column, or leave out --segmenter")
+    proposed = segment_cases(load_segmenter(segmenter), table.reset_index(drop=True), folder, boxes="auto")
+    written = proposed.per_case.dropna(subset=["mask_file"]).set_index("case_id")["mask_file"]
+    keep = table[table["case_id"].astype(str).isin(written.index)].copy()
+    if "mask" not in keep.columns or keep["mask"].isna().any():
+        missing = keep.index[keep["mask"].isna()].astype(str).tolist() if "mask" in keep.columns else ["all"]
+        raise ConfigError(f"ICC against the segmenter needs the manual mask of every case; none for "
+                          f"{', '.join(missing[:5])}. Fix: fill in their 'mask' cells or remove the rows")
+    keep["mask2"] = keep["case_id"].astype(str).map(lambda c: str((folder / written[c]).resolve()))
+    return keep, proposed

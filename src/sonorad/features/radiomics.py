@@ -29,6 +29,7 @@ import copy
 import json
 import logging
 import math
+import threading
 import warnings
 from collections.abc import Iterator, Mapping
 from importlib import metadata
@@ -41,7 +42,7 @@ from sonorad.errors import CaseError, ConfigError
 from sonorad.provenance import sha256_bytes
 
 __all__ = ["DEFAULT_PARAMS", "MAX_GRAY_LEVELS", "load_params", "spacing_params", "original_only", "params_hash", "extract_case", "gray_levels",
-           "to_8bit_scale"]
+           "prepare", "to_8bit_scale"]
 
 #: The parameter file shipped with sonorad (``features/params/radiomics_2d.yaml``).
 DEFAULT_PARAMS = "radiomics_2d.yaml"
@@ -365,6 +366,71 @@ def _check_work(pixels, mask, settings, case_id, bit_depth) -> None:
     )
 
 
+#: Parameter sets whose validated copy and PyRadiomics extractor are kept per process (the oldest
+#: is dropped beyond this many).
+_CACHE_SIZE = 8
+_cache_lock = threading.Lock()
+# Validation (pykwalify, ruamel.yaml) is not thread-safe: parameter sets are validated and extractors
+# built one at a time.
+_build_lock = threading.Lock()
+_validated: dict[str, dict] = {}
+_extractors: dict[str, object] = {}
+
+
+def _cache_key(params: Mapping) -> str:
+    return json.dumps(params, sort_keys=True, separators=(",", ":"), default=repr)
+
+
+def _cached(store: dict, key: str, build):
+    """``store[key]``, built by ``build()`` the first time (once, whatever the threads)."""
+    with _cache_lock:
+        if key in store:
+            return store[key]
+    with _build_lock:
+        with _cache_lock:
+            if key in store:
+                return store[key]
+        value = build()
+        with _cache_lock:
+            store[key] = value
+            while len(store) > _CACHE_SIZE:
+                store.pop(next(iter(store)))
+    return value
+
+
+def _checked_params(params: Mapping | str | Path | None) -> dict:
+    """:func:`load_params` of ``params``; a mapping is validated once per process and handed out
+    as a fresh deep copy (PyRadiomics' schema validation costs tens of milliseconds a call)."""
+    if not isinstance(params, Mapping):
+        with _build_lock:
+            return load_params(params)
+    return copy.deepcopy(_cached(_validated, _cache_key(params), lambda: load_params(params)))
+
+
+def _extractor(params: Mapping):
+    """The PyRadiomics extractor of a parameter set, built once per process and parameter set.
+
+    Building one validates the parameters again (pykwalify) and costs tens of milliseconds. A built
+    extractor is only read by ``execute`` (which works on a copy of its settings), so threads share it;
+    every process builds its own.
+    """
+    def build():
+        from radiomics import featureextractor
+
+        return featureextractor.RadiomicsFeatureExtractor(copy.deepcopy(dict(params)))
+
+    return _cached(_extractors, _cache_key(params), build)
+
+
+def prepare(params: Mapping | str | Path | None = None) -> None:
+    """Validate a parameter set and build its extractor now, so that the first case does not wait for
+    it (a calculator's worker does this once at start)."""
+    from sonorad.imaging.spacing import pyradiomics_params
+
+    with _quiet_logger("radiomics", logging.WARNING):
+        _extractor(pyradiomics_params(_checked_params(params)))
+
+
 def extract_case(image, mask: np.ndarray, params: Mapping | str | Path | None = None, *,
                  case_id: str | None = None) -> dict[str, float]:
     """PyRadiomics features of one lesion on one 2D ultrasound image.
@@ -411,7 +477,7 @@ def extract_case(image, mask: np.ndarray, params: Mapping | str | Path | None = 
     """
     from sonorad.imaging.spacing import pyradiomics_params, radiomics_spacing, rule_of
 
-    params = load_params(params)  # ~10 ms; a bad mapping is a ConfigError, not a failure of this case
+    params = _checked_params(params)  # a bad mapping is a ConfigError, not a failure of this case
     pixels, mask, spacing = _check_inputs(image, mask, case_id)
     rule = rule_of(params)
     spacing = radiomics_spacing(rule, image)
@@ -426,16 +492,13 @@ def extract_case(image, mask: np.ndarray, params: Mapping | str | Path | None = 
     one_slice = bool(settings.get("force2D", False))
     sitk_image, sitk_mask = _to_sitk(pixels, mask, spacing, one_slice)
 
-    from radiomics import featureextractor
-
     from sonorad.errors import case_warnings
 
     # PyRadiomics logs progress at INFO on the 'radiomics' logger; keep it to warnings here only.
     # Its warnings (and numpy's) are re-issued naming the case.
     with _quiet_logger("radiomics", logging.WARNING), case_warnings(case_id):
         try:
-            extractor = featureextractor.RadiomicsFeatureExtractor(copy.deepcopy(dict(params)))
-            result = extractor.execute(sitk_image, sitk_mask)
+            result = _extractor(params).execute(sitk_image, sitk_mask)
         except Exception as exc:  # PyRadiomics raises ValueError / RuntimeError / IndexError for bad ROIs
             raise CaseError(
                 case_id,

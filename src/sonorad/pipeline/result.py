@@ -72,6 +72,10 @@ class StudyResult:
         (:func:`sonorad.pipeline.stages.reference_comparison`: DeLong, NRI, IDI and the
         likelihood-ratio test or why not). ``None`` without a reference model, and in results saved
         before it was kept.
+    missing_predictors : DataFrame or None
+        Validation centers where a declared predictor is missing for every case: the chosen model
+        and the models that do not need the predictor, with their AUC there
+        (:func:`sonorad.pipeline.centers.missing_predictor_centers`).
     notes : tuple of str
         Everything the run could not do or changed on its own, said in the report.
     timings : dict of stage -> seconds
@@ -100,6 +104,7 @@ class StudyResult:
     patients: pd.Series | None = None
     acquisition: pd.DataFrame | None = None
     reference: object = None
+    missing_predictors: pd.DataFrame | None = None
     notes: tuple = ()
     timings: dict = field(default_factory=dict)
     reused: tuple = ()

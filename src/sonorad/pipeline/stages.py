@@ -19,7 +19,7 @@ from sonorad.errors import FAILURE_COLUMNS, CohortError, ConfigError, Problem
 __all__ = ["COHORT_OF_PART", "Features", "Evaluation", "validate", "extract", "compute_icc", "included",
            "feature_columns", "model_inputs", "make_design", "fit", "cross_validate", "fine_tune", "predict",
            "evaluate", "reference_comparison", "CenterResults", "per_center", "Bootstrap", "bootstrap", "odds_ratio_tables", "empty_failures",
-           "check_parts", "cohort_ids", "model_card", "with_mask_settings"]
+           "check_parts", "cohort_ids", "model_card", "with_mask_settings", "automatic_rois"]
 
 #: cohort name of each split part
 COHORT_OF_PART = {"train": "training", "internal": "internal", "external": "external"}
@@ -44,6 +44,7 @@ def validate(study, *, say=None) -> tuple[object, pd.DataFrame]:
     from dataclasses import replace
 
     from sonorad.cohort import Cohort, read_cases, validate_cases
+    from sonorad.pipeline.automatic_rois import check_automatic_rois
     from sonorad.pipeline.preflight import check_cohort
 
     if study.cohort is None:
@@ -53,6 +54,7 @@ def validate(study, *, say=None) -> tuple[object, pd.DataFrame]:
     problems = validate_cases(table, study=study, check_files=True)
     per_case = [p for p in problems if p.severity == "error" and p.case_id is not None
                 and p.column in _PATH_COLUMNS]
+    problems += check_automatic_rois(table, study, exclude={p.case_id for p in per_case})  # masks.segmenter, boxes
     blocking = [p for p in problems if p.severity == "error" and p not in per_case]
     if blocking:
         raise CohortError(blocking, source=str(study.cohort))
@@ -64,6 +66,22 @@ def validate(study, *, say=None) -> tuple[object, pd.DataFrame]:
     for line in checked.lines if say is not None else ():
         say(line)
     return replace(cohort, warnings=(*cohort.warnings, *checked.warnings)), failures
+
+
+def automatic_rois(cohort, failures: pd.DataFrame, study, out, *, say=None):
+    """Propose the masks of the cases with a ``box`` and no ``mask`` (``masks.segmenter``); see
+    :mod:`sonorad.pipeline.automatic_rois`. Returns ``(cohort, failures, rois)``: the cohort's table
+    points to the accepted proposals, ``failures`` gains the flagged ones, ``rois`` is an
+    :class:`~sonorad.pipeline.automatic_rois.AutomaticRois`.
+    """
+    from dataclasses import replace
+
+    from sonorad.pipeline.automatic_rois import load_study_segmenter, propose_rois
+
+    rois = propose_rois(cohort.table, load_study_segmenter(study), out, exclude=failures["case_id"].astype(str),
+                        say=say)
+    failures = pd.concat([failures, rois.failures], ignore_index=True)
+    return replace(cohort, table=rois.table), failures, rois
 
 
 # -- extract --------------------------------------------------------------------------------------

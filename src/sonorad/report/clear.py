@@ -186,7 +186,8 @@ def clear_checklist(addressed: Mapping[int, str] | None = None) -> pd.DataFrame:
 def run_clear_items(run) -> dict[int, tuple[str, str]]:
     """:data:`RUN_ITEMS` plus what this run adds: item -> (report section id, what answers it).
 
-    Declared variables answer item 17; the cohorts evaluated answer item 38; a nomogram, SHAP values
+    Declared variables answer item 17; automatic ROIs (a segmenter in the study) answer item 19; the cohorts
+    evaluated answer item 38; a nomogram, SHAP values
     or Grad-CAM maps actually produced answer item 43; a model on the clinical variables alone (a
     model named ``clinical...``) answers items 42 and 48.
     """
@@ -209,6 +210,11 @@ def run_clear_items(run) -> dict[int, tuple[str, str]]:
     if shown:
         section = "nomogram" if "nomogram" in shown else ("shap" if "SHAP values" in shown else "gradcam")
         items[43] = (section, ", ".join(shown))
+    rois = (getattr(run, "feature_summary", None) or {}).get("automatic_rois")
+    if rois:
+        items[19] = ("methods", f"semi-automatic: {rois['n_automatic']} of {rois['n_rois']} ROIs proposed by a "
+                                "box-prompted segmenter (flagged proposals excluded), the rest drawn by hand; per case "
+                                "in tables/automatic_rois.csv")
     metrics = getattr(getattr(run, "evaluation", None), "metrics", None)
     if isinstance(metrics, pd.DataFrame) and "model" in metrics.columns and \
             metrics["model"].astype(str).str.lower().str.startswith("clinical").any():

@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from sonorad.provenance import package_versions
 from sonorad.study import CenterSplit, PatientSplit, StudyConfig
 
-__all__ = ["STATISTICS", "DEFAULT_STATISTICS", "methods_paragraph"]
+__all__ = ["STATISTICS", "DEFAULT_STATISTICS", "methods_paragraph", "automatic_rois_text"]
 
 _EXTRA_KEYS = ("counts", "features", "deep", "harmonization", "selection", "models", "models_tuning",
-               "imbalance", "missing_data", "statistics", "statistics_note")
+               "imbalance", "missing_data", "statistics", "statistics_note", "automatic_rois")
 
 #: Evaluation methods the statistics paragraph can describe, in the order they are written.
 STATISTICS = {
@@ -163,6 +163,49 @@ def _statistics_text(keys, note) -> str:
     return " ".join(sentences)
 
 
+def automatic_rois_text(summary: Mapping) -> str:
+    """The sentences saying which ROIs were automatic.
+
+    Parameters
+    ----------
+    summary : mapping
+        :attr:`sonorad.pipeline.automatic_rois.AutomaticRois.summary`: ``n_automatic``, ``n_rois``,
+        ``n_excluded`` and ``segmenter`` (its training cohort's counts and validation Dice, from
+        ``segmenter.json``); optional ``by_cohort`` (:func:`~sonorad.pipeline.automatic_rois.automatic_by_cohort`).
+
+    Examples
+    --------
+    >>> automatic_rois_text({"n_automatic": 3, "n_rois": 10, "n_excluded": 1,
+    ...                      "segmenter": {"n_cases": 40, "n_patients": 20, "val_dice_median": 0.91}})[:60]
+    'Of the 10 lesion ROIs analysed, 3 were proposed by a box-prom'
+    """
+    seg = dict(summary.get("segmenter") or {})
+    n_auto, n_rois = int(summary["n_automatic"]), int(summary["n_rois"])
+    trained = ""
+    if seg.get("n_cases") is not None:
+        trained = f", trained on {seg['n_cases']} manually delineated images"
+        trained += f" of {seg['n_patients']} patients" if seg.get("n_patients") is not None else ""
+    dice = seg.get("val_dice_median")
+    dice_text = (f" (median Dice {float(dice):.3f} on its patient-grouped validation split)" if dice is not None
+                 else " (its validation Dice: not available: not recorded in segmenter.json)")
+    text = (f"Of the {n_rois} lesion ROIs analysed, {n_auto} were proposed by a box-prompted segmentation network "
+            f"(U-Net decoder on an {seg.get('encoder') or 'EfficientNet-Lite0'} encoder, sonorad{trained}){dice_text} "
+            f"from a box drawn around each lesion, and {n_rois - n_auto} were drawn by hand.")
+    by_cohort = dict(summary.get("by_cohort") or {})
+    if by_cohort:
+        names = {"train": "training", "internal": "internal validation", "external": "external validation"}
+        text += " Automatic ROIs by cohort: " + "; ".join(
+            f"{names.get(part, part)} {c['automatic']} of {c['rois']}" for part, c in by_cohort.items()) + "."
+    n_excluded = int(summary.get("n_excluded") or 0)
+    if n_excluded:
+        text += (f" {n_excluded} proposal{'s were' if n_excluded > 1 else ' was'} flagged as implausible (empty, "
+                 "box-shaped, several regions, low confidence or low contrast) and the case"
+                 f"{'s were' if n_excluded > 1 else ' was'} excluded.")
+    if seg.get("weights_sha256"):
+        text += f" The segmenter is identified by the sha256 of its weights ({str(seg['weights_sha256'])[:12]})."
+    return text
+
+
 def methods_paragraph(study: StudyConfig, versions: Mapping | None = None, extra: Mapping | None = None) -> str:
     """Write the methods section of a study as plain-text paragraphs.
 
@@ -198,6 +241,8 @@ def methods_paragraph(study: StudyConfig, versions: Mapping | None = None, extra
             Hosmer-Lemeshow, decision curves).
         ``statistics_note``
             A sentence appended to the statistics paragraph.
+        ``automatic_rois``
+            Which ROIs a segmenter proposed (:func:`automatic_rois_text`).
 
     Returns
     -------
@@ -225,6 +270,8 @@ def methods_paragraph(study: StudyConfig, versions: Mapping | None = None, extra
     intro += (f" The outcome was {label.column} (positive class: {label.column} = {label.positive}); one case was "
               "one lesion on one ultrasound image, analysed with its lesion mask.")
     paragraphs.append(intro + " " + _cohort_text(study, extra.get("counts")))
+    if extra.get("automatic_rois"):
+        paragraphs.append(automatic_rois_text(extra["automatic_rois"]))
     if study.variables:
         paragraphs.append(_variables_text(study))
     image = " ".join(t for t in (_features_text(extra.get("features"), versions),

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-__all__ = ["TRIPOD_AI_ITEMS", "TRIPOD_AI_REFERENCE", "TO_BE_COMPLETED", "tripod_checklist"]
+__all__ = ["TRIPOD_AI_ITEMS", "TRIPOD_AI_REFERENCE", "TO_BE_COMPLETED", "tripod_checklist", "segmentation_items"]
 
 TRIPOD_AI_REFERENCE = ("Collins GS, Moons KGM, Dhiman P, et al. TRIPOD+AI statement: updated guidance for "
                        "reporting clinical prediction models that use regression or machine learning methods. "
@@ -164,3 +164,21 @@ def tripod_checklist(sections_present: Mapping[str, str], *,
              "addressed_in": where.get(item, TO_BE_COMPLETED)}
             for item, part, topic, scope, text in TRIPOD_AI_ITEMS if scope in keep]
     return pd.DataFrame(rows, columns=["item", "part", "topic", "applies", "recommendation", "addressed_in"])
+
+
+def segmentation_items(run) -> dict[str, str]:
+    """The TRIPOD+AI items a run's automatic ROIs answer (``{}`` when every ROI was drawn by hand).
+
+    With radiomics predictors the ROI is part of how a predictor is measured (item 9b), and a
+    segmenter is part of the data preparation (item 7): both say how many ROIs were automatic, and
+    from ``run.feature_summary["automatic_rois"]`` and ``tables/automatic_rois.csv``.
+    """
+    rois = (getattr(run, "feature_summary", None) or {}).get("automatic_rois")
+    if not rois:
+        return {}
+    by_cohort = dict(rois.get("by_cohort") or {})
+    cohorts = "".join(f"; {part} {c['automatic']} of {c['rois']}" for part, c in by_cohort.items())
+    text = (f"{rois['n_automatic']} of {rois['n_rois']} lesion ROIs were proposed by a box-prompted segmenter, the "
+            f"rest drawn by hand{cohorts} (Methods; per case in tables/automatic_rois.csv)")
+    return {"9b": f"Methods: radiomics predictors measured within the lesion ROI; {text}",
+            "7": f"Methods: {text}; flagged proposals excluded (Participants)"}

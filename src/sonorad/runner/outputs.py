@@ -67,6 +67,9 @@ def write_tables(result: StudyResult, cases: pd.DataFrame | None = None) -> list
     if result.centers is not None and len(result.centers.table):
         put(result.centers.table, "metrics_by_center.csv")
         put(result.centers.heterogeneity, "center_heterogeneity.csv")
+    missing = getattr(result, "missing_predictors", None)
+    if missing is not None and len(missing):
+        put(missing, "missing_predictor_centers.csv")
     if result.bootstrap is not None:
         put(result.bootstrap.validation.table, "bootstrap_validation.csv", index=True)
         put(result.bootstrap.validation.calibration, "bootstrap_calibration.csv")

@@ -261,6 +261,11 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
     good = cohort.table.index.difference(pd.Index(failures["case_id"].astype(str)), sort=False)
     if len(failures):
         log.say(f"{failures['case_id'].nunique()} case(s) excluded at validation (files missing or unreadable)")
+    rois = None
+    if study.masks.segmenter is not None:  # a box and no mask: the mask is proposed before extraction
+        cohort, failures, rois = log.stage("automatic ROIs", stages.automatic_rois, cohort, failures, study, out,
+                                           say=log.say)
+        good = cohort.table.index.difference(pd.Index(failures["case_id"].astype(str)), sort=False)
 
     cache = _cache_dir(cfg, out)
     table = stages.with_mask_settings(cohort.table.loc[good], study)
@@ -378,6 +383,12 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
         centers = log.stage("per-center statistics", stages.per_center, probabilities, y,
                             cohort.table.loc[ids, "center"].astype(str), evaluation.cutoffs, level=cfg.level,
                             groups=groups)
+    missing = None
+    if centers is not None:
+        from sonorad.pipeline.centers import missing_predictor_centers
+
+        missing = missing_predictor_centers(result.models, result.primary, inputs, cohort.table, study.variables,
+                                            centers.table, cnns=tuple(cnns))
     from sonorad.pipeline import statistics
 
     bands = log.stage("ROC confidence bands", statistics.roc_bands, probabilities, y, evaluation.highlight,
@@ -400,18 +411,23 @@ def _run(study, cfg: RunConfig, out: Path, log: RunLog, progress: bool, report: 
     notes += explanations.notes
 
     from sonorad.cohort.acquisition import acquisition_table
+    from sonorad.pipeline.automatic_rois import automatic_by_cohort
     from sonorad.report import cohort_flow_counts
 
     study_result = StudyResult(
         study=study, config=cfg, out=out, parts=parts, y=y, failures=failures,
         flow=cohort_flow_counts(cohort.split_labels(), cohort.y, failures, patients=cohort.groups),
-        feature_summary=_feature_summary(features, cfg), design=result, cnns=tuple(cnns),
+        feature_summary={**_feature_summary(features, cfg), **({"automatic_rois": {
+            **rois.summary, "by_cohort": automatic_by_cohort(rois.rois, parts)}} if rois else {})},
+        design=result, cnns=tuple(cnns),
         training_cv_folds=n_folds, probabilities=probabilities, evaluation=evaluation, odds_ratios=(uni, multi),
         explanations=explanations, centers=centers, bootstrap=boot, roc_bands=bands, patients=groups,
-        reference=reference,
+        reference=reference, missing_predictors=missing,
         acquisition=acquisition_table(cohort.table.loc[ids]), notes=tuple(notes),
         timings=dict(log.timings), reused=tuple(log.reused))
     written = outputs.write_tables(study_result, cases=cohort.table.loc[ids].filter(["patient_id", "center"]))
+    if rois is not None:
+        rois.rois.to_csv(out / "tables" / "automatic_rois.csv", index=False)
     outputs.write_gradcams(explanations, out / "figures" / "gradcam")
     bundle = log.stage("model bundle", _write_bundle, study, cfg, out, result, cnns, evaluation, features, X_train,
                        parts, y, cohort.table)
@@ -504,7 +520,20 @@ def _write_bundle(study, cfg, out, result, cnns, evaluation, features, X_train, 
                         cutoffs=evaluation.cutoffs["threshold"].astype(float).to_dict(),
                         features={"radiomics_params": features.params, "deep": deep}, variables=study.variables,
                         training_input=X_train, training_rois=roi_table(cohort_table.loc[train]), card=card,
-                        study=study.to_dict(), exclude=cfg.bundle_exclude, seed=study.seed)
+                        study=study.to_dict(), exclude=cfg.bundle_exclude, seed=study.seed,
+                        performance=_cutoff_counts(evaluation),
+                        uncertainty={"labels": y.loc[train], "scores": result.training_scores})
+
+
+def _cutoff_counts(evaluation) -> dict | None:
+    """Each model's confusion counts at its cut-off on the cohort the study is judged on (external,
+    else internal, else training CV), for the bundle's ``performance.json``."""
+    metrics, cohort = evaluation.metrics, evaluation.primary_cohort
+    rows = metrics[(metrics["cohort"] == cohort)].dropna(subset=["tp", "fp", "tn", "fn"])
+    if not len(rows):
+        return None
+    return {"cohort": cohort, "models": {str(r["model"]): {k: int(r[k]) for k in ("tp", "fp", "tn", "fn")}
+                                         for _, r in rows.iterrows()}}
 
 
 def _feature_summary(features: stages.Features, cfg: RunConfig) -> dict:

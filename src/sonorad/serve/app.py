@@ -11,11 +11,17 @@ Routes
                           optional ``case_id``, ``frame`` and ``pixel_size_mm`` (the pixel size of a
                           PNG / JPEG / BMP, required when the bundle resamples every image)
                           -> probability, risk group, explanation
-``POST /api/login``       ``{"token": T}`` -> sets the access cookie (when the server has a token)
+``POST /api/login``       ``{"token": T}`` -> a session cookie (when the server has a token; see ``auth``)
+``POST /api/logout``      ends the session and clears its cookie
 ``GET /healthz``          liveness
 
 Every refusal is JSON ``{"error", "field", "fix"}`` with a 4xx status; an unexpected failure is a 500
 with a generic message (the traceback goes to the server log only).
+
+Predictions run in a pool (:mod:`sonorad.serve.workers`; ``sonorad serve``: one worker process per
+core), which scores the chosen model only. When every worker is busy and the queue is full, the answer
+is 503 with ``Retry-After``; past the processing time limit (``sonorad serve --request-timeout``), 504
+and the prediction is stopped; a request whose client has gone is dropped before it starts.
 """
 
 from __future__ import annotations
@@ -23,23 +29,23 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import hashlib
-import html
 import io
 import json
-import re
-import threading
+import logging
 import uuid
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 # At module level: FastAPI resolves the endpoint annotations in this module's namespace.
-from fastapi import File, Form, UploadFile
+from fastapi import File, Form, Request, UploadFile
 
 from sonorad.errors import CaseError, SonoradError
+from sonorad.serve.card import card_html
 from sonorad.serve.form import check_values, form_fields, parse_values
-from sonorad.serve.guard import COOKIE, Guard
-from sonorad.serve.roi import parse_roi, rasterize_roi
+from sonorad.serve.auth import install_auth
+from sonorad.serve.guard import Guard
+from sonorad.serve.roi import check_roi_origin, parse_roi, rasterize_roi
 from sonorad.serve.uploads import (
     PIXEL_SIZE_FIELD,
     UploadError,
@@ -48,8 +54,9 @@ from sonorad.serve.uploads import (
     read_uploaded_mask,
     with_pixel_size,
 )
+from sonorad.serve.workers import ClientGone, InlinePool, PoolBusy, PoolTimeout, ProcessPool, WorkerFailed
 
-__all__ = ["create_app", "decode_mask", "encode_mask", "png_data_url"]
+__all__ = ["create_app", "decode_mask", "encode_mask", "png_data_url", "score_case"]
 
 STATIC = resources.files("sonorad.serve") / "static"
 RESEARCH_USE = ("Research use only. This calculator is not a medical device and has not been cleared for "
@@ -133,6 +140,29 @@ def _install_error_handlers(app):
     async def _sonorad(request, exc: SonoradError):
         return _error_response(422, str(exc), getattr(exc, "field", None))
 
+    @app.exception_handler(PoolBusy)
+    async def _busy(request, exc: PoolBusy):
+        response = _error_response(503, "the calculator is busy: every worker is scoring and the queue is full",
+                                   None, f"send the request again in {exc.retry_after} s")
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
+    @app.exception_handler(PoolTimeout)
+    async def _timeout(request, exc: PoolTimeout):
+        where = "was stopped" if exc.started else "waited for a free worker and was dropped"
+        return _error_response(504, f"the prediction {where} after {exc.seconds:g} s, the processing time limit",
+                               None, "send it again when the server is less busy, or ask whoever runs the server "
+                                     "to raise the limit (sonorad serve --request-timeout)")
+
+    @app.exception_handler(ClientGone)
+    async def _gone(request, exc: ClientGone):  # nobody reads it: the client has gone
+        return _error_response(499, "the client closed the request; its prediction was dropped")
+
+    @app.exception_handler(WorkerFailed)
+    async def _worker(request, exc: WorkerFailed):
+        logging.getLogger("sonorad.serve").error("prediction failed in a worker: %s", exc.detail)
+        return _error_response(500, "the server failed on this request; the details are in the server log")
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request, exc: RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {}
@@ -184,23 +214,57 @@ def _read_upload(upload) -> bytes:
     return data
 
 
-class Calculator:
-    """The request-independent state: the bundle (loaded once, read-only), its form, the lock."""
+def score_case(bundle, *, image, mask, values: dict, case_id: str, roi_sensitivity: bool = False) -> dict:
+    """The ``result`` of a payload: the chosen model's prediction of one case, as JSON values.
 
-    def __init__(self, bundle, limits: UploadLimits, keep: Path | None, allow_missing: bool = False):
+    Runs where the pool puts it (a worker process, or this one): only the chosen model is scored (its
+    probability is the same as when every model of the bundle runs), explained (SHAP, nomogram) and
+    shown (Grad-CAM overlay, as a PNG data URL).
+    """
+    options = {"roi_sensitivity": True} if roi_sensitivity else {}
+    result = bundle.predict_case(image, mask, values, case_id=case_id, explain=True, gradcam=True,
+                                 models=[bundle.chosen], **options)
+    out = _jsonable(result.to_dict())
+    # to_dict leaves the overlay out: it travels as a PNG, like every image of the page.
+    out["gradcam"] = None if result.gradcam is None else png_data_url(result.gradcam)
+    return out
+
+
+def _takes(function, keyword: str) -> bool:
+    import inspect
+
+    try:
+        return keyword in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class Calculator:
+    """The request-independent state: the bundle (loaded once, read-only), its form, the prediction pool.
+
+    ``workers`` > 0 scores in that many worker processes (:class:`sonorad.serve.workers.ProcessPool`);
+    0 scores in this process, one case at a time (:class:`sonorad.serve.workers.InlinePool`).
+    Parsing, decoding and rasterizing run in the request's thread either way.
+    """
+
+    def __init__(self, bundle, limits: UploadLimits, keep: Path | None, allow_missing: bool = False,
+                 workers: int = 0, max_queue: int = 8):
         self.bundle = bundle
         self.limits = limits
         self.keeper = _Keeper(keep)
         self.fields = form_fields(bundle.schema(), allow_missing=allow_missing)
         self.spacing_rule = _spacing_rule(bundle)
-        # One prediction at a time: Grad-CAM registers hooks on the shared network and PyRadiomics
-        # keeps per-call state, so parallel calls on one model are not guaranteed to be independent.
-        # Parsing, decoding, rasterizing and encoding still run concurrently.
-        self.lock = threading.Lock()
+        self.roi_sensitivity = _takes(bundle.predict_case, "roi_sensitivity")
+        self.pool = (ProcessPool(bundle, workers=workers, max_queue=max_queue) if workers
+                     else InlinePool(bundle, max_queue=max_queue))
+
+    def close(self) -> None:
+        """Stop the prediction pool (its worker processes, if any)."""
+        self.pool.close()
 
     def identity(self) -> dict:
-        return {"sha256": self.bundle.sha256, "chosen": _jsonable(self.bundle.chosen),
-                "cutoffs": _jsonable(self.bundle.cutoffs)}
+        return {"id": str(self.bundle.sha256)[:12], "sha256": self.bundle.sha256,
+                "chosen": _jsonable(self.bundle.chosen), "cutoffs": _jsonable(self.bundle.cutoffs)}
 
     def spacing(self) -> dict:
         """The bundle's pixel-spacing rule, for the page: whether it asks for the pixel size."""
@@ -236,10 +300,14 @@ class Calculator:
                               else "upload the lesion mask of this image (non-zero = lesion)")
         return image, mask, shapes, source
 
-    def predict(self, image_upload, mask_upload, roi, variables, case_id, frame, pixel_size=None) -> dict:
+    def predict(self, image_upload, mask_upload, roi, variables, case_id, frame, pixel_size=None, *,
+                timeout: float | None = None, gone=None, roi_origin=None) -> dict:
+        """The payload of one prediction; ``timeout`` (seconds, None: none) and ``gone`` (a callable
+        answering whether the client has left) bound its time in the pool."""
         folder = self.keeper.folder()
         try:
-            payload = self._predict(image_upload, mask_upload, roi, variables, case_id, frame, folder, pixel_size)
+            payload = self._predict(image_upload, mask_upload, roi, variables, case_id, frame, folder, pixel_size,
+                                    timeout, gone, roi_origin)
         except SonoradError as exc:
             if folder is not None:  # a refused request is kept too, with the reason
                 (folder / "error.json").write_text(json.dumps({"error": str(exc)}, indent=1))
@@ -248,7 +316,9 @@ class Calculator:
             (folder / "result.json").write_text(json.dumps(payload, indent=1))
         return payload
 
-    def _predict(self, image_upload, mask_upload, roi, variables, case_id, frame, folder, pixel_size=None) -> dict:
+    def _predict(self, image_upload, mask_upload, roi, variables, case_id, frame, folder, pixel_size=None,
+                 timeout=None, gone=None, roi_origin=None) -> dict:
+        check_roi_origin(roi_origin, "drawn")  # a bad roi_origin is refused before any work
         image_bytes = _read_upload(image_upload)
         mask_bytes = _read_upload(mask_upload)
         image, mask, shapes, source = self.image_and_mask(
@@ -256,10 +326,13 @@ class Calculator:
             _clean_text(getattr(mask_upload, "filename", None), "mask", 200), roi, frame, folder, pixel_size)
         values = check_values(self.fields, parse_values(variables))
         case_id = _clean_text(case_id, "case", 64)
-        with self.lock:
-            result = self.bundle.predict_case(image, mask, values, case_id=case_id, explain=True, gradcam=True)
+        job = {"image": image, "mask": mask, "values": values, "case_id": case_id}
+        if self.roi_sensitivity:
+            job["roi_sensitivity"] = True
+        result = self.pool.run(score_case, job, timeout=float("inf") if timeout is None else float(timeout), gone=gone)
         payload = {
             "sonorad_version": _version(),
+            "scored_at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "bundle": self.identity(),
             "inputs": {
                 "case_id": case_id,
@@ -268,15 +341,13 @@ class Calculator:
                           "spacing_source": image.meta.get("spacing_source"),
                           "sha256": hashlib.sha256(image_bytes).hexdigest()},
                 "variables": _jsonable(values),
-                "roi_source": source,
+                "roi_source": check_roi_origin(roi_origin, source),
                 "roi": None if shapes is None else [
                     {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in s.items()} for s in shapes],
             },
             "mask": encode_mask(mask),
-            "result": _jsonable(result.to_dict()),
+            "result": result,
         }
-        # to_dict leaves the overlay out: it travels as a PNG, like every image of the page.
-        payload["result"]["gradcam"] = None if result.gradcam is None else png_data_url(result.gradcam)
         return payload
 
     def preview(self, image_upload, frame) -> dict:
@@ -303,54 +374,36 @@ def _version() -> str:
     return __version__
 
 
-_CARD_SECTIONS = {"intended_use": "Intended use", "not_intended_for": "Not intended for", "cohorts": "Cohorts",
-                  "external_auc": "External validation (AUC, 95% CI)", "calibration": "Calibration",
-                  "acquisition": "Acquisition of the training data", "limitations": "Limitations",
-                  "bundle": "Models in this bundle"}
+def _closing(calc):
+    """The app's lifespan: the prediction pool is stopped when the server shuts down."""
+    import contextlib
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        try:
+            yield
+        finally:
+            calc.close()
+
+    return lifespan
 
 
-def _key_text(key) -> str:
-    """A card field name as words (``keeps_training_vectors``); a model name (``a/b_c``) as it is."""
-    text = str(key)
-    return text.replace("_", " ") if re.fullmatch(r"[a-z0-9_]+", text) else text
+def _gone_check(request):
+    """A callable, for the request's worker thread, answering whether the client has disconnected."""
+    import anyio.from_thread
 
+    def gone() -> bool:
+        try:
+            return bool(anyio.from_thread.run(request.is_disconnected))
+        except Exception:  # noqa: BLE001 - no event loop to ask (a direct call): the client is there
+            return False
 
-def _render_value(value) -> str:
-    """Nested card values as HTML tables and lists; every text escaped."""
-    if isinstance(value, dict):
-        rows = "".join(f"<tr><th>{html.escape(_key_text(k))}</th><td>{_render_value(v)}</td></tr>"
-                       for k, v in value.items())
-        return f"<table>{rows}</table>"
-    if isinstance(value, (list, tuple)):
-        if not value:
-            return "—"
-        if all(not isinstance(v, (dict, list, tuple)) for v in value):
-            return html.escape(", ".join(_render_value(v) if isinstance(v, float) else str(v) for v in value))
-        return "<ul>" + "".join(f"<li>{_render_value(v)}</li>" for v in value) + "</ul>"
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    if value is None:
-        return "—"
-    return html.escape(str(value))
-
-
-def _card_html(card: dict, identity: dict) -> str:
-    """The model card page: the card's sections in a fixed order, then anything else it holds."""
-    card = dict(_jsonable(card))
-    title = html.escape(str(card.pop("title", "Model card")))
-    order = [k for k in _CARD_SECTIONS if k in card] + [k for k in card if k not in _CARD_SECTIONS]
-    body = "".join(f'<section class="card-section" id="card-{html.escape(k)}"><h2>'
-                   f"{html.escape(_CARD_SECTIONS.get(k, k.replace('_', ' ').capitalize()))}</h2>"
-                   f"{_render_value(card[k])}</section>" for k in order)
-    template = (STATIC / "card.html").read_text(encoding="utf-8")
-    return (template.replace("{{sha256}}", html.escape(str(identity["sha256"])))
-            .replace("{{research_use}}", html.escape(RESEARCH_USE))
-            .replace("{{title}}", title).replace("{{card}}", body))
+    return gone
 
 
 def create_app(bundle, *, token: str | None = None, keep: Path | None = None,
                limits: UploadLimits | None = None, allowed_hosts: list[str] | None = None,
-               allow_missing: bool = False):
+               allow_missing: bool = False, workers: int = 0, max_queue: int = 8):
     """Build the calculator's ASGI application around a loaded bundle.
 
     Parameters
@@ -366,25 +419,33 @@ def create_app(bundle, *, token: str | None = None, keep: Path | None = None,
         Accepted ``Host`` headers (refuses DNS-rebinding pages); default: any.
     allow_missing : bool
         Let the model impute variables left empty (see :func:`sonorad.serve.form.form_fields`).
+    workers : int
+        Worker processes that score in parallel, each with the bundle loaded
+        (:func:`sonorad.serve.workers.default_workers`: one per core); 0 scores in this process, one
+        case at a time.
+    max_queue : int
+        Predictions that may wait for a worker; one more is answered 503 with ``Retry-After``.
 
     Returns
     -------
     ASGI application
+        Its ``close()`` stops the worker processes (also done when the server shuts down).
     """
     from fastapi import FastAPI
-    from fastapi.responses import HTMLResponse, JSONResponse
+    from fastapi.responses import HTMLResponse
     from fastapi.staticfiles import StaticFiles
     from starlette.formparsers import MultiPartParser
     from starlette.middleware.trustedhost import TrustedHostMiddleware
 
     limits = limits or UploadLimits()
-    calc = Calculator(bundle, limits, keep, allow_missing)
+    calc = Calculator(bundle, limits, keep, allow_missing, workers=workers, max_queue=max_queue)
     # Starlette spools file parts to a temporary file above spool_max_size (1 MB by default). The body is
     # already capped by the guard, so a spool as large as the cap keeps every upload in memory.
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, limits.max_upload_bytes + 1)
 
     # Swagger/ReDoc pages load their scripts from a CDN: off. The OpenAPI description stays.
-    app = FastAPI(title="sonorad risk calculator", version=_version(), docs_url=None, redoc_url=None)
+    app = FastAPI(title="sonorad risk calculator", version=_version(), docs_url=None, redoc_url=None,
+                  lifespan=_closing(calc))
     app.state.calculator = calc
     _install_error_handlers(app)
 
@@ -394,7 +455,7 @@ def create_app(bundle, *, token: str | None = None, keep: Path | None = None,
 
     @app.get("/model-card", response_class=HTMLResponse, include_in_schema=False)
     def model_card():
-        return HTMLResponse(_card_html(bundle.card, calc.identity()))
+        return HTMLResponse(card_html(bundle.card, calc.identity(), RESEARCH_USE))
 
     @app.get("/healthz")
     def healthz():
@@ -403,7 +464,8 @@ def create_app(bundle, *, token: str | None = None, keep: Path | None = None,
     @app.get("/api/schema")
     def schema():
         return {"variables": calc.fields, "bundle": calc.identity(), "research_use": RESEARCH_USE,
-                "spacing": calc.spacing(),
+                "spacing": calc.spacing(),  # and whether a segmenter proposes outlines (sonorad.serve.propose)
+                "segmenter": getattr(app.state, "segmenter", None) or {"available": False, "description": None},
                 "limits": {"max_upload_bytes": limits.max_upload_bytes, "max_pixels": limits.max_pixels}}
 
     @app.get("/api/card")
@@ -411,18 +473,7 @@ def create_app(bundle, *, token: str | None = None, keep: Path | None = None,
         return {"card": _jsonable(bundle.card), "markdown": getattr(bundle, "card_markdown", ""),
                 "bundle": calc.identity(), "research_use": RESEARCH_USE}
 
-    @app.post("/api/login")
-    def login(payload: dict):
-        offered = str(payload.get("token", ""))
-        if token is None:
-            return {"status": "no token needed"}
-        import hmac
-
-        if not hmac.compare_digest(offered.encode(), token.encode()):
-            return _error_response(401, "wrong access token", "token", "ask whoever started the server")
-        response = JSONResponse({"status": "ok"})
-        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/")
-        return response
+    access = install_auth(app, token)  # POST /api/login and /api/logout (sonorad.serve.auth)
 
     @app.post("/api/image")
     def image_info(image: UploadFile = File(..., description="PNG, JPEG, BMP or DICOM file"),
@@ -431,6 +482,7 @@ def create_app(bundle, *, token: str | None = None, keep: Path | None = None,
 
     @app.post("/api/predict")
     def predict(
+        request: Request,
         image: UploadFile = File(..., description="PNG, JPEG, BMP or DICOM file"),
         mask: UploadFile | None = File(None, description="lesion mask file (non-zero = lesion), or send roi"),
         roi: str | None = Form(None, description='drawn ROI: {"shapes": [...]} or [[x, y], ...] (see docs)'),
@@ -439,13 +491,20 @@ def create_app(bundle, *, token: str | None = None, keep: Path | None = None,
         frame: int | None = Form(None),
         pixel_size_mm: str | None = Form(None, description="pixel size (mm) of an image file that records none "
                                                            "(PNG, JPEG, BMP): one number or 'row,col'"),
+        roi_origin: str | None = Form(None, description="how the drawn roi came about: drawn, proposed or edited"),
     ):
-        return calc.predict(image, mask, roi, variables, case_id, frame, pixel_size_mm)
+        # the guard's processing time limit (sonorad serve --request-timeout) bounds the wait and the work
+        return calc.predict(image, mask, roi, variables, case_id, frame, pixel_size_mm,
+                            timeout=request.scope.get("sonorad.max_request_seconds"), gone=_gone_check(request),
+                            roi_origin=roi_origin)
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    wrapped = Guard(app, max_body_bytes=limits.max_upload_bytes, token=token, max_inflight=limits.max_inflight)
+    wrapped = Guard(app, max_body_bytes=limits.max_upload_bytes, token=token, max_inflight=limits.max_inflight,
+                    access=access)
     if allowed_hosts:
         wrapped = TrustedHostMiddleware(wrapped, allowed_hosts=allowed_hosts)
     wrapped.calculator = calc  # for tests and the server wrapper
+    wrapped.close = calc.close
+    wrapped.access = access
     wrapped.fastapi = app
     return wrapped

@@ -4,7 +4,9 @@ The page builds its form from :func:`form_fields` (served as ``/api/schema``); t
 comes back with :func:`check_values` before the model sees it, so each mistake is answered with the
 variable's name and what it accepts (HTTP 422, ``field`` = the variable), not a failure deep inside a
 pipeline. A value is judged by :func:`sonorad.variables.check_value`, the rule ``sonorad validate``
-and ``sonorad predict`` apply, so a value refused there is refused here with the same message.
+and ``sonorad predict`` apply, so a value refused there is refused here with the same message; a
+number outside the variable's accepted range (declared in the study file, else derived from the
+training quartiles, :func:`sonorad.variables.plausible_range`) is refused, not scored.
 Values travel as JSON: numbers as numbers, yes/no as ``true``/``false`` (or 1/0, or the level's own
 text), categories as one of the listed levels. Every variable is required unless the server was
 started with ``--allow-missing``; then a variable the model can impute may be left out (or ``null``)
@@ -17,8 +19,9 @@ import json
 import numbers
 
 from sonorad.errors import Problem
+from sonorad.serve.jsonin import load_json
 from sonorad.serve.uploads import UploadError
-from sonorad.variables import VARIABLE_TYPES, VariableSpec, check_value
+from sonorad.variables import VARIABLE_TYPES, VariableSpec, check_value, plausible_range
 
 __all__ = ["check_values", "form_fields", "parse_values"]
 
@@ -38,7 +41,7 @@ def form_fields(schema: list[dict], *, allow_missing: bool = False) -> list[dict
     schema : list of dict
         ``bundle.schema()``: each entry has ``name`` and ``type`` (numeric, binary, categorical,
         ordinal), and may have ``levels`` / ``order``, ``description``, ``unit``, the training range
-        and ``required``.
+        and quartiles, and ``required``.
 
     Returns
     -------
@@ -46,8 +49,11 @@ def form_fields(schema: list[dict], *, allow_missing: bool = False) -> list[dict
         ``name``, ``type``, ``input`` (``"number"``, ``"yesno"`` or ``"select"``), ``label`` (the
         description, else the name), ``unit``, ``range`` ([low, high] seen in training, or None),
         ``choices`` (levels in order, for selects), ``required``, ``plausible_range`` (declared by
-        the study), ``unseen`` (the variable's unseen-level policy) and ``declared_levels`` (whether
-        ``choices`` are declared levels rather than the levels seen in training).
+        the study), ``training_quartiles`` ([q1, q3] or None), ``accepted_range`` ([low, high]: a
+        number outside is refused; the declared range, else derived from the training quartiles,
+        else None), ``accepted_range_source`` (``"declared"``, ``"training"`` or None), ``unseen``
+        (the variable's unseen-level policy) and ``declared_levels`` (whether ``choices`` are
+        declared levels rather than the levels seen in training).
 
     Raises
     ------
@@ -73,7 +79,7 @@ def form_fields(schema: list[dict], *, allow_missing: bool = False) -> list[dict
         else:
             choices = []
         required = entry.get("required", not (allow_missing and entry.get("imputation") is not None))
-        fields.append({
+        field = {
             "name": str(name),
             "type": kind,
             "input": {"numeric": "number", "binary": "yesno"}.get(kind, "select"),
@@ -85,9 +91,14 @@ def form_fields(schema: list[dict], *, allow_missing: bool = False) -> list[dict
             # Declared by the study (see docs/study-file.md): a value outside it is an error, and
             # ``unseen: other`` lets the model take an unknown category as its "other" level.
             "plausible_range": list(entry["plausible_range"]) if entry.get("plausible_range") else None,
+            "training_quartiles": list(entry["training_quartiles"]) if entry.get("training_quartiles") else None,
             "unseen": entry.get("unseen") or "error",
             "declared_levels": kind != "categorical" or declared is not None,
-        })
+        }
+        accepted = plausible_range(_spec(field)[0], _training(field))
+        field["accepted_range"] = None if accepted is None else [accepted.low, accepted.high]
+        field["accepted_range_source"] = None if accepted is None else accepted.source
+        fields.append(field)
     return fields
 
 
@@ -96,7 +107,7 @@ def parse_values(text: str | None) -> dict:
     if text is None or not text.strip():
         return {}
     try:
-        data = json.loads(text)
+        data = load_json(text, field="variables", what="the variables", fix='send a JSON object such as {"age": 54}')
     except ValueError as exc:
         raise UploadError(f"the variables are not valid JSON ({exc})", field="variables",
                           fix='send a JSON object such as {"age": 54, "calcification": true}') from exc
@@ -122,6 +133,11 @@ def _spec(field: dict) -> tuple[VariableSpec, list | None]:
     return spec, known
 
 
+def _training(field: dict) -> dict:
+    """What the training cohort held, as :func:`sonorad.variables.plausible_range` reads it."""
+    return {"quartiles": field.get("training_quartiles"), "range": field.get("range")}
+
+
 def _check_one(field: dict, value):
     """One posted value: the binary JSON forms decoded, then :func:`sonorad.variables.check_value`."""
     if field["type"] == "binary" and field["choices"]:
@@ -129,7 +145,7 @@ def _check_one(field: dict, value):
         if isinstance(value, bool) or (isinstance(value, numbers.Integral) and value in (0, 1)):
             value = yes if value else no
     spec, known = _spec(field)
-    checked = check_value(spec, value, known)
+    checked = check_value(spec, value, known, training=_training(field))
     if isinstance(checked, Problem):
         raise UploadError(checked.message, field=field["name"], fix=checked.fix)
     return checked

@@ -52,10 +52,13 @@ class LabelSpec:
     positive : str
         The value meaning positive (diseased, malignant, metastatic), in canonical text form
         (see :func:`sonorad.variables.canonical_value`); the other value of the column is negative.
+    description : str or None
+        The positive outcome in words (``"cervical lymph node metastasis"``), for the calculator.
     """
 
     column: str = "label"
     positive: str = "1"
+    description: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,10 +74,14 @@ class MaskSpec:
         ``union`` (join disjoint regions into one ROI), ``largest`` (keep the largest region) or
         ``per-lesion`` (each region its own case, ``<case_id>-lesion<k>``); ``None``: join them with
         a warning naming the case.
+    segmenter : Path or None
+        A box-prompted segmenter folder: a case with a ``box`` and no ``mask`` gets its mask from it
+        before extraction; ``None``: every case needs a mask.
     """
 
     label: int | None = None
     lesions: str | None = None
+    segmenter: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -210,6 +217,8 @@ class StudyConfig:
             out["cohort"] = str(self.cohort)
         out["seed"] = self.seed
         out["label"] = {"column": self.label.column, "positive": self.label.positive}
+        if self.label.description is not None:
+            out["label"]["description"] = self.label.description
         out["variables"] = {}
         for name, spec in self.variables.items():
             entry: dict[str, Any] = {"type": spec.type}
@@ -218,7 +227,8 @@ class StudyConfig:
                 if f.name not in ("name", "type") and value != f.default:
                     entry[f.name] = list(value) if isinstance(value, tuple) else value
             out["variables"][name] = entry
-        masks = {k: v for k, v in dataclasses.asdict(self.masks).items() if v is not None}
+        masks = {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self.masks).items()
+                 if v is not None}
         if masks:
             out["masks"] = masks
         if isinstance(self.split, CenterSplit):

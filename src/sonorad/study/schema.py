@@ -36,7 +36,7 @@ __all__ = ["DEFAULT_DESIGN", "RESERVED_COLUMNS", "SPLIT_BY", "STUDY", "LABEL", "
 #: The design of a study file without ``models.design``.
 #: Cohort-table columns with a fixed meaning; a variable cannot take one of these names.
 RESERVED_COLUMNS = ("case_id", "patient_id", "center", "image", "mask", "mask2", "frame", "spacing_mm", "mask_label",
-                    "label")
+                    "box", "label")
 #: How cases are split (``split.by``).
 SPLIT_BY = ("center", "patient")
 #: Largest seed: numpy's and scikit-learn's random states take 0 <= seed < 2**32.
@@ -118,6 +118,8 @@ LABEL = Key("label", "mapping", "the outcome", keys=(
     Key("positive", "scalar", "the value meaning positive (metastatic, malignant...), e.g. `1` or `malignant`",
         default="1", default_doc="`1`", blank_ok=False, expect="the value meaning positive (a number or text)",
         fix="e.g. `positive: 1` or `positive: malignant`"),
+    Key("description", "text", "the positive outcome in words (`cervical lymph node metastasis`): the calculator "
+                               "and the model card say \"probability of <description>\""),
 ))
 
 VARIABLE = Key("variable", "mapping", "a declared variable, or its type alone (`age: numeric`)", shorthand="type",
@@ -134,10 +136,13 @@ VARIABLE = Key("variable", "mapping", "a declared variable, or its type alone (`
     Key("role", "choice", "`clinical` or `ultrasound` (radiologist-scored), used to build the clinical and US "
         "models", choices=VARIABLE_ROLES, noun="role"),
     Key("description", "text", "free text for reports"),
-    Key("unit", "text", "unit of a numeric variable (`years`, `mm`), shown in reports and in messages about its "
-        "values", when=("numeric",)),
+    Key("unit", "text", "unit of a numeric variable (`years`, `mm`), shown beside the calculator's field, in "
+        "reports and in messages about its values", when=("numeric",)),
     Key("range", "range", "`[low, high]`, the plausible values (both included); a value outside is an error "
-        "naming the case. Without it, a value more than 10 interquartile ranges outside the quartiles is a warning",
+        "naming the case, and `predict` and the calculator refuse it. Without it, a value more than 10 "
+        "interquartile ranges outside the quartiles is a warning in `validate`; `predict` and the calculator "
+        "refuse a value more than 10 interquartile ranges outside the training quartiles (or negative when no "
+        "training value was): declare the range to accept such values when they are truly plausible",
         when=("numeric",), blank_ok=False, fix="e.g. `range: [18, 100]` for an age in years"),
     Key("unseen", "choice", "`error` (default) or `other`: what to do with a value that training never saw",
         default="error", choices=UNSEEN_POLICIES, noun="policy", plural="", when=("categorical",), blank_ok=False,
@@ -148,8 +153,8 @@ VARIABLE = Key("variable", "mapping", "a declared variable, or its type alone (`
 VARIABLES = Key("variables", "mapping", "clinical and ultrasound columns, see below", entries=VARIABLE,
                 entry_rule=_reserved)
 
-MASKS = Key("masks", "mapping", "the lesion's label in label-map masks and what to do with disjoint lesions, "
-            "see below", keys=(
+MASKS = Key("masks", "mapping", "the lesion's label in label-map masks, what to do with disjoint lesions and "
+            "the segmenter that proposes missing masks, see below", keys=(
     Key("label", "integer", "the lesion's label (a whole number > 0) in label-map masks, for the whole cohort. A "
         "`mask_label` column in cases.csv overrides it per case. Without either, a mask holding several labels is "
         "an error naming the case and the labels found", minimum=1,
@@ -159,6 +164,11 @@ MASKS = Key("masks", "mapping", "the lesion's label in label-map masks and what 
         "`per-lesion` (each region its own case, `<case_id>-lesion<k>`). Without it, disjoint regions are joined "
         "with a warning naming the case", choices=lazy("sonorad.imaging.roi:LESION_POLICIES"), noun="value", plural="",
         fix="`union` joins disjoint regions, `largest` keeps the largest, `per-lesion` makes one case each"),
+    Key("segmenter", "path", "a box-prompted segmenter folder (written by `sonorad segment train`), relative to the "
+        "study file's folder or absolute: cases with a `box` (x0,y0,x1,y1 in pixels) and no `mask` get their mask "
+        "from it before extraction (`docs/segmentation.md`, \"In a study\"). `validate` loads it and checks every "
+        "box first; a flagged proposal excludes its case", resolve=True, default_doc="none: every case needs a mask",
+        fix="give the folder written by `sonorad segment train` (with segmenter.json and segmenter.pt)"),
 ))
 
 SPLIT = Key("split", "mapping", "train / internal / external assignment, see below. Without it every case is "

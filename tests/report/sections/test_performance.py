@@ -69,3 +69,32 @@ def test_roc_legend_uses_the_patient_clustered_interval():
     old = SimpleNamespace(**{**vars(run), "patients": None})
     legend = [t.get_text() for t in plot_roc_bands(old, "external", ["lr"]).axes[0].get_legend().get_texts()]
     assert legend[0] == f"lr: AUC {format_ci(naive.auc, naive.low, naive.high)}"
+
+
+def test_a_center_missing_a_predictor_gets_its_own_table_beside_the_chosen_model():
+    from sonorad.report.sections.performance import add_missing_predictors
+
+    class Report:
+        def __init__(self):
+            self.texts, self.tables = [], []
+
+        def add_text(self, section, text):
+            self.texts.append(text)
+
+        def add_table(self, section, table, caption, float_format=None):
+            self.tables.append((table, caption))
+
+    missing = pd.DataFrame([
+        {"cohort": "external", "center": "B", "variable": "birads", "model": "lr", "role": "chosen",
+         "reads_variable": True, "n": 10, "auc": 0.4, "auc_low": 0.2, "auc_high": 0.6},
+        {"cohort": "external", "center": "B", "variable": "birads", "model": "rad_score",
+         "role": "does not need it", "reads_variable": False, "n": 10, "auc": 0.8, "auc_low": 0.6, "auc_high": 0.95}])
+    report = Report()
+    add_missing_predictors(report, SimpleNamespace(missing_predictors=missing))
+    assert "birads is missing for every case of external center B" in report.texts[0]
+    assert "reads it" in report.texts[0] and "1 model(s) do not need it" in report.texts[0]
+    table = report.tables[0][0]
+    assert list(table["Model"]) == ["lr", "rad_score"] and list(table["AUC (95% CI)"])[1] == "0.800 (0.600-0.950)"
+    empty = Report()
+    add_missing_predictors(empty, SimpleNamespace(missing_predictors=None))
+    assert not empty.texts and not empty.tables

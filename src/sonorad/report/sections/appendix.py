@@ -14,6 +14,7 @@ __all__ = ["add_checklist", "add_files", "output_files"]
 def add_checklist(report, run) -> None:
     from sonorad.report import tripod_checklist
     from sonorad.report.clear import run_clear_checklist
+    from sonorad.report.tripod import segmentation_items
 
     where = {"6a": "Methods", "8a": "Methods", "9a": "Participants", "12a": "Methods", "12b": "Methods",
              "12c": "Feature selection and scores", "12e": "Methods; Model comparison",
@@ -44,6 +45,7 @@ def add_checklist(report, run) -> None:
         where["22"] += "; Nomogram"
     where["22"] = where["22"] + ("; model bundle OUT/model (recalibrate it for a new site with "
                                  "`sonorad recalibrate`)")
+    where.update(segmentation_items(run))
     table = tripod_checklist(where)
     report.add_section("checklist", SECTION_TITLES["checklist"],
                        text="TRIPOD+AI (Collins et al., BMJ 2024;385:e078378) and CLEAR (Kocak et al., Insights "

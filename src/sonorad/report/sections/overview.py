@@ -71,6 +71,8 @@ def add_methods(report, run) -> None:
     extra = {"counts": run.flow}
     if "radiomics" in run.feature_summary:
         extra["features"] = dict(run.feature_summary["radiomics"])
+    if "automatic_rois" in run.feature_summary:
+        extra["automatic_rois"] = dict(run.feature_summary["automatic_rois"])
     if cfg.dl_backbones:
         extra["deep"] = {"backbone": ", ".join(cfg.dl_backbones), "weights": "ImageNet-pretrained", "mode": "frozen"}
     family = cfg.models

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from sonorad.evaluation.plots import pyplot
-from sonorad.report.sections.common import COHORT_TITLES, SECTION_TITLES, chosen_and_baselines, p_columns
+from sonorad.report.sections.common import COHORT_TITLES, SECTION_TITLES, chosen_and_baselines, fmt_ci, p_columns
 
 __all__ = ["add_roc", "add_delong", "add_calibration", "add_centers", "add_bootstrap", "add_dca",
            "plot_roc_bands", "plot_calibration_panels", "plot_center_forest", "plot_bootstrap_calibration"]
@@ -188,6 +188,33 @@ def add_centers(report, figs, run) -> None:
                      "AUC heterogeneity across centers (Cochran's Q, I²)", float_format="{}")
     figs.add("centers", plot_center_forest(run, keep), "centers_forest",
              "AUC (95% CI) per center and pooled (inverse-variance) for the chosen models and baselines")
+    add_missing_predictors(report, run)
+
+
+def add_missing_predictors(report, run) -> None:
+    """Centers where a declared predictor is missing for every case: the chosen model there, next to
+    the models that do not need that predictor."""
+    missing = getattr(run, "missing_predictors", None)
+    if missing is None or not len(missing):
+        return
+    for (cohort, center, variable), part in missing.groupby(["cohort", "center", "variable"], sort=False):
+        chosen = part[part["role"] == "chosen"].iloc[0]
+        free = part[part["role"] != "chosen"]
+        report.add_text("centers", f"{variable} is missing for every case of {cohort} center {center}: the models "
+                                   f"impute one training value for all of them, which can invert a model's ranking "
+                                   f"there. The chosen model {chosen['model']} "
+                                   + ("reads it" if chosen["reads_variable"] else "does not read it") + "; "
+                                   + (f"{len(free)} model(s) do not need it and are shown beside it."
+                                      if len(free) else "every other model reads it too."))
+    table = missing.assign(**{
+        "AUC (95% CI)": [fmt_ci(r.auc, r.auc_low, r.auc_high) for r in missing.itertuples()],
+        "reads the predictor": missing["reads_variable"].map({True: "yes", False: "no"})})
+    table = table.rename(columns={"cohort": "Cohort", "center": "Center", "variable": "Missing predictor",
+                                  "model": "Model", "role": "Role", "n": "n"})
+    report.add_table("centers", table[["Cohort", "Center", "Missing predictor", "Model", "Role", "reads the predictor",
+                                       "n", "AUC (95% CI)"]].set_index(["Cohort", "Center", "Missing predictor"]),
+                     "Models at a center where a predictor is missing for every case "
+                     "(tables/missing_predictor_centers.csv)", float_format="{}")
 
 
 def plot_center_forest(run, models):

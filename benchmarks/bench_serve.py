@@ -7,8 +7,8 @@ extractor and ran predictions in worker processes:
    extraction, deep features, models, SHAP (with the nomogram), Grad-CAM, encoding of the answer, and
    the rest of ``predict_case`` (schema, checks, model input table). *before* runs every model of
    the bundle and builds the extractor (validating its parameters) on every call, as the calculator
-   did; *after* runs the chosen model with the kept extractor. With ``roi_sensitivity`` available in
-   ``predict_case``, its extra cost is measured too.
+   did; *after* runs the chosen model with the kept extractor; *roi* adds the ROI sensitivity (the
+   chosen model scored again on the eroded and the dilated outline).
 2. **Load** (a real server on 127.0.0.1 and a free port, started as a separate process): POST
    /api/predict with an image file, its mask and the case's variables, from 1 client and then from
    ``--concurrency`` clients; throughput, p50, p95, and the resident memory of the server and its
@@ -305,12 +305,7 @@ def main(argv=None) -> int:
     summary = {"bundle": str(args.bundle), "bundle_id": str(bundle.sha256)[:12], "cores": default_workers(),
                "command": " ".join([Path(sys.executable).name, *sys.argv]),
                "load_average_before": list(os.getloadavg()), "stages_s": {}}
-    import inspect
-
-    modes = ["before", "after"]
-    if "roi_sensitivity" in inspect.signature(bundle.predict_case).parameters:
-        modes.append("roi")
-    for mode in modes:
+    for mode in ("before", "after", "roi"):
         summary["stages_s"][mode] = stages(bundle, cases[0], args.repeat, mode)
         print(mode, json.dumps(summary["stages_s"][mode]), flush=True)
     before, after = summary["stages_s"]["before"]["probability"], summary["stages_s"]["after"]["probability"]

@@ -9,6 +9,9 @@ import zlib
 import numpy as np
 import pytest
 
+#: The base URL of the in-process test clients (the guard checks the Host header).
+BASE = "http://127.0.0.1:8000"
+
 
 def png_bytes(array: np.ndarray, **save) -> bytes:
     from PIL import Image
@@ -115,3 +118,22 @@ def gradcam_bundle(small_bundle, tmp_path_factory):
                         features={"radiomics_params": small_bundle.params, "deep": None},
                         variables=small_bundle.variables, training_input=small_bundle.training_input,
                         training_rois=None, card=card, study={"seed": 0})
+
+
+@pytest.fixture(scope="module")
+def bundle(small_bundle):
+    """The small study's bundle, loaded once per test module."""
+    from sonorad.bundle import load_bundle
+
+    return load_bundle(small_bundle.path)
+
+
+@pytest.fixture(scope="module")
+def client(bundle):
+    """An in-process client of the calculator over :func:`bundle` (no token, default limits)."""
+    from starlette.testclient import TestClient
+
+    from sonorad.serve.app import create_app
+
+    with TestClient(create_app(bundle), base_url=BASE) as c:
+        yield c

@@ -20,21 +20,9 @@ from sonorad.serve.app import create_app, decode_mask
 from sonorad.serve.roi import rasterize_polygon
 from sonorad.serve.uploads import UploadLimits
 
-from .conftest import png_bomb, png_bytes
+from .conftest import BASE, png_bomb, png_bytes
 from .live import live_server
 
-BASE = "http://127.0.0.1:8000"
-
-
-@pytest.fixture(scope="module")
-def bundle(small_bundle):
-    return load_bundle(small_bundle.path)
-
-
-@pytest.fixture(scope="module")
-def client(bundle):
-    with TestClient(create_app(bundle), base_url=BASE) as c:
-        yield c
 
 
 def _case(small_bundle, index: int) -> dict:

@@ -10,24 +10,12 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from sonorad.bundle import load_bundle
 from sonorad.serve.app import create_app
 from sonorad.serve.server import configure_limits
 
+from .conftest import BASE
 from .live import live_server
 
-BASE = "http://127.0.0.1:8000"
-
-
-@pytest.fixture(scope="module")
-def bundle(small_bundle):
-    return load_bundle(small_bundle.path)
-
-
-@pytest.fixture(scope="module")
-def client(bundle):
-    with TestClient(create_app(bundle), base_url=BASE) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

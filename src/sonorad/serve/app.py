@@ -221,22 +221,12 @@ def score_case(bundle, *, image, mask, values: dict, case_id: str, roi_sensitivi
     probability is the same as when every model of the bundle runs), explained (SHAP, nomogram) and
     shown (Grad-CAM overlay, as a PNG data URL).
     """
-    options = {"roi_sensitivity": True} if roi_sensitivity else {}
     result = bundle.predict_case(image, mask, values, case_id=case_id, explain=True, gradcam=True,
-                                 models=[bundle.chosen], **options)
+                                 models=[bundle.chosen], roi_sensitivity=roi_sensitivity)
     out = _jsonable(result.to_dict())
     # to_dict leaves the overlay out: it travels as a PNG, like every image of the page.
     out["gradcam"] = None if result.gradcam is None else png_data_url(result.gradcam)
     return out
-
-
-def _takes(function, keyword: str) -> bool:
-    import inspect
-
-    try:
-        return keyword in inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 class Calculator:
@@ -254,7 +244,7 @@ class Calculator:
         self.keeper = _Keeper(keep)
         self.fields = form_fields(bundle.schema(), allow_missing=allow_missing)
         self.spacing_rule = _spacing_rule(bundle)
-        self.roi_sensitivity = _takes(bundle.predict_case, "roi_sensitivity")
+        self.roi_sensitivity = True  # every answer has the risk under an eroded and a dilated outline
         self.pool = (ProcessPool(bundle, workers=workers, max_queue=max_queue) if workers
                      else InlinePool(bundle, max_queue=max_queue))
 
@@ -326,9 +316,8 @@ class Calculator:
             _clean_text(getattr(mask_upload, "filename", None), "mask", 200), roi, frame, folder, pixel_size)
         values = check_values(self.fields, parse_values(variables))
         case_id = _clean_text(case_id, "case", 64)
-        job = {"image": image, "mask": mask, "values": values, "case_id": case_id}
-        if self.roi_sensitivity:
-            job["roi_sensitivity"] = True
+        job = {"image": image, "mask": mask, "values": values, "case_id": case_id,
+               "roi_sensitivity": self.roi_sensitivity}
         result = self.pool.run(score_case, job, timeout=float("inf") if timeout is None else float(timeout), gone=gone)
         payload = {
             "sonorad_version": _version(),

@@ -193,6 +193,16 @@ def _expand(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return item, first[item] + offsets
 
 
+def _item_rows(first: np.ndarray, last: np.ndarray, n_rows: int):
+    """:func:`_expand` in chunks of about ``_CHUNK`` pairs (memory stays bounded): yields
+    (item index, row) arrays, skipping empty chunks."""
+    per_chunk = max(1, _CHUNK // max(1, n_rows))
+    for lo in range(0, len(first), per_chunk):
+        item, row = _expand(first[lo:lo + per_chunk], last[lo:lo + per_chunk])
+        if item.size:
+            yield item + lo, row
+
+
 def _polygon_spans(points: np.ndarray, shape) -> int:
     rs, _ = _window(points, 0.0, shape)
     start, end = _edges(points)
@@ -225,12 +235,7 @@ def rasterize_polygon(points, shape: tuple[int, int]) -> np.ndarray:
     # toggles[r, k] counts (mod 256, enough for the parity) the crossings that toggle columns >= k
     toggles = np.zeros((rs.stop - rs.start, width + 1), dtype=np.uint8)
     flat = toggles.reshape(-1)
-    per_chunk = max(1, _CHUNK // max(1, rs.stop - rs.start))
-    for lo in range(0, len(first), per_chunk):
-        edge, row = _expand(first[lo:lo + per_chunk], last[lo:lo + per_chunk])
-        if not edge.size:
-            continue
-        edge = edge + lo
+    for edge, row in _item_rows(first, last, rs.stop - rs.start):
         x0, y0, x1, y1 = start[edge, 0], start[edge, 1], end[edge, 0], end[edge, 1]
         ty = row + 0.5
         flag1 = y1 >= ty
@@ -311,12 +316,7 @@ def rasterize_stroke(points, radius: float, shape: tuple[int, int]) -> np.ndarra
     counts = np.zeros((rs.stop - rs.start, width + 1), dtype=dtype)
     flat = counts.reshape(-1)
     exact_rows, exact_cols = [], []
-    per_chunk = max(1, _CHUNK // max(1, rs.stop - rs.start))
-    for lo in range(0, len(first), per_chunk):
-        seg, row = _expand(first[lo:lo + per_chunk], last[lo:lo + per_chunk])
-        if not seg.size:
-            continue
-        seg = seg + lo
+    for seg, row in _item_rows(first, last, rs.stop - rs.start):
         ax, ay, bx, by = a[seg, 0], a[seg, 1], b[seg, 0], b[seg, 1]
         dx, dy = bx - ax, by - ay
         length2 = dx * dx + dy * dy

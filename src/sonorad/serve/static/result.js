@@ -202,20 +202,7 @@ const Result = (() => {
     const ctx = canvas.getContext("2d");
     if (preview) ctx.drawImage(preview, 0, 0);
     const img = new Image();
-    img.onload = () => {
-      const layer = document.createElement("canvas");
-      layer.width = mask.cols;
-      layer.height = mask.rows;
-      const lctx = layer.getContext("2d");
-      lctx.drawImage(img, 0, 0);
-      const px = lctx.getImageData(0, 0, mask.cols, mask.rows);
-      for (let i = 0; i < px.data.length; i += 4) {
-        const on = px.data[i] > 0;
-        px.data[i] = 0; px.data[i + 1] = 200; px.data[i + 2] = 255; px.data[i + 3] = on ? 110 : 0;
-      }
-      lctx.putImageData(px, 0, 0);
-      ctx.drawImage(layer, 0, 0);
-    };
+    img.onload = () => ctx.drawImage(Roi.tintMask(img, mask.cols, mask.rows, [0, 200, 255], 110), 0, 0);
     img.src = `data:image/png;base64,${mask.data}`;
   }
 

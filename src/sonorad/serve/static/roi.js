@@ -467,22 +467,28 @@ const Roi = (() => {
     layout();
   }
 
-  // Overlay of a mask file (as the server reads it: non-zero = lesion); false when its size differs.
+  // A mask image (cols x rows; non-zero in any channel = lesion, as the server reads a mask) as a
+  // canvas: lesion pixels in colour [r, g, b] with opacity alpha (0-255), the rest transparent.
+  function tintMask(img, cols, rows, [r, g, b], alpha) {
+    const layer = document.createElement("canvas");
+    layer.width = cols;
+    layer.height = rows;
+    const lctx = layer.getContext("2d");
+    lctx.drawImage(img, 0, 0);
+    const px = lctx.getImageData(0, 0, cols, rows);
+    for (let i = 0; i < px.data.length; i += 4) {
+      const on = px.data[i] > 0 || px.data[i + 1] > 0 || px.data[i + 2] > 0;
+      px.data[i] = r; px.data[i + 1] = g; px.data[i + 2] = b; px.data[i + 3] = on ? alpha : 0;
+    }
+    lctx.putImageData(px, 0, 0);
+    return layer;
+  }
+
+  // Overlay of a mask file; false when its size differs from the image's.
   function setMask(img) {
     if (!img) { s.mask = null; redraw(); return true; }
     if (!s.image || img.naturalWidth !== s.cols || img.naturalHeight !== s.rows) { s.mask = null; redraw(); return false; }
-    const layer = document.createElement("canvas");
-    layer.width = s.cols;
-    layer.height = s.rows;
-    const lctx = layer.getContext("2d");
-    lctx.drawImage(img, 0, 0);
-    const px = lctx.getImageData(0, 0, s.cols, s.rows);
-    for (let i = 0; i < px.data.length; i += 4) {
-      const on = px.data[i] > 0 || px.data[i + 1] > 0 || px.data[i + 2] > 0;
-      px.data[i] = 0; px.data[i + 1] = 220; px.data[i + 2] = 255; px.data[i + 3] = on ? 255 : 0;
-    }
-    lctx.putImageData(px, 0, 0);
-    s.mask = layer;
+    s.mask = tintMask(img, s.cols, s.rows, [0, 220, 255], 255);
     redraw();
     return true;
   }
@@ -497,7 +503,7 @@ const Roi = (() => {
   }
 
   return {
-    init, setImage, setMask, layout, redraw, undo, clearShapes, closePolygon, json, setProposal, clearBox, origin,
+    init, setImage, setMask, tintMask, layout, redraw, undo, clearShapes, closePolygon, json, setProposal, clearBox, origin,
     zoomIn: () => zoomAt(1.25), zoomOut: () => zoomAt(0.8), fit: fitView,
     reset: () => { s.image = null; s.mask = null; s.shapes = []; s.current = null; s.box = null; s.cursor = null; s.zoom = 1; layout(); },
     count: () => s.shapes.length,

@@ -3,6 +3,8 @@
     python benchmarks/breast_us/segmentation.py train [--minutes 35] [--threads 1]
     python benchmarks/breast_us/segmentation.py evaluate
     python benchmarks/breast_us/segmentation.py icc [--jobs 2]
+    python benchmarks/breast_us/segmentation.py auc [--jobs 2]      # after cohorts.py
+    python benchmarks/breast_us/segmentation.py adapt               # site adaptation with N local masks
 
 ``train``: ``train_segmenter`` on every BUS-BRA case (930 images, 526 patients; a patient-grouped 15 %
 validation split picks the epoch), CPU, bounded in time; the segmenter is saved under
@@ -19,7 +21,14 @@ Inference time per image (crop, network, paste back, flags; one thread) is the m
 
 ``icc``: the segmenter's masks from the same jittered boxes (``segment_cases``) against the manual
 masks, ICC(3,1) per PyRadiomics feature (``sonorad icc`` with ``mask2``); updates the results file.
-The external AUC with automatic masks needs the full study run and is written as null with the reason.
+
+``auc``: the real-data study-1 design (``bus_bra_to_breast_study1.yaml``, bootstrap left out) run twice
+with ``sonorad run``: BrEaST with its manual masks, then with the same jittered boxes and no masks,
+the study naming the segmenter under ``masks.segmenter``. The chosen model's (training-CV AUC)
+external AUC with each mask set, and the paired DeLong test on the cases both runs scored.
+
+``adapt``: the segmenter fine-tuned on the masks of 25, 50 and 100 BrEaST patients and evaluated on
+the BrEaST patients never used for it (how many local masks a new site needs).
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -230,6 +240,24 @@ def _jittered_boxes(cases) -> dict:
     return {case_id: jitter_box(box_from_mask(manual), rng, JITTER, manual.shape) for case_id, _, manual in cases}
 
 
+def _area_agreement(pair) -> dict:
+    """How the automatic masks (``mask``) differ from the manual ones (``mask2``) in area, per case."""
+    from sonorad.imaging import load_roi
+
+    ratio, extra, missed = [], [], []
+    for _, row in pair.iterrows():
+        _, auto = load_roi(row["image"], row["mask"], case_id=row["case_id"], lesions="union")
+        _, manual = load_roi(row["image"], row["mask2"], case_id=row["case_id"], lesions="union")
+        n = manual.sum()
+        ratio.append(auto.sum() / n)
+        extra.append((auto & ~manual).sum() / n)
+        missed.append((manual & ~auto).sum() / n)
+    return {"auto_over_manual_area": _summary(ratio),
+            "share_of_cases_auto_smaller": round(float(np.mean(np.array(ratio) < 1)), 4),
+            "auto_outside_manual_over_manual_area": _summary(extra),
+            "manual_outside_auto_over_manual_area": _summary(missed)}
+
+
 def icc(args) -> None:
     """ICC(3,1) of the PyRadiomics features between automatic (jittered boxes) and manual BrEaST masks."""
     import pandas as pd
@@ -257,7 +285,8 @@ def icc(args) -> None:
     values = pd.read_csv(out / "features" / "icc.csv")["icc"].dropna()
     summary = {"feature_icc_median": round(float(values.median()), 4),
                "share_features_icc_ge_0.75": round(float((values >= 0.75).mean()), 4),
-               "n_features": int(len(values)), "n_cases": int(len(pair)), "seconds": round(time.monotonic() - t0, 1)}
+               "n_features": int(len(values)), "n_cases": int(len(pair)), "seconds": round(time.monotonic() - t0, 1),
+               "mask_area": _area_agreement(pair)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     results = json.loads(RESULTS.read_text())
     results["feature_icc_median"] = summary["feature_icc_median"]
@@ -266,6 +295,191 @@ def icc(args) -> None:
                                                   "and the manual masks (sonorad icc, mask vs mask2)"}
     results["not_measured"].pop("feature_icc_median", None)
     results["goals"]["feature_icc_median_ge_0.90"] = bool(summary["feature_icc_median"] >= 0.90)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+
+
+def _auc_studies(segmenter_dir: Path) -> dict:
+    """The study-1 design twice, BrEaST with manual masks and with the segmenter's masks (jittered boxes).
+
+    Both study files are the benchmark's ``bus_bra_to_breast_study1.yaml`` with its bootstrap left out
+    (the comparison needs the external predictions only); the automatic one gives every BrEaST row its
+    jittered box (the same boxes as :func:`evaluate`) and no mask, and names the segmenter under
+    ``masks.segmenter``: the run proposes those masks itself (``pipeline/automatic_rois.py``).
+    """
+    import pandas as pd
+    import yaml
+
+    from sonorad.imaging.boxes import format_box
+
+    external = ROOT / "benchmarks" / "_work" / "breast_us" / "external" / "cases.csv"
+    if not external.exists():
+        sys.exit(f"{external} is missing: run `python benchmarks/breast_us/cohorts.py` first")
+    out = WORK / "auc"
+    out.mkdir(parents=True, exist_ok=True)
+    base = yaml.safe_load((ROOT / "benchmarks" / "breast_us" / "bus_bra_to_breast_study1.yaml").read_text())
+    base["features"]["cache"] = str(ROOT / "benchmarks" / "_work" / "cache")
+    base["evaluation"]["bootstrap"] = 0
+    table = pd.read_csv(external, dtype={"case_id": str})
+    cases, _ = _breast_cases()
+    boxes = _jittered_boxes(cases)
+    auto = table.copy()
+    is_ext = auto["center"].eq("PL-Warsaw") & auto["case_id"].isin(boxes)
+    auto["box"] = ""
+    auto.loc[is_ext, "box"] = auto.loc[is_ext, "case_id"].map(lambda c: format_box(boxes[c]))
+    auto.loc[is_ext, "mask"] = ""
+    auto.to_csv(out / "cases_auto.csv", index=False)
+    studies = {}
+    for name, cohort in (("manual", external), ("auto", out / "cases_auto.csv")):
+        study = {**base, "name": f"{base['name']}_{name}_masks", "cohort": str(cohort)}
+        if name == "auto":
+            study["masks"] = {**base.get("masks", {}), "segmenter": str(Path(segmenter_dir).resolve())}
+        path = out / f"study_{name}.yaml"
+        path.write_text(yaml.safe_dump(study, sort_keys=False))
+        studies[name] = path
+    return studies
+
+
+def auc(args) -> None:
+    """External AUC of the study-1 design with automatic against manual BrEaST masks (paired DeLong)."""
+    import subprocess
+
+    import pandas as pd
+
+    from sonorad.evaluation import delong_test, roc_auc_ci
+
+    studies = _auc_studies(args.model or WORK / "segmenter")
+    runs = {}
+    for name, study in studies.items():
+        if name not in args.runs.split(","):
+            continue
+        run_dir = WORK / "auc" / f"run_{name}"
+        if args.force or not (run_dir / "tables" / "predictions.csv").exists():
+            manual_models = WORK / "auc" / "run_manual" / "models"
+            if name == "auto" and manual_models.exists() and not (run_dir / "models").exists():
+                # Same training cases, features and design: the runner's fit key matches, so the
+                # automatic run resumes from the manual run's fitted design and training CV.
+                shutil.copytree(manual_models, run_dir / "models")
+            t0 = time.monotonic()
+            subprocess.run([sys.executable, "-m", "sonorad", "run", str(study), "--out", str(run_dir),
+                            "--jobs", str(args.jobs), "--no-report"], check=True)
+            print(f"{name}: sonorad run took {time.monotonic() - t0:.0f} s", flush=True)
+        runs[name] = run_dir / "tables"
+    if len(runs) < 2:
+        return
+    metrics = pd.read_csv(runs["manual"] / "metrics.csv")
+    stage2 = metrics[(metrics["cohort"] == "external") & metrics["train_cv_auc"].notna()]
+    chosen = stage2.sort_values("train_cv_auc", ascending=False).iloc[0]["model"]
+    auto_metrics = pd.read_csv(runs["auto"] / "metrics.csv")
+    stage2_auto = auto_metrics[(auto_metrics["cohort"] == "external") & auto_metrics["train_cv_auc"].notna()]
+    chosen_auto = stage2_auto.sort_values("train_cv_auc", ascending=False).iloc[0]["model"]
+
+    def external(name, model):
+        preds = pd.read_csv(runs[name] / "predictions.csv", dtype={"case_id": str})
+        keep = (preds["cohort"] == "external") & (preds["model"] == model)
+        return preds[keep].set_index("case_id")[["label", "probability"]]
+
+    rows = {}
+    for model in dict.fromkeys([chosen, "logistic_regression", "rad_score", "dl_score"]):
+        manual, automatic = external("manual", model), external("auto", model)
+        both = manual.index.intersection(automatic.index)
+        y = manual.loc[both, "label"].astype(int).to_numpy()
+        pm, pa = manual.loc[both, "probability"].to_numpy(), automatic.loc[both, "probability"].to_numpy()
+        am, aa = roc_auc_ci(y, pm), roc_auc_ci(y, pa)
+        full = roc_auc_ci(manual["label"].astype(int), manual["probability"])
+        d = delong_test(y, pa, pm)
+        rows[model] = {"n_paired": int(len(both)), "n_manual": int(len(manual)), "n_auto": int(len(automatic)),
+                       "auc_manual": round(am.auc, 4), "auc_manual_ci": [round(am.low, 4), round(am.high, 4)],
+                       "auc_auto": round(aa.auc, 4), "auc_auto_ci": [round(aa.low, 4), round(aa.high, 4)],
+                       "auc_manual_all_cases": round(full.auc, 4),
+                       "difference_auto_minus_manual": round(d.difference, 4), "delong_p": float(d.p_value)}
+    rois = pd.read_csv(WORK / "auc" / "run_auto" / "tables" / "automatic_rois.csv")
+    summary = {"chosen_model": chosen, "chosen_model_auto_run": chosen_auto,
+               "same_training_cv_auc": bool(np.allclose(stage2.set_index("model")["train_cv_auc"].sort_index(),
+                                                        stage2_auto.set_index("model")["train_cv_auc"].sort_index())),
+               "automatic_rois": {k: int(v) for k, v in rois["status"].value_counts().items()},
+               "excluded_cases": rois.loc[rois["status"] != "ok", ["case_id", "flags", "error"]]
+                                     .fillna("").to_dict("records"),
+               "models": rows,
+               "method": "sonorad run of bus_bra_to_breast_study1.yaml (bootstrap left out) twice: BrEaST with its "
+                         "manual masks, and with a box per case (the jittered boxes of `evaluate`) and "
+                         "masks.segmenter (the second run resumes from the first's fitted design: same training "
+                         "data, same fit key); model chosen by training-CV AUC; paired DeLong on the cases present in "
+                         "both runs (a flagged proposal excludes its case)"}
+    (WORK / "auc" / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    results = json.loads(RESULTS.read_text())
+    top = rows[chosen]
+    results.update({"breast_auc_auto_masks": top["auc_auto"], "breast_auc_manual_masks": top["auc_manual"],
+                    "delong_p_auto_vs_manual": top["delong_p"], "external_auc": summary})
+    for key in ("breast_auc_auto_masks", "breast_auc_manual_masks", "delong_p_auto_vs_manual"):
+        results["not_measured"].pop(key, None)
+    not_worse = top["delong_p"] > 0.05 or top["difference_auto_minus_manual"] >= 0
+    results["goals"]["auc_auto_not_delong_worse"] = bool(not_worse)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+
+
+def adapt(args) -> None:
+    """Site adaptation: the BUS-BRA segmenter fine-tuned on the masks of N BrEaST patients.
+
+    The BrEaST patients are shuffled once (seed 0); the first N (each of ``--sizes``) adapt the
+    segmenter (``train_segmenter(initial=...)``, its own patient-grouped validation split picks the
+    epoch), and every model is evaluated on the same held-out cases: those of the patients after the
+    largest N, never used for adaptation, with the jittered boxes of :func:`evaluate`.
+    """
+    import pandas as pd
+    from scipy.stats import wilcoxon
+
+    from sonorad.cohort import read_cases
+    from sonorad.segment.data import SegmentationCase
+    from sonorad.segment.io import load_segmenter
+    from sonorad.segment.metrics import dice_score
+    from sonorad.segment.predict import as_gray, propose_mask
+    from sonorad.segment.train import train_segmenter
+
+    base = load_segmenter(args.model or WORK / "segmenter")
+    cases, _ = _breast_cases()
+    boxes = _jittered_boxes(cases)
+    patient = read_cases(DATA / "breast_lesions_usg" / "cases.csv").set_index("case_id")["patient_id"].astype(str)
+    order = np.random.default_rng(SEED).permutation(sorted({patient[c] for c, _, _ in cases}))
+    sizes = sorted(int(n) for n in args.sizes.split(","))
+    held_out = [(c, px, m) for c, px, m in cases if patient[c] not in set(order[: sizes[-1]])]
+
+    def held_out_dice(segmenter):
+        return np.array([dice_score(propose_mask(segmenter, px, boxes[c], case_id=c).mask, m)
+                         for c, px, m in held_out])
+
+    torch_threads = args.threads
+    base_dice = held_out_dice(base)
+    rows = [{"n_patients": 0, "dice_median": round(float(np.median(base_dice)), 4),
+             "dice_q1": round(float(np.percentile(base_dice, 25)), 4),
+             "dice_q3": round(float(np.percentile(base_dice, 75)), 4)}]
+    for n in sizes:
+        chosen = set(order[:n])
+        local = [SegmentationCase(c, patient[c], as_gray(px), m) for c, px, m in cases if patient[c] in chosen]
+        t0 = time.monotonic()
+        adapted = train_segmenter(local, initial=base, epochs=args.epochs, max_minutes=None, lr=args.lr,
+                                  seed=SEED, threads=torch_threads, device="cpu", progress=True)
+        seconds = time.monotonic() - t0
+        dice = held_out_dice(adapted)
+        test = wilcoxon(dice, base_dice)
+        rows.append({"n_patients": n, "dice_median": round(float(np.median(dice)), 4),
+                     "dice_q1": round(float(np.percentile(dice, 25)), 4),
+                     "dice_q3": round(float(np.percentile(dice, 75)), 4),
+                     "median_difference_vs_unadapted": round(float(np.median(dice - base_dice)), 4),
+                     "better_in": int((dice > base_dice).sum()), "worse_in": int((dice < base_dice).sum()),
+                     "wilcoxon_p_vs_unadapted": float(test.pvalue), "adaptation_seconds": round(seconds, 1),
+                     "best_epoch": adapted.meta["training"]["best_epoch"]})
+        print(rows[-1], flush=True)
+    summary = {"held_out_cases": len(held_out), "epochs": args.epochs, "lr": args.lr, "rows": rows,
+               "method": "BrEaST patients shuffled once (numpy default_rng(0)); the first N adapt the BUS-BRA "
+                         "segmenter (sonorad segment train --from, its own 15 % patient-grouped validation split "
+                         "picks the epoch); every row is evaluated on the same held-out cases (the patients after "
+                         "the largest N) with the jittered boxes of `evaluate`; paired Wilcoxon against the "
+                         "unadapted segmenter on those cases"}
+    pd.DataFrame(rows).to_csv(WORK / "adaptation.csv", index=False)
+    results = json.loads(RESULTS.read_text())
+    results["site_adaptation"] = summary
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
 
@@ -287,6 +501,19 @@ def main(argv=None) -> int:
     p = sub.add_parser("icc")
     p.add_argument("--jobs", type=int, default=2)
     p.set_defaults(func=icc)
+    p = sub.add_parser("auc")
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--model", help="segmenter folder (default: the one `train` wrote)")
+    p.add_argument("--force", action="store_true", help="run the studies again even when their tables exist")
+    p.add_argument("--runs", default="manual,auto", help="which runs to make (the comparison needs both)")
+    p.set_defaults(func=auc)
+    p = sub.add_parser("adapt")
+    p.add_argument("--sizes", default="25,50,100", help="numbers of BrEaST patients to adapt with")
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--model", help="segmenter folder (default: the one `train` wrote)")
+    p.set_defaults(func=adapt)
     args = parser.parse_args(argv)
     args.func(args)
     return 0

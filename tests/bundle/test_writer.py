@@ -311,3 +311,44 @@ def test_the_bundle_keeps_the_performance_at_each_cutoff_and_a_case_result_repor
     assert perf["sensitivity"]["low"] < 0.8 < perf["sensitivity"]["high"] and result["performance_note"] is None
     old = load_bundle(small_bundle.path).predict_case(image, mask, values, gradcam=False, explain=False)
     assert old.performance_at_cutoff is None and old.performance_note.startswith("not available")
+
+
+def _bundle_with_segmenter(small_bundle, folder, segmenter):
+    return write_bundle(folder, models={small_bundle.chosen: small_bundle.models[small_bundle.chosen]},
+                        chosen=small_bundle.chosen, cutoffs=small_bundle.cutoffs,
+                        features={"radiomics_params": small_bundle.params, "deep": None},
+                        variables=small_bundle.variables, training_input=small_bundle.training_input,
+                        training_rois=None, card={}, study={}, segmenter=segmenter)
+
+
+def test_the_bundle_carries_the_studys_segmenter_checked_like_every_file(tmp_path, small_bundle):
+    from sonorad.segment.io import load_segmenter
+    from sonorad.segment.predict import propose_mask
+    from tests.pipeline.test_automatic_rois import train_saved_segmenter
+    from tests.segment.conftest import lesion_image
+
+    seg_dir = train_saved_segmenter(tmp_path / "seg")
+    path = _bundle_with_segmenter(small_bundle, tmp_path / "model", seg_dir)
+    bundle = load_bundle(path)
+    meta = json.loads((seg_dir / "segmenter.json").read_text())
+    assert bundle.manifest["segmenter"]["weights_sha256"] == meta["weights_sha256"]
+    assert {"segmenter/segmenter.pt", "segmenter/segmenter.json"} <= set(bundle.manifest["files"])
+    image, _ = lesion_image(np.random.default_rng(3))
+    box = (10, 8, 50, 40)
+    assert np.array_equal(propose_mask(bundle.segmenter, image, box).mask,
+                          propose_mask(load_segmenter(seg_dir), image, box).mask)
+    assert load_bundle(small_bundle.path).segmenter is None
+    (path / "segmenter" / "segmenter.pt").write_bytes(b"\x80\x04K\x01.")  # a changed file: refused at load
+    with pytest.raises(BundleError, match="segmenter/segmenter.pt was changed"):
+        load_bundle(path)
+
+
+def test_write_refuses_a_foreign_segmenter_folder(tmp_path, small_bundle):
+    from sonorad.errors import ConfigError
+
+    fake = tmp_path / "seg"
+    fake.mkdir()
+    (fake / "segmenter.pt").write_bytes(b"\x80\x04K\x01.")
+    with pytest.raises(ConfigError, match="not a sonorad segmenter"):
+        _bundle_with_segmenter(small_bundle, tmp_path / "model", fake)
+    assert not (tmp_path / "model").exists()

@@ -166,25 +166,36 @@ def test_sonorad_validate_checks_the_segmenter_and_the_boxes(tmp_path, segmenter
     assert "c9" in err and "not inside the image (64 px wide, 48 px high)" in err
 
 
-def test_the_run_proposes_the_missing_masks_before_extraction(tmp_path, segmenter_dir, monkeypatch):
-    """``sonorad run`` up to the fit (stubbed): the proposals are made, and flagged ones excluded with a reason."""
+def _boxed_study_cohort(folder: Path, *, n_patients: int, center: str):
+    """A synthetic study cohort in ``folder/cohort`` whose first three cases of ``center`` have a box
+    (their mask's) and no mask, and ``folder/params.yaml`` (original-only PyRadiomics). Returns the
+    table and the boxed rows."""
     import yaml
     from PIL import Image
 
     from sonorad.features.radiomics import original_only
-    from sonorad.runner import RunFailed, run_study
     from sonorad.imaging.boxes import box_from_mask, format_box
     from sonorad.synthetic import make_cohort
 
-    csv = make_cohort(tmp_path / "cohort", scenario="clnm", seed=5, n_patients=12)
+    csv = make_cohort(folder / "cohort", scenario="clnm", seed=5, n_patients=n_patients)
     table = pd.read_csv(csv, dtype=str, keep_default_na=False)
     table["box"] = ""
-    auto = table.index[table["center"] == "C1"][:3]
-    for i in auto:
+    boxed = table.index[table["center"] == center][:3]
+    for i in boxed:
         mask = np.asarray(Image.open(csv.parent / table.at[i, "mask"].split(";")[0])) > 0
         table.at[i, "box"], table.at[i, "mask"] = format_box(box_from_mask(mask)), ""
     table.to_csv(csv, index=False)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(original_only()))
+    (folder / "params.yaml").write_text(yaml.safe_dump(original_only()))
+    return table, boxed
+
+
+def test_the_run_proposes_the_missing_masks_before_extraction(tmp_path, segmenter_dir, monkeypatch):
+    """``sonorad run`` up to the fit (stubbed): the proposals are made, and flagged ones excluded with a reason."""
+    import yaml
+
+    from sonorad.runner import RunFailed, run_study
+
+    table, auto = _boxed_study_cohort(tmp_path, n_patients=12, center="C1")
     study = tmp_path / "study.yaml"
     study.write_text(yaml.safe_dump({
         "name": "tiny", "cohort": "cohort/cases.csv", "label": {"positive": 1},
@@ -234,3 +245,29 @@ def _accept_all_but(monkeypatch, real: set) -> None:
         return predict.Proposal(ellipse_mask(predict.as_gray(image).shape, box), 0.95, [])
 
     monkeypatch.setattr(predict, "propose_mask", propose)
+
+
+@pytest.mark.slow
+def test_a_finished_run_carries_its_segmenter_in_the_bundle(tmp_path, segmenter_dir, monkeypatch):
+    """The whole run, on a tiny cohort with three boxed cases: the bundle holds the study's segmenter."""
+    import json
+
+    import yaml
+
+    from sonorad.bundle import load_bundle
+    from sonorad.runner import run_study
+
+    _boxed_study_cohort(tmp_path, n_patients=56, center="C3")
+    study = tmp_path / "study.yaml"
+    study.write_text(yaml.safe_dump({
+        "name": "tiny", "cohort": "cohort/cases.csv", "label": {"positive": 1}, "seed": 0,
+        "masks": {"segmenter": str(segmenter_dir)}, "features": {"deep": [], "params": "params.yaml"},
+        "models": {"models": ["logistic_regression"], "cv": 2, "n_iter": 2},
+        "evaluation": {"cv_folds": 2, "gradcam": 0, "bootstrap": 0},
+        "split": {"by": "center", "train": ["C1", "C2"], "external": ["C3", "C4"]}}))
+    _accept_all_but(monkeypatch, set())
+    run_study(study, tmp_path / "out", progress=False, echo=False, report=False)
+    bundle = load_bundle(tmp_path / "out" / "model")
+    sha = json.loads((segmenter_dir / "segmenter.json").read_text())["weights_sha256"]
+    assert bundle.manifest["segmenter"]["weights_sha256"] == sha
+    assert bundle.segmenter.meta["weights_sha256"] == sha

@@ -295,3 +295,29 @@ def test_box_propose_erase_submit_says_edited(small_bundle, bundle, tiny_segment
             assert errors == []
         finally:
             chromium.close()
+
+
+def test_serve_uses_the_bundles_own_segmenter(tmp_path, small_bundle, tiny_segmenter, monkeypatch):
+    import uvicorn
+
+    from sonorad.bundle import write_bundle
+    from sonorad.segment.io import save_segmenter
+    from sonorad.serve.server import serve
+
+    path = write_bundle(tmp_path / "model", models={small_bundle.chosen: small_bundle.models[small_bundle.chosen]},
+                        chosen=small_bundle.chosen, cutoffs=small_bundle.cutoffs,
+                        features={"radiomics_params": small_bundle.params, "deep": None},
+                        variables=small_bundle.variables, training_input=small_bundle.training_input,
+                        training_rois=None, card={}, study={},
+                        segmenter=save_segmenter(tiny_segmenter, tmp_path / "seg"))
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append(app))
+    threads = __import__("torch").get_num_threads()
+    try:
+        serve(path, workers=0)
+        serve(small_bundle.path, workers=0)
+    finally:
+        __import__("torch").set_num_threads(threads)  # serving sets one thread for the proposals
+    with TestClient(served[0], base_url=BASE) as own, TestClient(served[1], base_url=BASE) as none:
+        assert own.get("/api/schema").json()["segmenter"]["available"] is True
+        assert none.get("/api/schema").json()["segmenter"]["available"] is False

@@ -252,6 +252,8 @@ class Bundle:
         ``uncertainty.json``: the bootstrap refits of the chosen model's final stage
         (:mod:`sonorad.bundle.uncertainty`): ``file``, ``resamples``, ``seed``, ``classifier``,
         ``note``; ``None`` for a bundle without one. :meth:`uncertainty_refits` loads them.
+    segmenter : Segmenter or None
+        The study's box-prompted segmenter, when the study named one (loaded on first use).
     load_warnings : list of str
         Package versions that differ from those the bundle was written with; a signature that was
         not checked (no key given).
@@ -345,6 +347,25 @@ class Bundle:
             return any(isinstance(e, ComBatHarmonizer) for m in self._models.values() for e in iter_estimators(m))
 
         return self.cached("needs_center", make)
+
+    @property
+    def segmenter(self):
+        """The box-prompted segmenter of the study (``masks.segmenter``) the bundle carries, loaded once
+        with the safe loader (:func:`sonorad.segment.io.load_segmenter`); ``None`` without one."""
+        if not self.manifest.get("segmenter"):
+            return None
+
+        def make():
+            from sonorad.bundle.writer import SEGMENTER_FOLDER
+            from sonorad.errors import ConfigError
+            from sonorad.segment.io import load_segmenter
+
+            try:
+                return load_segmenter(self.path / SEGMENTER_FOLDER)
+            except ConfigError as exc:
+                raise BundleError(f"the bundle's segmenter cannot be loaded: {exc}") from None
+
+        return self.cached("segmenter", make)
 
     def model_kind(self, name: str) -> str:
         """How model ``name`` is stored: ``"skops"`` (a scikit-learn pipeline on the feature table)

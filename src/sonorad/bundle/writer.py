@@ -17,6 +17,8 @@ Layout of the bundle folder (``OUT/model/``)::
                              CIs, from the counts of one labelled cohort (when the run gave them)
     models/<name>.skops      fitted scikit-learn pipelines (skops: no pickle)
     models/<name>.pt/.json   a fine-tuned CNN: state dict (torch.load(weights_only=True)) + parameters
+    segmenter/               the study's box-prompted segmenter (``masks.segmenter``), when it named one:
+                             segmenter.pt (state dict) + segmenter.json (settings, cohort counts)
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ __all__ = ["BUNDLE_FORMAT", "BUNDLE_FORMAT_VERSION", "write_bundle", "bundle_pac
 BUNDLE_FORMAT = "sonorad-model-bundle"
 #: Bumped whenever a file of the layout changes meaning; a reader refuses other versions.
 BUNDLE_FORMAT_VERSION = 2
+#: The bundle's folder for the study's segmenter (optional; see :func:`write_bundle`).
+SEGMENTER_FOLDER = "segmenter"
 #: Packages whose versions are recorded (and compared on load).
 _STUDY_KEYS = ("name", "description", "seed", "label", "features", "models", "evaluation")
 
@@ -364,10 +368,22 @@ def _prepare_folder(folder: Path) -> Path:
     return tmp
 
 
+def _segmenter_files(path, tmp: Path) -> dict:
+    """Copy a segmenter folder's two files into ``tmp/segmenter/`` after the safe loader checked them."""
+    from sonorad.segment.io import META_FILE, WEIGHTS_FILE, load_segmenter
+
+    meta = load_segmenter(Path(path)).meta  # refuses a foreign or damaged folder before it is copied
+    (tmp / SEGMENTER_FOLDER).mkdir()
+    for name in (META_FILE, WEIGHTS_FILE):
+        shutil.copyfile(Path(path) / name, tmp / SEGMENTER_FOLDER / name)
+    return {"folder": SEGMENTER_FOLDER, "weights_sha256": meta.get("weights_sha256"),
+            "validation_dice_median": (meta.get("validation") or {}).get("dice_median")}
+
+
 def write_bundle(folder, *, models: dict, chosen: str, cutoffs: dict, features: dict, variables: dict,
                  training_input: pd.DataFrame, training_rois: pd.DataFrame | None, card: dict, study: dict,
                  exclude=(), seed: int | None = None, key=None, performance: dict | None = None,
-                 uncertainty: dict | None = None) -> Path:
+                 uncertainty: dict | None = None, segmenter=None) -> Path:
     """Write a model bundle folder (see the module docstring for the layout).
 
     Parameters
@@ -416,6 +432,10 @@ def write_bundle(folder, *, models: dict, chosen: str, cutoffs: dict, features: 
         refit the chosen model's final stage on B bootstrap resamples of the training cases
         (:func:`sonorad.bundle.uncertainty.fit_resamples`, seeded with ``seed``) for a per-patient
         interval. Without it the bundle has none.
+    segmenter : str or Path, optional
+        The study's box-prompted segmenter folder (``masks.segmenter``). Its two files are checked by
+        the safe loader (:func:`sonorad.segment.io.load_segmenter`) and copied into ``segmenter/``,
+        so that the calculator proposes outlines with the segmenter the study's ROIs came from.
 
     Returns
     -------
@@ -490,6 +510,7 @@ def write_bundle(folder, *, models: dict, chosen: str, cutoffs: dict, features: 
                                                               uncertainty, seed) if chosen in sklearn_models else
                        {"file": None, "note": "not available: the chosen model is a fine-tuned CNN, whose "
                                               "refitting on resamples is not affordable"})
+        segmenter_entry = _segmenter_files(segmenter, tmp) if segmenter is not None else None
         study_kept = {k: v for k, v in (study or {}).items() if k in _STUDY_KEYS}
         write_json(tmp / "study.json", study_kept)
         full_card = complete_card(card or {}, models=entries, chosen=chosen, cutoffs=cutoffs, excluded=exclude,
@@ -506,6 +527,8 @@ def write_bundle(folder, *, models: dict, chosen: str, cutoffs: dict, features: 
             "chosen": chosen, "cutoffs": {n: float(c) for n, c in cutoffs.items() if n in kept},
             "models": entries, "excluded_models": exclude, "files": files,
         }
+        if segmenter_entry is not None:
+            manifest["segmenter"] = segmenter_entry
         write_json(tmp / "manifest.json", manifest)
         if key is not None:
             sign_bundle(tmp, key)

@@ -509,7 +509,8 @@ def _explain(result, study, cfg, inputs, probabilities, evaluation, cohort, part
 
 
 def _write_bundle(study, cfg, out, result, cnns, evaluation, features, X_train, parts, y, cohort_table) -> Path:
-    """``OUT/model/``: every model, the feature settings, the variable schema and the model card."""
+    """``OUT/model/``: every model, the feature settings, the variable schema, the model card and the
+    study's segmenter (when it named one)."""
     from sonorad.bundle import roi_table, write_bundle
 
     deep = [{"backbone": backbone, "margin": cfg.margin, "mask_background": cfg.mask_background,
@@ -522,7 +523,8 @@ def _write_bundle(study, cfg, out, result, cnns, evaluation, features, X_train, 
                         training_input=X_train, training_rois=roi_table(cohort_table.loc[train]), card=card,
                         study=study.to_dict(), exclude=cfg.bundle_exclude, seed=study.seed,
                         performance=_cutoff_counts(evaluation),
-                        uncertainty={"labels": y.loc[train], "scores": result.training_scores})
+                        uncertainty={"labels": y.loc[train], "scores": result.training_scores},
+                        segmenter=study.masks.segmenter)
 
 
 def _cutoff_counts(evaluation) -> dict | None:

@@ -17,7 +17,7 @@ from sonorad.serve.guard import (
 from sonorad.serve.uploads import UploadLimits, memfd_available
 
 __all__ = ["allowed_hosts_for", "check_binding", "check_limits", "configure_limits", "header_deadline_protocol",
-           "is_loopback", "load_proposal_segmenter", "serve", "uvicorn_options"]
+           "is_loopback", "load_proposal_segmenter", "proposal_segmenter", "serve", "uvicorn_options"]
 
 
 def is_loopback(host: str) -> bool:
@@ -171,15 +171,21 @@ def load_proposal_segmenter(path):
     ConfigError
         The folder is missing or not a segmenter (:func:`sonorad.segment.io.load_segmenter` says why).
     """
-    import torch
-
     from sonorad.segment.io import load_segmenter
 
     try:
         segmenter = load_segmenter(Path(path))
     except ConfigError as exc:
         raise ConfigError(f"--segmenter {path}: {exc}") from None
-    torch.set_num_threads(1)  # one proposal at a time, each one small crop: threads would only wait
+    return proposal_segmenter(segmenter)
+
+
+def proposal_segmenter(segmenter):
+    """``segmenter``, ready to propose in the calculator: one torch thread (one proposal at a time,
+    each one small crop: more threads would only wait)."""
+    import torch
+
+    torch.set_num_threads(1)
     return segmenter
 
 
@@ -202,6 +208,7 @@ def serve(bundle_path, *, host: str = "127.0.0.1", port: int = 8000, token: str 
     ``segmenter`` (a folder written by ``sonorad segment train``) is loaded with the safe loader
     (:func:`sonorad.segment.io.load_segmenter`) before the bundle, so a bad folder is refused before
     anything is served; the page then offers the box-to-contour tool (:mod:`sonorad.serve.propose`).
+    Without it, the bundle's own segmenter (its study's ``masks.segmenter``) is used when it has one.
     """
     keep = Path(keep) if keep is not None else None
     token = resolve_token(token, token_file)
@@ -221,6 +228,8 @@ def serve(bundle_path, *, host: str = "127.0.0.1", port: int = 8000, token: str 
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
     bundle = load_bundle(Path(bundle_path))
+    if seg is None and bundle.segmenter is not None:
+        seg = proposal_segmenter(bundle.segmenter)
     app = create_app(bundle, token=token, keep=keep, limits=limits, allowed_hosts=allowed_hosts_for(host, port),
                      allow_missing=allow_missing, workers=default_workers() if workers is None else workers,
                      max_queue=max_queue)

@@ -204,16 +204,44 @@ def _cmd_recalibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _propose_box_only_rois(bundle, cases_csv: Path, out: Path):
+    """The cases table, with the masks of its box-only cases proposed by the bundle's segmenter.
+
+    As in the study run (:func:`sonorad.pipeline.automatic_rois.propose_rois`): masks under
+    ``out/auto_masks/``; a flagged proposal excludes its case, with the reason. Without a segmenter in
+    the bundle, or without box-only cases, the table is returned as read and ``None``.
+    """
+    from sonorad.bundle.inputs import read_cases_for_prediction
+    from sonorad.pipeline.automatic_rois import automatic_cases, propose_rois
+
+    table = read_cases_for_prediction(cases_csv)
+    if bundle.segmenter is None or not len(automatic_cases(table)):
+        return table, None
+    rois = propose_rois(table, bundle.segmenter, out)
+    print(f"sonorad predict: {rois.summary['n_proposed']} mask(s) proposed from boxes by the bundle's segmenter, "
+          f"{rois.summary['n_excluded']} flagged and excluded ({out / 'automatic_rois.csv'})")
+    excluded = set(rois.failures["case_id"].astype(str))
+    return rois.table[~rois.table.index.astype(str).isin(excluded)], rois
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from sonorad.bundle import load_bundle
 
     bundle = load_bundle(Path(args.bundle))
     for warning in bundle.load_warnings:
         print(f"sonorad predict: warning: {warning}", file=sys.stderr)
     out = Path(args.out)
-    result = bundle.predict(Path(args.cases), gradcam_dir=out / "gradcam" if args.gradcam else None,
+    cases, rois = _propose_box_only_rois(bundle, Path(args.cases), out)
+    result = bundle.predict(cases, gradcam_dir=out / "gradcam" if args.gradcam else None,
                             jobs=args.jobs, cache=Path(args.cache) if args.cache else None, progress=not args.quiet)
+    if rois is not None:
+        result.failures = pd.concat([rois.failures, result.failures], ignore_index=True)
     written = result.write(out)
+    if rois is not None:
+        rois.rois.to_csv(out / "automatic_rois.csv", index=False)
+        written.append(out / "automatic_rois.csv")
     n_cases = len(set(result.scored_cases) | set(result.failures["case_id"]))
     n_warned = result.warnings.loc[result.warnings["case_id"] != "", "case_id"].nunique()  # "": the whole batch
     print(f"sonorad predict: {len(result.scored_cases)} of {n_cases} case(s) scored with {len(bundle.models)} "

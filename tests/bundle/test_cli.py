@@ -78,3 +78,47 @@ def test_predict_and_recalibrate_take_a_key_file(small_bundle, tmp_path, capsys,
     for command in (["recalibrate", "b", "c", "--method", "intercept", "--out", "o"], ["serve", "b"],
                     ["run", "s.yaml", "--out", "o"]):
         assert build_parser().parse_args([*command, "--key-file", str(key)]).key_file == str(key)
+
+
+def test_predict_proposes_the_masks_of_box_only_cases_with_the_bundles_segmenter(small_bundle, tmp_path, capsys,
+                                                                                   monkeypatch):
+    """As in the study run: a box and no mask gets the segmenter's mask; a flagged proposal excludes its case."""
+    from PIL import Image
+
+    from sonorad.bundle import write_bundle
+    from sonorad.imaging.boxes import box_from_mask, format_box
+    from sonorad.segment import predict as segment_predict
+    from tests.pipeline.test_automatic_rois import train_saved_segmenter
+
+    chosen = small_bundle.chosen
+    bundle = write_bundle(tmp_path / "model", models={chosen: small_bundle.models[chosen]}, chosen=chosen,
+                          cutoffs=small_bundle.cutoffs, features={"radiomics_params": small_bundle.params, "deep": None},
+                          variables=small_bundle.variables, training_input=small_bundle.training_input,
+                          training_rois=None, card={}, study={}, segmenter=train_saved_segmenter(tmp_path / "seg"))
+    cases = _write_cases(small_bundle, tmp_path / "new.csv", labels=False)
+    single = [c for c in cases.index if ";" not in str(cases.loc[c, "mask"])]
+    accepted, flagged = single[0], single[1]
+    manual = {c: np.asarray(Image.open(cases.loc[c, "mask"])) > 0 for c in (accepted, flagged)}
+    cases["box"] = ""
+    for c in (accepted, flagged):
+        cases.loc[c, "box"], cases.loc[c, "mask"] = format_box(box_from_mask(manual[c])), ""
+    cases.to_csv(tmp_path / "new.csv", index=False)
+
+    def propose(segmenter, image, box, *, case_id=None):  # the manual mask itself, so the answer is known
+        flags = ["low_confidence"] if case_id == flagged else []
+        return segment_predict.Proposal(manual[case_id], 0.95, flags)
+
+    monkeypatch.setattr(segment_predict, "propose_mask", propose)
+    out = tmp_path / "out"
+    assert main(["predict", str(bundle), str(tmp_path / "new.csv"), "--out", str(out),
+                 "--cache", str(small_bundle.cache), "--quiet"]) == 0
+    assert "2 mask(s) proposed from boxes by the bundle's segmenter, 1 flagged and excluded" in capsys.readouterr().out
+    predictions = pd.read_csv(out / "predictions.csv").set_index("case_id")["probability"]
+    expected = small_bundle.models[chosen].predict_proba(small_bundle.external_input.loc[[accepted]])[:, 1]
+    np.testing.assert_allclose(predictions.loc[accepted], expected[0], rtol=0, atol=1e-12)
+    assert flagged not in predictions.index and set(predictions.index) == set(cases.index) - {flagged}
+    failures = pd.read_csv(out / "failures.csv")
+    assert list(failures["case_id"]) == [flagged] and failures["stage"].iloc[0] == "automatic ROI"
+    rois = pd.read_csv(out / "automatic_rois.csv").set_index("case_id")
+    assert rois.loc[accepted, "roi_source"] == "automatic" and rois.loc[accepted, "status"] == "ok"
+    assert rois.loc[flagged, "status"] == "excluded" and (rois["roi_source"] == "manual").sum() == len(cases) - 2

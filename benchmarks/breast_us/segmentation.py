@@ -449,7 +449,6 @@ def adapt(args) -> None:
         return np.array([dice_score(propose_mask(segmenter, px, boxes[c], case_id=c).mask, m)
                          for c, px, m in held_out])
 
-    torch_threads = args.threads
     base_dice = held_out_dice(base)
     rows = [{"n_patients": 0, "dice_median": round(float(np.median(base_dice)), 4),
              "dice_q1": round(float(np.percentile(base_dice, 25)), 4),
@@ -459,7 +458,7 @@ def adapt(args) -> None:
         local = [SegmentationCase(c, patient[c], as_gray(px), m) for c, px, m in cases if patient[c] in chosen]
         t0 = time.monotonic()
         adapted = train_segmenter(local, initial=base, epochs=args.epochs, max_minutes=None, lr=args.lr,
-                                  seed=SEED, threads=torch_threads, device="cpu", progress=True)
+                                  seed=SEED, threads=args.threads, device="cpu", progress=True)
         seconds = time.monotonic() - t0
         dice = held_out_dice(adapted)
         test = wilcoxon(dice, base_dice)

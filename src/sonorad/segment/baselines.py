@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from sonorad.imaging.boxes import Box
+from sonorad.segment.data import crop_window, window_pixels
 
 __all__ = ["box_mask", "ellipse_mask", "grabcut_mask", "random_walker_mask", "BASELINES"]
 
@@ -17,16 +18,6 @@ __all__ = ["box_mask", "ellipse_mask", "grabcut_mask", "random_walker_mask", "BA
 def _centres(shape):
     h, w = int(shape[0]), int(shape[1])
     return np.arange(h)[:, None] + 0.5, np.arange(w)[None, :] + 0.5
-
-
-def _crop_window(shape, box: Box, margin: float) -> tuple[int, int, int, int]:
-    """Rows ``r0:r1`` and columns ``c0:c1`` of the box enlarged by ``margin`` of its sides, in the image."""
-    h, w = shape
-    x0, y0, x1, y1 = box
-    mx, my = margin * (x1 - x0), margin * (y1 - y0)
-    c0, r0 = max(int(np.floor(x0 - mx)), 0), max(int(np.floor(y0 - my)), 0)
-    c1, r1 = min(int(np.ceil(x1 + mx)), w), min(int(np.ceil(y1 + my)), h)
-    return r0, r1, c0, c1
 
 
 def box_mask(shape, box: Box) -> np.ndarray:
@@ -89,7 +80,7 @@ def grabcut_mask(image, box: Box, iterations: int = 5, margin: float = 0.3) -> n
     image = np.asarray(image, dtype=np.float32)
     h, w = image.shape
     x0, y0, x1, y1 = box
-    r0, r1, c0, c1 = _crop_window(image.shape, box, margin)
+    r0, r1, c0, c1 = window_pixels(crop_window(box, margin), image.shape)
     crop = image[r0:r1, c0:c1]
     peak = float(crop.max()) if crop.size else 0.0
     scaled = np.clip(crop / (peak if peak > 0 else 1.0) * 255.0, 0, 255).astype(np.uint8)
@@ -126,7 +117,7 @@ def random_walker_mask(image, box: Box, margin: float = 0.3, beta: float = 130.0
     image = np.asarray(image, dtype=np.float32)
     h, w = image.shape
     x0, y0, x1, y1 = box
-    r0, r1, c0, c1 = _crop_window(image.shape, box, margin)
+    r0, r1, c0, c1 = window_pixels(crop_window(box, margin), image.shape)
     crop = image[r0:r1, c0:c1]
     scale = min(1.0, max_side / max(crop.shape))
     small = ndimage.zoom(ndimage.gaussian_filter(crop, 1.0), scale, order=1)

@@ -19,7 +19,8 @@ import pandas as pd
 from sonorad.errors import CaseError, CohortError
 from sonorad.imaging.boxes import Box
 
-__all__ = ["SegmentationCase", "crop_window", "crop_batch", "paste_back", "load_training_cases", "to_unit_gray"]
+__all__ = ["SegmentationCase", "crop_window", "window_pixels", "crop_batch", "paste_back", "load_training_cases",
+           "to_unit_gray"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,16 @@ def crop_window(box: Box, margin: float) -> Box:
     x0, y0, x1, y1 = box
     mx, my = margin * (x1 - x0), margin * (y1 - y0)
     return (x0 - mx, y0 - my, x1 + mx, y1 + my)
+
+
+def window_pixels(window: Box, shape) -> tuple[int, int, int, int]:
+    """Rows ``r0:r1`` and columns ``c0:c1`` of the pixels that ``window`` (in pixels) touches, clipped
+    to an image of ``shape``; empty ranges when the window lies outside it."""
+    h, w = shape
+    x0, y0, x1, y1 = window
+    c0, c1 = max(int(np.floor(x0)), 0), min(int(np.ceil(x1)), w)
+    r0, r1 = max(int(np.floor(y0)), 0), min(int(np.ceil(y1)), h)
+    return r0, r1, c0, c1
 
 
 def _theta(window: Box, shape) -> "torch.Tensor":  # noqa: F821
@@ -94,11 +105,9 @@ def paste_back(prob: np.ndarray, window: Box, shape) -> np.ndarray:
     import torch
     import torch.nn.functional as F
 
-    h, w = shape
     x0, y0, x1, y1 = window
-    c0, c1 = max(int(np.floor(x0)), 0), min(int(np.ceil(x1)), w)
-    r0, r1 = max(int(np.floor(y0)), 0), min(int(np.ceil(y1)), h)
-    out = np.zeros((h, w), dtype=np.float32)
+    r0, r1, c0, c1 = window_pixels(window, shape)
+    out = np.zeros(shape, dtype=np.float32)
     if c1 <= c0 or r1 <= r0:
         return out
     # Pixel centres of the image region, in the map's [-1, 1] coordinates.

@@ -26,7 +26,7 @@ import pandas as pd
 
 from sonorad.errors import FAILURE_COLUMNS, CaseError
 from sonorad.imaging.boxes import Box, box_from_mask, check_box, format_box, parse_box
-from sonorad.segment.data import crop_batch, crop_window, paste_back, to_unit_gray
+from sonorad.segment.data import crop_batch, crop_window, paste_back, to_unit_gray, window_pixels
 from sonorad.segment.metrics import dice_score, hd95
 
 __all__ = ["FLAGS", "LOW_CONFIDENCE", "MIN_CONTRAST", "MIN_LESION_PIXELS", "Proposal", "as_gray", "propose_mask", "segment_cases",
@@ -77,10 +77,7 @@ def _edge_all_round(mask: np.ndarray, box: Box) -> bool:
 def _contrast(gray: np.ndarray, mask: np.ndarray, window: Box) -> float:
     from scipy import ndimage
 
-    h, w = gray.shape
-    x0, y0, x1, y1 = window
-    c0, c1 = max(int(np.floor(x0)), 0), min(int(np.ceil(x1)), w)
-    r0, r1 = max(int(np.floor(y0)), 0), min(int(np.ceil(y1)), h)
+    r0, r1, c0, c1 = window_pixels(window, gray.shape)
     crop, inside = gray[r0:r1, c0:c1], mask[r0:r1, c0:c1]
     ring = ndimage.binary_dilation(inside, iterations=max(2, int(0.1 * max(inside.shape)))) & ~inside
     if not inside.any() or not ring.any():
